@@ -1,0 +1,124 @@
+/*
+ * Settings (SPEC section 3): built-in defaults, then the config file, then
+ * the process environment (CFIMAGES_WEBHOOK_<KEY>), highest last.  In
+ * FastCGI mode the request's parameters are never consulted: the caller
+ * passes the process environment only.  Also the secret list (with
+ * secret_file re-read when it changes) and the allow_from address check.
+ */
+#ifndef CFW_CONFIG_H
+#define CFW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "auth.h"
+#include "util.h"
+
+#define CONFIG_FILE_NAME "cfimages-webhook.conf"
+#define CONFIG_ENV_PREFIX "CFIMAGES_WEBHOOK_"
+/* Bounds on numeric settings, with their units. */
+#define HOOK_TIMEOUT_SECONDS_DEFAULT 30
+#define HOOK_TIMEOUT_SECONDS_MAX 86400
+#define HOOK_ATTEMPTS_DEFAULT 5
+#define HOOK_ATTEMPTS_MAX 100
+#define MAX_BODY_BYTES_DEFAULT 1048576
+#define MAX_BODY_BYTES_MAX (64 * 1048576)
+#define TOLERANCE_SECONDS_DEFAULT 300
+#define TOLERANCE_SECONDS_MAX (86400 * 365)
+#define CONFIG_LINE_BYTES 8192
+#define CONFIG_MAX_CIDRS 64
+#define CONFIG_MAX_SECRETS 64
+#define CONFIG_SECRET_BYTES 4096
+#define CONFIG_ERROR_BYTES 512
+
+/* One allow_from entry: an address family, the network bytes and a prefix length. */
+struct cidr {
+	int family;              /* AF_INET or AF_INET6 */
+	unsigned char addr[16];  /* network address, 4 or 16 bytes used */
+	int prefix;              /* bits */
+};
+
+struct config {
+	char *path;              /* the config file that was read, or NULL */
+	char *secret;            /* `secret`, or NULL; wiped on free */
+	char *secret_file;       /* `secret_file`, or NULL */
+	char *db;                /* database path */
+	unsigned db_mode;        /* permission bits for a new database file */
+	char *hooks_dir;         /* hook scripts directory */
+	int64_t hook_timeout_seconds;
+	int64_t hook_attempts;
+	int64_t max_body_bytes;
+	int64_t tolerance_seconds;
+	bool auto_register;
+	size_t n_allow;          /* 0: any sender */
+	struct cidr allow_from[CONFIG_MAX_CIDRS];
+	bool durability_full;
+	enum log_level log_level;
+};
+
+/*
+ * Loads the settings.  explicit_path is --config (or NULL); envp is the
+ * process environment (NULL-terminated "NAME=value" strings); exe_dir is
+ * the directory of the executable (or NULL).  The file is explicit_path,
+ * else $CFIMAGES_WEBHOOK_CONFIG, else exe_dir/cfimages-webhook.conf, else
+ * SYSCONFDIR/cfimages-webhook.conf, each only if present (an explicit one
+ * must exist).  Returns 0, or -1 with a message naming the file, line and
+ * key (or the variable) in err.  Unknown CFIMAGES_WEBHOOK_* variables are
+ * logged as warnings.  Free with config_free() in either case.
+ */
+int config_load(struct config *cfg, const char *explicit_path, char *const *envp,
+                const char *exe_dir, char *err, size_t errlen);
+
+/* Releases what cfg owns, wiping the secret; cfg may then be reused. */
+void config_free(struct config *cfg);
+
+/*
+ * Applies one `key = value` setting (the value already trimmed).  Returns
+ * NULL, or a short static reason ("unknown key", "empty value", "not a
+ * number between 1 and 86400", ...).  Exposed for tests and fuzzing.
+ */
+const char *config_set(struct config *cfg, const char *key, const char *value);
+
+/*
+ * Parses one CIDR ("10.0.0.0/8", "2001:db8::/32", or a bare address as a
+ * host route).  Returns true on success.
+ */
+bool cidr_parse(const char *text, struct cidr *out);
+
+/*
+ * True when the textual address (REMOTE_ADDR) is inside one of the
+ * configured networks, or when allow_from is unset.  An IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d) is matched as IPv4.  An unparsable address is
+ * outside every network.
+ */
+bool config_allows(const struct config *cfg, const char *addr);
+
+/*
+ * The current secrets: `secret` plus every non-empty line of secret_file.
+ * The file is re-read when its identity, size or modification time
+ * changes (one stat per call), so rotation needs no restart.
+ */
+struct secret_set {
+	struct auth_secret items[CONFIG_MAX_SECRETS];
+	size_t n;
+	char *file_data;        /* owned copy of the file's bytes, wiped on change */
+	size_t file_len;        /* bytes in file_data */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+	bool loaded;
+};
+
+/*
+ * Refreshes *set from cfg.  Returns 0, or -1 (logged) when secret_file is
+ * configured but cannot be read, or holds no secret: the caller must then
+ * refuse to authenticate anyone (fail closed).
+ */
+int secret_set_refresh(struct secret_set *set, const struct config *cfg);
+/* Wipes and frees; the set may then be refreshed again. */
+void secret_set_free(struct secret_set *set);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * The request contract of SPEC section 4, in the order of its table: each
+ * check either decides the answer (and the delivery row that records it)
+ * or hands over to the next.  Only this file maps result codes to HTTP.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "event.h"
+#include "handler.h"
+#include "hooks.h"
+#include "util.h"
+
+/* One row of the status matrix: code, Status-line phrase, body, reason token. */
+struct outcome {
+	int status;
+	const char *phrase;
+	const char *body;
+	const char *reason;
+};
+
+static const struct outcome FORBIDDEN = {403, "Forbidden", "Forbidden", "forbidden"};
+static const struct outcome METHOD = {405, "Method Not Allowed", "Method not allowed",
+                                      "method_not_allowed"};
+static const struct outcome TOO_LARGE = {413, "Payload Too Large", "Payload too large",
+                                         "payload_too_large"};
+static const struct outcome MISSING_SIG = {401, "Unauthorized", "Missing signature",
+                                           "missing_signature"};
+static const struct outcome INVALID_SIG = {401, "Unauthorized", "Invalid signature",
+                                           "invalid_signature"};
+static const struct outcome BAD_JSON = {400, "Bad Request", "Invalid JSON", "invalid_json"};
+static const struct outcome BAD_PAYLOAD = {400, "Bad Request", "Invalid payload",
+                                           "invalid_payload"};
+static const struct outcome IGNORED = {200, "OK", "Ignored", "ignored"};
+static const struct outcome NOT_FOUND = {404, "Not Found", "Image not found", "not_found"};
+static const struct outcome INTERNAL = {500, "Internal Server Error", "Internal server error",
+                                        "internal_error"};
+static const struct outcome REPLAY = {200, "OK", "OK", "replay"};
+static const struct outcome PROCESSED = {200, "OK", "OK", "applied"};
+
+const char *request_param(const struct request *req, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; req->params && req->params[i]; i++)
+		if (strncmp(req->params[i], name, n) == 0 && req->params[i][n] == '=')
+			return req->params[i] + n + 1;
+	return NULL;
+}
+
+void handler_init(struct handler *h, const char *config_path, char *const *envp,
+                  const char *exe_dir)
+{
+	memset(h, 0, sizeof *h);
+	h->cfg_ok = config_load(&h->cfg, config_path, envp, exe_dir, h->cfg_error,
+	                        sizeof h->cfg_error) == 0;
+	if (h->cfg_ok)
+		log_set_level(h->cfg.log_level);
+	else
+		log_error("configuration: %s", h->cfg_error);
+}
+
+void handler_fini(struct handler *h)
+{
+	store_close(h->store);
+	secret_set_free(&h->secrets);
+	config_free(&h->cfg);
+	memset(h, 0, sizeof *h);
+}
+
+static void set_answer(struct answer *ans, const struct outcome *o)
+{
+	ans->status = o->status;
+	ans->phrase = o->phrase;
+	ans->body = o->body;
+	ans->allow_post = o->status == 405;
+}
+
+/*
+ * Writes the delivery row of a request that changed nothing else and sets
+ * the answer.  When even that row cannot be written the rejection still
+ * stands (the store has logged why), except for a 200, which would tell the
+ * sender its delivery was recorded: that becomes a 500 so it retries.
+ */
+static void finish(struct handler *h, struct delivery *d, const struct outcome *o,
+                   struct answer *ans)
+{
+	d->status_code = o->status;
+	d->reason = o->reason;
+	if (store_record(h->store, d) < 0 && o->status == 200)
+		o = &INTERNAL;
+	set_answer(ans, o);
+}
+
+/*
+ * Parses CONTENT_LENGTH: absent means an empty body; anything but plain
+ * digits is reported as malformed (the body is then treated as truncated).
+ */
+static bool content_length(const struct request *req, int64_t *len)
+{
+	const char *v = request_param(req, "CONTENT_LENGTH");
+	*len = 0;
+	if (v == NULL || v[0] == '\0')
+		return true;
+	return parse_int64(v, 0, INT64_MAX, len);
+}
+
+/*
+ * Reads exactly want bytes if the transport has them.  Returns a malloc'd
+ * buffer (NUL-terminated for convenience) and the count actually read; a
+ * short count means the body was truncated.
+ */
+static char *read_body(const struct request *req, size_t want, size_t *got)
+{
+	char *buf = malloc(want + 1);
+	*got = 0;
+	if (buf == NULL)
+		return NULL;
+	while (*got < want) {
+		ssize_t n = req->read_body(req->read_ctx, buf + *got, want - *got);
+		if (n <= 0)
+			break;
+		*got += (size_t)n;
+	}
+	buf[*got] = '\0';
+	return buf;
+}
+
+static void collect_headers(const struct request *req, struct auth_headers *hd)
+{
+	hd->x_signature = request_param(req, "HTTP_X_SIGNATURE");
+	hd->x_cloudflare_signature = request_param(req, "HTTP_X_CLOUDFLARE_SIGNATURE");
+	hd->x_imggo_signature = request_param(req, "HTTP_X_IMGGO_SIGNATURE");
+	hd->x_hub_signature_256 = request_param(req, "HTTP_X_HUB_SIGNATURE_256");
+	hd->cf_webhook_auth = request_param(req, "HTTP_CF_WEBHOOK_AUTH");
+	hd->webhook_signature = request_param(req, "HTTP_WEBHOOK_SIGNATURE");
+	hd->webhook_id = request_param(req, "HTTP_WEBHOOK_ID");
+	hd->webhook_timestamp = request_param(req, "HTTP_WEBHOOK_TIMESTAMP");
+}
+
+/* Opens the store on first use; false (logged) when it cannot be opened. */
+static bool ensure_store(struct handler *h)
+{
+	char err[512];
+	struct store_options opts = {
+		.path = h->cfg.db,
+		.db_mode = h->cfg.db_mode,
+		.durable = h->cfg.durability_full,
+		.create = true,
+	};
+	if (h->store)
+		return true;
+	h->store = store_open(&opts, err, sizeof err);
+	if (h->store == NULL)
+		log_error("database: %s", err);
+	return h->store != NULL;
+}
+
+/*
+ * Authenticates (rows 4 and 5).  Returns NULL when the delivery may go on,
+ * else the outcome that ends it.  Sets d->scheme and d->message_id.
+ */
+static const struct outcome *authenticate(struct handler *h, const struct request *req,
+                                          const char *body, size_t len, struct delivery *d)
+{
+	struct auth_headers hd = {0};
+	enum auth_scheme scheme = AUTH_SCHEME_NONE;
+	enum auth_result r;
+
+	collect_headers(req, &hd);
+	if (secret_set_refresh(&h->secrets, &h->cfg) < 0)
+		return &INTERNAL;
+	if (h->secrets.n == 0) {
+		if (!h->warned_no_secret)
+			log_warn("no secret configured: accepting unauthenticated deliveries");
+		h->warned_no_secret = true;
+		d->scheme = auth_scheme_token(AUTH_SCHEME_NONE);
+		d->message_id = hd.webhook_id;
+		return NULL;
+	}
+	r = auth_verify(&hd, (const unsigned char *)body, len, h->secrets.items, h->secrets.n,
+	                d->received_ms / 1000, h->cfg.tolerance_seconds, &scheme);
+	if (r == AUTH_MISSING)
+		return &MISSING_SIG;
+	if (r != AUTH_OK)
+		return &INVALID_SIG;
+	d->scheme = auth_scheme_token(scheme);
+	if (scheme == AUTH_SCHEME_STANDARD)
+		d->message_id = hd.webhook_id;
+	return NULL;
+}
+
+/* Rows 6 to 11, once the body is authenticated. */
+static const struct outcome *apply(struct handler *h, const char *body, size_t len,
+                                   struct delivery *d, struct event *ev)
+{
+	struct hook_list hooks = {0};
+	const char *why = NULL;
+	enum store_outcome so;
+
+	switch (event_parse(body, len, ev, &why)) {
+	case EVENT_OK:
+		break;
+	case EVENT_BAD_JSON:
+		d->image_id = ev->image_id;
+		log_info("delivery refused: invalid JSON (%s)", why ? why : "?");
+		return &BAD_JSON;
+	case EVENT_BAD_PAYLOAD:
+		d->image_id = ev->image_id;
+		log_info("delivery refused: invalid payload (%s)", why ? why : "?");
+		return &BAD_PAYLOAD;
+	case EVENT_IGNORED:
+		d->image_id = ev->image_id;
+		log_debug("delivery ignored (%s)", why ? why : "event type not acted on");
+		return &IGNORED;
+	}
+	d->image_id = ev->image_id;
+	if (hooks_discover(h->cfg.hooks_dir, ev->status, &hooks) < 0)
+		return &INTERNAL;
+	so = store_apply(h->store, ev, body, len, hooks.items, hooks.n, h->cfg.auto_register, d);
+	if (so == STORE_APPLIED && hooks.n)
+		h->hooks_pending = true;
+	hook_list_free(&hooks);
+	switch (so) {
+	case STORE_APPLIED:
+		log_info("image %s: now %s (%s)", ev->image_id, ev->status, ev->event_name);
+		return NULL;
+	case STORE_DUPLICATE:
+	case STORE_STALE:
+		log_info("image %s: %s %s not applied (%s)", ev->image_id, ev->event_name,
+		         ev->status, so == STORE_STALE ? "stale" : "duplicate");
+		return NULL;
+	case STORE_NOT_FOUND:
+		log_info("image %s: not registered (auto_register is off)", ev->image_id);
+		return NULL;
+	case STORE_ERROR:
+		break;
+	}
+	return NULL;
+}
+
+void handler_handle(struct handler *h, const struct request *req, struct answer *ans)
+{
+	struct delivery d = {0};
+	struct event ev = {0};
+	const struct outcome *o = NULL;
+	const char *method = request_param(req, "REQUEST_METHOD");
+	char *body = NULL;
+	size_t got = 0;
+	int64_t clen;
+	bool clen_ok;
+
+	d.received_ms = time_now_ms();
+	d.remote_addr = request_param(req, "REMOTE_ADDR");
+	if (!h->cfg_ok) {
+		log_error("configuration: %s", h->cfg_error);
+		set_answer(ans, &INTERNAL);
+		return;
+	}
+	if (!ensure_store(h)) {
+		set_answer(ans, &INTERNAL);
+		return;
+	}
+	if (!config_allows(&h->cfg, d.remote_addr)) {
+		finish(h, &d, &FORBIDDEN, ans);
+		return;
+	}
+	if (method == NULL || strcmp(method, "POST") != 0) {
+		finish(h, &d, &METHOD, ans);
+		return;
+	}
+	clen_ok = content_length(req, &clen);
+	if (clen_ok && clen > h->cfg.max_body_bytes) {
+		finish(h, &d, &TOO_LARGE, ans);
+		return;
+	}
+	body = read_body(req, clen_ok ? (size_t)clen : 0, &got);
+	if (body == NULL) {
+		log_error("out of memory reading a %lld-byte body", (long long)clen);
+		finish(h, &d, &INTERNAL, ans);
+		return;
+	}
+	d.has_body = true;
+	d.body_size = got;
+	sha256(body, got, d.body_sha256);
+	o = authenticate(h, req, body, got, &d);
+	if (o == NULL && (!clen_ok || got < (size_t)clen))
+		o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
+	if (o == NULL && d.message_id) {
+		bool seen = false;
+		if (store_message_seen(h->store, d.message_id, &seen) < 0)
+			o = &INTERNAL;
+		else if (seen)
+			o = &REPLAY;
+	}
+	if (o == NULL) {
+		o = apply(h, body, got, &d, &ev);
+		if (o == NULL) {
+			/* store_apply wrote the delivery row and chose the answer. */
+			if (d.status_code == 200)
+				set_answer(ans, &PROCESSED);
+			else if (d.status_code == 404)
+				set_answer(ans, &NOT_FOUND);
+			else
+				set_answer(ans, &INTERNAL);
+			goto out;
+		}
+	}
+	finish(h, &d, o, ans);
+out:
+	event_free(&ev);
+	free(body);
+}
+
+void handler_after_answer(struct handler *h)
+{
+	if (!h->hooks_pending)
+		return;
+	h->hooks_pending = false;
+	/* Hook execution arrives with the outbox runner (issue 3); the runs
+	 * stay queued in hook_runs until then. */
+}

@@ -1,0 +1,156 @@
+/*
+ * The SQLite store (SPEC sections 7 and 8): schema creation and upgrades,
+ * one transaction per delivery, and the writes the operator commands make.
+ * One struct store per process (per fork: never share a handle across
+ * fork()); prepared statements stay open for the life of the handle.
+ */
+#ifndef CFW_STORE_H
+#define CFW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "event.h"
+#include "util.h"
+
+/* The schema version this binary writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+/* How long a writer waits for another process's transaction. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+/* Page cache bound, KiB (PRAGMA cache_size = -N), for a flat memory profile. */
+#define STORE_CACHE_KIB 1024
+
+struct store;
+
+struct store_options {
+	const char *path;     /* database file */
+	unsigned db_mode;     /* permission bits the file is created with, e.g. 0600 */
+	bool durable;         /* durability = full: synchronous=FULL for applied deliveries */
+	bool create;          /* create the file (and schema) when missing */
+};
+
+/*
+ * Opens (creating with opts->db_mode when missing and opts->create; the
+ * parent directory too, one level) and brings the schema to
+ * STORE_SCHEMA_VERSION.  WAL mode, busy timeout, bounded cache.  A database
+ * whose user_version is newer than this binary's is refused untouched.
+ * On failure returns NULL and writes a one-line reason into err.
+ */
+struct store *store_open(const struct store_options *opts, char *err, size_t errlen);
+/* Finalizes statements and closes; NULL is a no-op. */
+void store_close(struct store *st);
+/* The raw handle, for read-only queries of the operator commands. */
+sqlite3 *store_db(struct store *st);
+/* user_version of the open database, or -1 on error (logged). */
+int store_schema_version(struct store *st);
+/*
+ * Replaces STORE_BUSY_TIMEOUT_MS for this handle (tests use a short one to
+ * prove that a lock held past the timeout is a 500, not a hang).
+ */
+void store_set_busy_timeout(struct store *st, int ms);
+
+/* One webhook_deliveries row.  Strings are borrowed, NULL stores NULL. */
+struct delivery {
+	int64_t received_ms;
+	int status_code;        /* set by the caller, or by store_apply */
+	const char *reason;     /* token (README "Delivery reasons"), same */
+	const char *remote_addr;
+	const char *scheme;     /* auth_scheme_token(), or NULL before authentication */
+	const char *message_id; /* Standard Webhooks webhook-id */
+	const char *image_id;
+	bool has_body;          /* body_sha256 / body_size are meaningful */
+	unsigned char body_sha256[SHA256_BYTES];
+	size_t body_size;
+	int64_t id;             /* set on return: the row's id */
+};
+
+/*
+ * Writes a rejected (or ignored) request's delivery row alone, in its own
+ * transaction with synchronous=NORMAL: it does not wait for the disk.
+ * Returns 0, or -1 after logging why.
+ */
+int store_record(struct store *st, struct delivery *d);
+
+/* True when a delivery with this message_id was already answered 200. */
+int store_message_seen(struct store *st, const char *message_id, bool *seen);
+
+/* A hook script to queue: name relative to hooks_dir, and its full path. */
+struct hook_ref {
+	const char *name; /* "uploaded" or "uploaded.d/10-thumbs" */
+	const char *path; /* absolute */
+};
+
+enum store_outcome {
+	STORE_APPLIED = 0, /* 200 "applied": status changed, hooks queued */
+	STORE_DUPLICATE,   /* 200 "duplicate": same status as now */
+	STORE_STALE,       /* 200 "stale": out of uploaded/completed, not applied */
+	STORE_NOT_FOUND,   /* 404 "not_found": unknown id, auto_register off */
+	STORE_ERROR        /* 500: nothing committed (delivery row best effort) */
+};
+
+/*
+ * Applies one event in a single BEGIN IMMEDIATE transaction (SPEC 7):
+ * reads the image's status (inserting it with previous status "" when
+ * unknown and auto_register), decides duplicate / stale / applied, updates
+ * the image's fields, writes the log row (event_type "status_changed",
+ * "duplicate" or "stale"; data = the raw body), the delivery row (status
+ * code and reason filled in here) and, when applied, one queued hook_runs
+ * row per hook with the body kept as the run's input.  Commits with
+ * synchronous=FULL when the store is durable.  A 404 row is written
+ * without waiting for the disk.  *d is completed (status_code, reason, id).
+ */
+enum store_outcome store_apply(struct store *st, const struct event *ev, const char *body,
+                               size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
+                               bool auto_register, struct delivery *d);
+
+/*
+ * Previous status of an image into buf ("" when unknown); returns 1 when
+ * the image exists, 0 when not, -1 on error.
+ */
+int store_image_status(struct store *st, const char *id, char *buf, size_t cap);
+
+/*
+ * `register`: inserts a pending image unless it exists (idempotent: an
+ * existing row is left as it is).  metadata_json may be NULL; expires_ms < 0
+ * means none.  Logs a "registered" row when inserted.  Returns 1 inserted,
+ * 0 existed, -1 error (logged).
+ */
+int store_register(struct store *st, const char *id, const char *metadata_json,
+                   int64_t expires_ms);
+
+/*
+ * `show`: the image as one line of JSON, keys in SPEC 10's order, into a
+ * malloc'd string the caller frees.  Returns 1 found, 0 unknown, -1 error.
+ */
+int store_show_json(struct store *st, const char *id, char **out);
+
+/*
+ * `expire`: in one transaction, moves every "pending" or "draft" image whose
+ * expires_at is at or before now_ms to "expired": a log row (event_type
+ * "expired", data = the hook input) and one queued hook_runs row per hook
+ * (event "expire", input {"id":ID,"status":"expired"}).  Stores how many
+ * images expired in *count.  Returns 0, or -1 after logging why (nothing
+ * committed).
+ */
+int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks, size_t n_hooks,
+                 long *count);
+
+/* What store_prune deleted. */
+struct store_prune_counts {
+	long deliveries; /* webhook_deliveries rows */
+	long logs;       /* cloudflare_image_logs rows */
+	long hook_runs;  /* hook_runs rows in state done or failed */
+};
+
+/*
+ * `prune`: in one transaction, deletes deliveries received, log rows written
+ * and finished (done/failed) hook runs finished before cutoff_ms; queued and
+ * running hook runs are kept whatever their age.  Then runs PRAGMA optimize.
+ * Returns 0, or -1 after logging why (nothing deleted).
+ */
+int store_prune(struct store *st, int64_t cutoff_ms, struct store_prune_counts *out);
+
+#endif
