@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs what is missing (Debian 12), builds with warnings as errors, and
+# runs the whole test suite: unit, CGI and real-server tests, then the unit
+# and CGI tests again under AddressSanitizer + UndefinedBehaviorSanitizer and
+# under valgrind, and finally `make distcheck`.
+#   ./test.sh            everything
+#   QUICK=1 ./test.sh    one plain build and `make check` only
+set -eu
+cd "$(dirname "$0")"
+. ./contrib/deps.sh
+install_packages $BUILD_PACKAGES $TEST_PACKAGES
+
+[ -x configure ] || autoreconf -fi
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+echo "== build and make check"
+mkdir -p build/plain
+(cd build/plain && ../../configure --enable-werror -q && make -s -j"$JOBS" && make -s -j"$JOBS" check) || {
+	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
+[ -n "${QUICK:-}" ] && exit 0
+
+echo "== unit and CGI tests under ASan + UBSan"
+mkdir -p build/sanitizers
+(cd build/sanitizers && ../../configure --enable-werror --enable-sanitizers CC=gcc -q &&
+	make -s -j"$JOBS" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check SERVER_TESTS=) || {
+	cat build/sanitizers/test-suite.log 2>/dev/null; exit 1; }
+
+echo "== unit and CGI tests under valgrind"
+(cd build/plain && make -s -j"$JOBS" check SERVER_TESTS= \
+	LOG_COMPILER="$PWD/../../tests/valgrind.sh" \
+	CFW_WRAPPER="$PWD/../../tests/valgrind.sh") || {
+	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
+
+echo "== fuzz smoke runs"
+tests/fuzz/run.sh build/fuzz 10
+
+echo "== make distcheck"
+(cd build/plain && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1
+echo "all tests passed"

@@ -97,10 +97,10 @@ struct stream_sigs {
 
 /* A Standard Webhooks delivery: the signed prefix parts and the v1 digests. */
 struct standard_sigs {
-	bool usable;                    /* id and timestamp well-formed */
-	bool in_window;                 /* |now - timestamp| <= tolerance */
-	struct span id;                 /* webhook-id as sent */
-	char dots[STANDARD_DOTS_SIZE];  /* "." timestamp "." */
+	bool usable;                   /* id and timestamp well-formed */
+	bool in_window;                /* |now - timestamp| <= tolerance */
+	struct span id;                /* webhook-id as sent */
+	char dots[STANDARD_DOTS_SIZE]; /* "." timestamp "." */
 	size_t dots_len;
 	unsigned char mac[AUTH_MAX_CANDIDATES][SHA256_BYTES];
 	size_t n;
@@ -276,8 +276,8 @@ static void parse_stream(const char *value, size_t len, int64_t now, int64_t tol
 			continue;
 		if (key.len == strlen(STREAM_TIME_KEY) &&
 		    memcmp(key.s, STREAM_TIME_KEY, key.len) == 0) {
-			group_open = sigs->n_times < AUTH_STREAM_MAX_TIMES &&
-			             parse_timestamp(val, &t);
+			group_open =
+			    sigs->n_times < AUTH_STREAM_MAX_TIMES && parse_timestamp(val, &t);
 			if (group_open) {
 				sigs->times[sigs->n_times].text = val;
 				sigs->times[sigs->n_times].in_window = in_window(t, now, tolerance);
@@ -346,8 +346,7 @@ static void parse_headers(const struct auth_headers *h, int64_t now, int64_t tol
                           struct parsed *p)
 {
 	const char *hex_headers[AUTH_HEX_HEADERS] = {h->x_signature, h->x_cloudflare_signature,
-	                                             h->x_imggo_signature,
-	                                             h->x_hub_signature_256};
+	                                             h->x_imggo_signature, h->x_hub_signature_256};
 	size_t i, len;
 
 	memset(p, 0, sizeof(*p));
@@ -458,9 +457,9 @@ static unsigned verify_secret(const struct parsed *p, const struct auth_secret *
 	if (p->standard.usable && p->standard.n > 0) {
 		key_len = standard_key(secret, keybuf, &key);
 		if (key_len > 0) {
-			hmac_sha256_parts(key, (size_t)key_len, p->standard.id.s, p->standard.id.len,
-			                  p->standard.dots, p->standard.dots_len, body, body_len,
-			                  expected);
+			hmac_sha256_parts(key, (size_t)key_len, p->standard.id.s,
+			                  p->standard.id.len, p->standard.dots,
+			                  p->standard.dots_len, body, body_len, expected);
 			if (match_any(expected, p->standard.mac, p->standard.n) &&
 			    p->standard.in_window)
 				verified |= 1u << AUTH_SCHEME_STANDARD;
@@ -485,9 +484,8 @@ static unsigned verify_secret(const struct parsed *p, const struct auth_secret *
  *    be NULL when body_len is 0.
  */
 enum auth_result auth_verify(const struct auth_headers *headers, const unsigned char *body,
-                             size_t body_len, const struct auth_secret *secrets,
-                             size_t n_secrets, int64_t now, int64_t tolerance,
-                             enum auth_scheme *scheme)
+                             size_t body_len, const struct auth_secret *secrets, size_t n_secrets,
+                             int64_t now, int64_t tolerance, enum auth_scheme *scheme)
 {
 	static const struct auth_headers none;
 	static const enum auth_scheme preference[] = {AUTH_SCHEME_STANDARD, AUTH_SCHEME_STREAM,
@@ -578,8 +576,7 @@ int auth_sign_stream(const struct auth_secret *secret, int64_t t, const unsigned
 		goto out;
 	if (cap < strlen(STREAM_PREFIX) + (size_t)n + strlen(",sig1=") + HEX_DIGEST_CHARS + 1)
 		goto out;
-	hmac_sha256_parts(secret->bytes, secret->len, text, (size_t)n, ".", 1, body, body_len,
-	                  mac);
+	hmac_sha256_parts(secret->bytes, secret->len, text, (size_t)n, ".", 1, body, body_len, mac);
 	hex_encode(mac, SHA256_BYTES, hex);
 	snprintf(out, cap, STREAM_PREFIX "%s," STREAM_SIG_KEY "=%s", text, hex);
 	rc = 0;
@@ -603,8 +600,8 @@ int auth_sign_standard(const struct auth_secret *secret, const char *id, int64_t
 	long key_len;
 	int n, rc = -1;
 
-	if (secret == NULL || secret->bytes == NULL || id == NULL || id[0] == '\0' ||
-	    out == NULL || t < 0 || cap < strlen(STANDARD_VERSION) + BASE64_DIGEST_CHARS + 1)
+	if (secret == NULL || secret->bytes == NULL || id == NULL || id[0] == '\0' || out == NULL ||
+	    t < 0 || cap < strlen(STANDARD_VERSION) + BASE64_DIGEST_CHARS + 1)
 		goto out;
 	key_len = standard_key(secret, keybuf, &key);
 	if (key_len < 0)

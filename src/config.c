@@ -512,23 +512,25 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	if (set->loaded && set->dev == st.st_dev && set->ino == st.st_ino &&
 	    set->size == st.st_size && set->mtime_ns == mtime_ns)
-		return set->n ? 0 : -1;
+		return set->file_secrets ? 0 : -1;
 	secret_set_free(set);
 	if (cfg->secret) {
 		set->items[0].bytes = cfg->secret;
 		set->items[0].len = strlen(cfg->secret);
 		set->n = 1;
 	}
+	size_t inline_secrets = set->n;
 	if (load_secret_file(set, cfg->secret_file, &st) < 0) {
 		secret_set_free(set);
 		return -1;
 	}
+	set->file_secrets = set->n - inline_secrets;
 	set->dev = st.st_dev;
 	set->ino = st.st_ino;
 	set->size = st.st_size;
 	set->mtime_ns = mtime_ns;
 	set->loaded = true;
-	if (set->n == 0) {
+	if (set->file_secrets == 0) {
 		log_error("secret_file %s holds no secret: refusing every delivery",
 		          cfg->secret_file);
 		return -1;

@@ -105,6 +105,7 @@ struct secret_set {
 	size_t n;
 	char *file_data;        /* owned copy of the file's bytes, wiped on change */
 	size_t file_len;        /* bytes in file_data */
+	size_t file_secrets;    /* how many of items came from the file */
 	dev_t dev;
 	ino_t ino;
 	off_t size;

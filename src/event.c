@@ -181,7 +181,8 @@ static const char *read_time(const cJSON *obj, const char *key, int64_t *out_ms,
 		*present = false;
 	if (item == NULL)
 		return NULL;
-	if (!cJSON_IsString(item) || !rfc3339_parse(item->valuestring, strlen(item->valuestring), &ms))
+	if (!cJSON_IsString(item) ||
+	    !rfc3339_parse(item->valuestring, strlen(item->valuestring), &ms))
 		return "a time is not an RFC 3339 string";
 	if (out_ms != NULL)
 		*out_ms = ms;
@@ -232,11 +233,9 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 	if ((item = member(obj, "variants")) != NULL) {
 		if (!cJSON_IsArray(item))
 			return "variants is not an array";
-		cJSON_ArrayForEach(v, item)
-		{
+		for (v = item->child; v != NULL; v = v->next)
 			if (!cJSON_IsString(v) || !is_http_url(v->valuestring))
 				return "a variant is not an http(s) URL";
-		}
 		if ((why = print_json(item, &ev->variants_json)) != NULL)
 			return why;
 	}
@@ -247,10 +246,12 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 	}
 	if ((item = member(obj, "draft")) != NULL && !cJSON_IsBool(item))
 		return "draft is not a boolean";
-	if ((metadata != NULL && !cJSON_IsObject(metadata)) || (meta != NULL && !cJSON_IsObject(meta)))
+	if ((metadata != NULL && !cJSON_IsObject(metadata)) ||
+	    (meta != NULL && !cJSON_IsObject(meta)))
 		return "metadata is not an object";
 	if (metadata != NULL || meta != NULL) {
-		if ((why = print_json(metadata != NULL ? metadata : meta, &ev->metadata_json)) != NULL)
+		if ((why = print_json(metadata != NULL ? metadata : meta, &ev->metadata_json)) !=
+		    NULL)
 			return why;
 	}
 	if ((item = member(obj, "result")) != NULL) {

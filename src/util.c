@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "util.h"
@@ -353,9 +354,11 @@ void hmac_sha256_parts(const void *key, size_t key_len, const void *p1, size_t n
 	     EVP_DigestUpdate(ctx, pad, BLOCK) && EVP_DigestUpdate(ctx, inner, sizeof inner) &&
 	     EVP_DigestFinal_ex(ctx, out, NULL);
 	if (!ok) {
-		/* Fails closed: the caller compares against a digest no sender made. */
-		memset(out, 0, SHA256_BYTES);
+		/* Fails closed: the caller compares against a digest no sender can
+		 * predict (never a constant such as all zeros). */
 		log_error("HMAC-SHA256 failed in libcrypto");
+		if (RAND_bytes(out, SHA256_BYTES) != 1)
+			abort();
 	}
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_cleanse(k, sizeof k);

@@ -91,8 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sel & FUZZ_BIT_TIMESTAMP)
 		h.webhook_timestamp = ts;
 
-	r = auth_verify(&h, body, body_len, secrets, 2, FUZZ_NOW, FUZZ_TOLERANCE_SECONDS,
-	                &scheme);
+	r = auth_verify(&h, body, body_len, secrets, 2, FUZZ_NOW, FUZZ_TOLERANCE_SECONDS, &scheme);
 	if ((r == AUTH_MISSING) != ((sel & 0x3fu) == 0))
 		abort();
 	if ((r == AUTH_OK) != (scheme != AUTH_SCHEME_NONE))
@@ -102,8 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (auth_sign_hex(&secrets[0], body, body_len, hex, sizeof(hex)) != 0)
 		abort();
 	h.x_imggo_signature = hex;
-	r = auth_verify(&h, body, body_len, secrets, 2, FUZZ_NOW, FUZZ_TOLERANCE_SECONDS,
-	                &scheme);
+	r = auth_verify(&h, body, body_len, secrets, 2, FUZZ_NOW, FUZZ_TOLERANCE_SECONDS, &scheme);
 	if (r != AUTH_OK || scheme == AUTH_SCHEME_NONE)
 		abort();
 

@@ -21,7 +21,9 @@
 #define DEFAULT_TOLERANCE_SECONDS 300
 
 /* The body and signatures most tests share (vectors "hex"[0] and "stream"[0]). */
-#define BODY "{\"id\":\"2cdc28f0-017a-49c4-9ed7-87056c83901\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"
+#define BODY                                                                                       \
+	"{\"id\":\"2cdc28f0-017a-49c4-9ed7-87056c83901\",\"uploaded\":\"2024-01-01T12:00:00."      \
+	"000Z\"}"
 #define SECRET "test-secret"
 #define HEX_SIG "66531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49"
 #define STREAM_T 1735689600
@@ -156,8 +158,9 @@ static int run_family(const cJSON *root, const char *family, enum auth_scheme ex
 			h.webhook_signature = str_field(v, "signature");
 			CHECK(h.webhook_id != NULL && h.webhook_signature != NULL);
 		} else {
-			CHECK_MSG(set_named_header(&h, str_field(v, "header"), str_field(v, "value")),
-			          "%s[%d]: unknown header", family, ran);
+			CHECK_MSG(
+			    set_named_header(&h, str_field(v, "header"), str_field(v, "value")),
+			    "%s[%d]: unknown header", family, ran);
 		}
 		CHECK(secret != NULL);
 		if (secret == NULL)
@@ -165,8 +168,8 @@ static int run_family(const cJSON *root, const char *family, enum auth_scheme ex
 		got = verify1(&h, body, secret, now, tol, &scheme);
 		CHECK_MSG(got == (valid ? AUTH_OK : AUTH_INVALID), "%s[%d] (%s): got %d", family,
 		          ran, why ? why : "", (int)got);
-		CHECK_MSG(scheme == (valid ? expect : AUTH_SCHEME_NONE), "%s[%d]: scheme %d", family,
-		          ran, (int)scheme);
+		CHECK_MSG(scheme == (valid ? expect : AUTH_SCHEME_NONE), "%s[%d]: scheme %d",
+		          family, ran, (int)scheme);
 		ran++;
 	}
 	return ran;
@@ -202,8 +205,8 @@ static void test_missing(void)
 
 	CHECK(verify1(&h, BODY, SECRET, STREAM_T, 300, &scheme) == AUTH_MISSING);
 	CHECK(scheme == AUTH_SCHEME_NONE);
-	CHECK(auth_verify(NULL, NULL, 0, &(struct auth_secret){SECRET, sizeof(SECRET) - 1}, 1, 0, 300, NULL) ==
-	      AUTH_MISSING);
+	CHECK(auth_verify(NULL, NULL, 0, &(struct auth_secret){SECRET, sizeof(SECRET) - 1}, 1, 0,
+	                  300, NULL) == AUTH_MISSING);
 	h.webhook_id = STD_ID;
 	h.webhook_timestamp = STD_TS;
 	CHECK(verify1(&h, STD_BODY, STD_SECRET, STD_T, 300, NULL) == AUTH_MISSING);
@@ -212,8 +215,9 @@ static void test_missing(void)
 /* Every signature header, present but empty, is AUTH_INVALID. */
 static void test_empty_headers(void)
 {
-	const char *names[] = {"X-Signature",     "X-Cloudflare-Signature", "X-ImgGo-Signature",
-	                       "X-Hub-Signature-256", "cf-webhook-auth", "Webhook-Signature"};
+	const char *names[] = {"X-Signature",       "X-Cloudflare-Signature",
+	                       "X-ImgGo-Signature", "X-Hub-Signature-256",
+	                       "cf-webhook-auth",   "Webhook-Signature"};
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -367,23 +371,27 @@ static void test_hex_syntax(void)
 {
 	CHECK(verify_x_signature(HEX_SIG) == AUTH_OK);
 	CHECK(verify_x_signature("sha256=" HEX_SIG) == AUTH_OK);
-	CHECK(verify_x_signature("66531CA36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570C49") ==
-	      AUTH_OK);
+	CHECK(verify_x_signature(
+	          "66531CA36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570C49") == AUTH_OK);
 	CHECK(verify_x_signature("sha256=sha256=" HEX_SIG) == AUTH_INVALID);
 	CHECK(verify_x_signature("sha1=" HEX_SIG) == AUTH_INVALID);
 	CHECK(verify_x_signature("sha256 =" HEX_SIG) == AUTH_INVALID);
 	CHECK(verify_x_signature("sha256=") == AUTH_INVALID);
 	/* non-hex, odd and wrong lengths */
-	CHECK(verify_x_signature("g6531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49") ==
+	CHECK(verify_x_signature(
+	          "g6531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49") ==
 	      AUTH_INVALID);
-	CHECK(verify_x_signature("6531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49") ==
-	      AUTH_INVALID);
+	CHECK(
+	    verify_x_signature("6531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49") ==
+	    AUTH_INVALID);
 	CHECK(verify_x_signature(HEX_SIG "0") == AUTH_INVALID);
 	CHECK(verify_x_signature(HEX_SIG "00") == AUTH_INVALID);
-	CHECK(verify_x_signature("66531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c4") ==
-	      AUTH_INVALID);
+	CHECK(
+	    verify_x_signature("66531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c4") ==
+	    AUTH_INVALID);
 	/* A NUL-free value with an embedded space is one malformed candidate. */
-	CHECK(verify_x_signature("66531ca36347795bbd2c01382829cda3 e46e9c08882875007480d8c28d570c49") ==
+	CHECK(verify_x_signature(
+	          "66531ca36347795bbd2c01382829cda3 e46e9c08882875007480d8c28d570c49") ==
 	      AUTH_INVALID);
 }
 
@@ -512,7 +520,8 @@ static void test_candidate_limit(void)
 	CHECK(verify_x_signature(value) == AUTH_OK);
 
 	/* At most four Stream time groups are looked at. */
-	CHECK(verify_stream("time=1,sig1=" ZERO_SIG ",time=2,time=3,time=1735689600,sig1=" STREAM_SIG,
+	CHECK(verify_stream("time=1,sig1=" ZERO_SIG
+	                    ",time=2,time=3,time=1735689600,sig1=" STREAM_SIG,
 	                    STREAM_T) == AUTH_OK);
 	CHECK(verify_stream("time=1,time=2,time=3,time=4,time=1735689600,sig1=" STREAM_SIG,
 	                    STREAM_T) == AUTH_INVALID);
@@ -623,7 +632,8 @@ static void test_sign_round_trip(void)
 			h.webhook_id = "msg_1";
 			h.webhook_timestamp = ts;
 			h.webhook_signature = out;
-			CHECK(auth_verify(&h, body, len, &sec, 1, t + 300, 300, &scheme) == AUTH_OK);
+			CHECK(auth_verify(&h, body, len, &sec, 1, t + 300, 300, &scheme) ==
+			      AUTH_OK);
 			CHECK(scheme == AUTH_SCHEME_STANDARD);
 			/* The id, the timestamp and every body byte are signed. */
 			h.webhook_id = "msg_2";

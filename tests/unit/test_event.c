@@ -64,7 +64,7 @@ static void expect(const char *body, enum event_result r)
 		CHECK_MSG(event_is_empty(&ev), "%s: event not empty", body);
 	if (r == EVENT_BAD_PAYLOAD)
 		CHECK_MSG(ev.status == NULL && ev.event_name == NULL && ev.metadata_json == NULL &&
-		                  ev.variants_json == NULL && ev.error_text == NULL,
+		              ev.variants_json == NULL && ev.error_text == NULL,
 		          "%s: refused event keeps fields", body);
 	event_free(&ev);
 }
@@ -287,7 +287,8 @@ static void test_duplicate_keys(void)
 	CHECK(event_is_empty(&ev));
 	expect("{\"id\":\"a\"," UPLOADED ",\"id\":\"a\"}", EVENT_BAD_PAYLOAD);
 	expect("{\"id\":\"a\"," UPLOADED ",\"metadata\":{\"k\":1,\"k\":2}}", EVENT_BAD_PAYLOAD);
-	expect("{\"id\":\"a\"," UPLOADED ",\"metadata\":{\"l\":[{\"x\":1,\"y\":{\"z\":0,\"z\":0}}]}}",
+	expect("{\"id\":\"a\"," UPLOADED
+	       ",\"metadata\":{\"l\":[{\"x\":1,\"y\":{\"z\":0,\"z\":0}}]}}",
 	       EVENT_BAD_PAYLOAD);
 	expect("{\"id\":\"a\"," UPLOADED ",\"\\u0069d\":\"b\"}", EVENT_BAD_PAYLOAD);
 	expect("{\"id\":\"a\"," UPLOADED ",\"metadata\":{\"a\":1,\"\\u0061\":2}}",
@@ -391,7 +392,8 @@ static void test_fields(void)
 	CHECK(parse("{\"id\":\"a\"," UPLOADED ",\"meta\":{\"m\":1}}", &ev) == EVENT_OK);
 	CHECK_STR(ev.metadata_json, "{\"m\":1}");
 	event_free(&ev);
-	CHECK(parse("{\"id\":\"a\"," UPLOADED ",\"meta\":{\"m\":1},\"metadata\":{ \"k\" : [1, 2] }}",
+	CHECK(parse("{\"id\":\"a\"," UPLOADED
+	            ",\"meta\":{\"m\":1},\"metadata\":{ \"k\" : [1, 2] }}",
 	            &ev) == EVENT_OK);
 	CHECK_STR(ev.metadata_json, "{\"k\":[1,2]}");
 	event_free(&ev);
@@ -414,7 +416,8 @@ static void test_fields(void)
 	CHECK_STR(ev.error_text, "E1");
 	CHECK_STR(ev.status, "failed");
 	event_free(&ev);
-	CHECK(parse("{\"id\":\"a\",\"error\":{\"message\":\"m\",\"code\":\"c\"}}", &ev) == EVENT_OK);
+	CHECK(parse("{\"id\":\"a\",\"error\":{\"message\":\"m\",\"code\":\"c\"}}", &ev) ==
+	      EVENT_OK);
 	CHECK_STR(ev.error_text, "m");
 	event_free(&ev);
 
@@ -476,8 +479,8 @@ static void test_image_envelope(void)
 	/* the event name decides the status, not the flat rules */
 	expect_ok("{\"event\":\"image.uploaded\",\"image\":{\"id\":\"a\"}}", "uploaded", "a",
 	          "image.uploaded");
-	CHECK(parse("{\"event\":\"image.uploaded\",\"image\":{\"id\":\"a\",\"error\":\"e\"}}", &ev) ==
-	      EVENT_OK);
+	CHECK(parse("{\"event\":\"image.uploaded\",\"image\":{\"id\":\"a\",\"error\":\"e\"}}",
+	            &ev) == EVENT_OK);
 	CHECK_STR(ev.status, "uploaded");
 	CHECK(ev.error_text == NULL);
 	event_free(&ev);
@@ -501,8 +504,8 @@ static void test_image_envelope(void)
 	expect("{\"event\":null,\"id\":\"a\"," UPLOADED "}", EVENT_BAD_PAYLOAD);
 	expect("{\"event\":\"upload.complete\",\"id\":\"a\"," UPLOADED "}", EVENT_IGNORED);
 	expect("{\"event\":\"Image.uploaded\",\"image\":{\"id\":\"a\"}}", EVENT_IGNORED);
-	expect("{\"event\":\"x\",\"alert_type\":\"image_notification\",\"data\":{\"id\":\"a\"," UPLOADED
-	       "}}",
+	expect("{\"event\":\"x\",\"alert_type\":\"image_notification\",\"data\":{\"id\":"
+	       "\"a\"," UPLOADED "}}",
 	       EVENT_IGNORED);
 }
 
@@ -516,7 +519,8 @@ static void test_jobs(void)
 	expect("{\"event\":\"job.completed\",\"job_id\":5}", EVENT_BAD_PAYLOAD);
 	expect("{\"event\":\"job.completed\",\"job_id\":\"\"}", EVENT_BAD_PAYLOAD);
 	expect("{\"event\":\"job.completed\",\"id\":\"a\"}", EVENT_BAD_PAYLOAD);
-	expect("{\"event\":\"job.completed\",\"job_id\":\"a\",\"result\":\"r\"}", EVENT_BAD_PAYLOAD);
+	expect("{\"event\":\"job.completed\",\"job_id\":\"a\",\"result\":\"r\"}",
+	       EVENT_BAD_PAYLOAD);
 	expect("{\"event\":\"job.failed\",\"job_id\":\"a\",\"error\":{\"code\":1}}",
 	       EVENT_BAD_PAYLOAD);
 	expect_ok("{\"event\":\"job.completed\",\"job_id\":\"j/1\"}", "completed", "j/1",
@@ -526,8 +530,8 @@ static void test_jobs(void)
 	CHECK_STR(ev.status, "failed");
 	CHECK_STR(ev.error_text, "boom");
 	event_free(&ev);
-	CHECK(parse("{\"event\":\"job.failed\",\"job_id\":\"a\",\"error\":{\"code\":\"E\"}}", &ev) ==
-	      EVENT_OK);
+	CHECK(parse("{\"event\":\"job.failed\",\"job_id\":\"a\",\"error\":{\"code\":\"E\"}}",
+	            &ev) == EVENT_OK);
 	CHECK_STR(ev.error_text, "E");
 	event_free(&ev);
 }
@@ -545,13 +549,15 @@ static void test_notifications(void)
 	          "upload.complete");
 	expect("{\"text\":\"hello\",\"job_id\":\"a\"}", EVENT_BAD_PAYLOAD);
 
-	expect("{\"alert_type\":\"image_notification\",\"data\":{\"status\":\"x\"}}", EVENT_IGNORED);
+	expect("{\"alert_type\":\"image_notification\",\"data\":{\"status\":\"x\"}}",
+	       EVENT_IGNORED);
 	expect("{\"alert_type\":\"image_notification\",\"data\":{}}", EVENT_IGNORED);
 	expect("{\"alert_type\":\"image_notification\"}", EVENT_BAD_PAYLOAD);
 	expect("{\"alert_type\":\"image_notification\",\"data\":[]}", EVENT_BAD_PAYLOAD);
 	expect("{\"alert_type\":\"image_notification\",\"data\":{\"id\":5," UPLOADED "}}",
 	       EVENT_BAD_PAYLOAD);
-	expect("{\"alert_type\":\"image_notification\",\"data\":{\"id\":\"a\"}}", EVENT_BAD_PAYLOAD);
+	expect("{\"alert_type\":\"image_notification\",\"data\":{\"id\":\"a\"}}",
+	       EVENT_BAD_PAYLOAD);
 	expect("{\"alert_type\":5,\"data\":{\"id\":\"a\"," UPLOADED "}}", EVENT_BAD_PAYLOAD);
 	expect("{\"alert_type\":\"universal_ssl_event_type\",\"data\":5}", EVENT_IGNORED);
 	expect("{\"alert_type\":\"image_resizing_notification\",\"data\":{\"id\":\"a\"," UPLOADED

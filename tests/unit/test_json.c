@@ -18,6 +18,7 @@ struct json_case {
 	bool valid;
 };
 
+/* clang-format off */
 #define OK(s) {s, sizeof(s) - 1, true}
 #define BAD(s) {s, sizeof(s) - 1, false}
 
@@ -167,6 +168,7 @@ static const struct json_case cases[] = {
 	BAD("\"\xf0\x9f\x98\""),
 	BAD("\xc3\xa9"),
 };
+/* clang-format on */
 
 /* Validates a copy of text[0..len) held in a buffer of exactly len bytes. */
 static bool validate_exact(const char *text, size_t len, struct json_check *info)
@@ -187,8 +189,8 @@ static void test_table(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct json_check info;
 		bool got = validate_exact(cases[i].text, cases[i].len, &info);
-		CHECK_MSG(got == cases[i].valid, "case %zu (%zu bytes) should be %s", i, cases[i].len,
-		          cases[i].valid ? "valid" : "invalid");
+		CHECK_MSG(got == cases[i].valid, "case %zu (%zu bytes) should be %s", i,
+		          cases[i].len, cases[i].valid ? "valid" : "invalid");
 	}
 }
 

@@ -1,0 +1,19 @@
+# Debian packages the build and the tests need, and a function that
+# installs the missing ones (apt-get update once, then apt-get install -y).
+# Sourced by demo.sh and test.sh.
+BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev"
+TEST_PACKAGES="sqlite3 curl lighttpd valgrind clang"
+DEMO_PACKAGES="sqlite3 curl lighttpd"
+
+install_packages() {
+	missing=
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "installing:$missing"
+	if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+}

@@ -1,0 +1,220 @@
+/*
+ * config.c: file parsing, precedence, error messages naming file, line and
+ * key, allow_from CIDRs, and the secret set with rotation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testlib.h"
+
+static char dir[] = "/tmp/cfw-test-config-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void test_defaults(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_BYTES];
+	char *env[] = {NULL};
+	CHECK(config_load(&cfg, NULL, env, "/nonexistent", err, sizeof err) == 0);
+	CHECK(cfg.secret == NULL && cfg.secret_file == NULL);
+	CHECK(cfg.db_mode == 0600);
+	CHECK(cfg.hook_timeout_seconds == 30 && cfg.hook_attempts == 5);
+	CHECK(cfg.max_body_bytes == 1048576 && cfg.tolerance_seconds == 300);
+	CHECK(!cfg.auto_register && cfg.durability_full && cfg.n_allow == 0);
+	CHECK(cfg.log_level == LOG_LEVEL_INFO);
+	CHECK(cfg.db && strstr(cfg.db, "/lib/cfimages-webhook/webhook.db"));
+	CHECK(cfg.hooks_dir && strstr(cfg.hooks_dir, "/cfimages-webhook/hooks"));
+	config_free(&cfg);
+}
+
+static void test_file_and_precedence(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_BYTES];
+	const char *path = write_file("a.conf", "# comment\n"
+	                                        "\n"
+	                                        "secret = s3cr#t with spaces  \n"
+	                                        "db=/tmp/x.db\n"
+	                                        "  hook_timeout\t=  7\n"
+	                                        "db_mode = 0660\n"
+	                                        "auto_register = yes\n"
+	                                        "allow_from = 10.0.0.0/8, ::1\n"
+	                                        "durability = normal\n"
+	                                        "log_level = debug\n"
+	                                        "max_body = 2048\r\n");
+	char *env[] = {"CFIMAGES_WEBHOOK_DB=/tmp/from-env.db", "CFIMAGES_WEBHOOK_TOLERANCE=60",
+	               "OTHER=1", NULL};
+	CHECK_MSG(config_load(&cfg, path, env, NULL, err, sizeof err) == 0, "%s", err);
+	CHECK_STR(cfg.secret, "s3cr#t with spaces");
+	CHECK_STR(cfg.db, "/tmp/from-env.db"); /* environment over file */
+	CHECK(cfg.hook_timeout_seconds == 7);
+	CHECK(cfg.db_mode == 0660);
+	CHECK(cfg.auto_register);
+	CHECK(cfg.n_allow == 2);
+	CHECK(!cfg.durability_full);
+	CHECK(cfg.log_level == LOG_LEVEL_DEBUG);
+	CHECK(cfg.max_body_bytes == 2048);
+	CHECK(cfg.tolerance_seconds == 60);
+	CHECK_STR(cfg.path, path);
+	config_free(&cfg);
+	log_set_level(LOG_LEVEL_INFO);
+
+	/* CFIMAGES_WEBHOOK_CONFIG names the file when --config is absent. */
+	char var[600];
+	snprintf(var, sizeof var, "CFIMAGES_WEBHOOK_CONFIG=%s", path);
+	char *env2[] = {var, NULL};
+	CHECK(config_load(&cfg, NULL, env2, NULL, err, sizeof err) == 0);
+	CHECK_STR(cfg.db, "/tmp/x.db");
+	config_free(&cfg);
+
+	/* The file beside the executable is found. */
+	write_file(CONFIG_FILE_NAME, "hooks_dir = /srv/hooks\n");
+	char *env3[] = {NULL};
+	CHECK(config_load(&cfg, NULL, env3, dir, err, sizeof err) == 0);
+	CHECK_STR(cfg.hooks_dir, "/srv/hooks");
+	config_free(&cfg);
+}
+
+/* Loads a one-line file and expects an error message containing want. */
+static void expect_error(const char *text, const char *want)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_BYTES];
+	char *env[] = {NULL};
+	const char *path = write_file("bad.conf", text);
+	CHECK_MSG(config_load(&cfg, path, env, NULL, err, sizeof err) < 0, "accepted: %s", text);
+	CHECK_MSG(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
+	CHECK_MSG(strstr(err, path) != NULL, "error \"%s\" lacks the file name", err);
+	config_free(&cfg);
+}
+
+static void test_errors(void)
+{
+	expect_error("# ok\nbogus = 1\n", ":2: bogus: unknown key");
+	expect_error("secret =\n", ":1: secret: empty value");
+	expect_error("\n\nhook_timeout = 0\n", ":3: hook_timeout:");
+	expect_error("hook_timeout = 10s\n", ":1: hook_timeout:");
+	expect_error("hook_attempts = 1000\n", ":1: hook_attempts:");
+	expect_error("max_body = -1\n", ":1: max_body:");
+	expect_error("tolerance = abc\n", ":1: tolerance:");
+	expect_error("auto_register = maybe\n", ":1: auto_register:");
+	expect_error("durability = fast\n", ":1: durability:");
+	expect_error("log_level = loud\n", ":1: log_level:");
+	expect_error("db_mode = 0400\n", ":1: db_mode:");
+	expect_error("db_mode = 0755\n", ":1: db_mode:");
+	expect_error("db_mode = 0999\n", ":1: db_mode:");
+	expect_error("allow_from = 10.0.0.0/33\n", ":1: allow_from:");
+	expect_error("allow_from = 10.0.0.1/8\n", ":1: allow_from:");
+	expect_error("allow_from = 10.0.0.0/8,\n", ":1: allow_from:");
+	expect_error("allow_from = example.com\n", ":1: allow_from:");
+	expect_error("just words\n", ":1: expected `key = value`");
+
+	/* A missing explicit file is an error. */
+	struct config cfg;
+	char err[CONFIG_ERROR_BYTES];
+	char *env[] = {NULL};
+	CHECK(config_load(&cfg, "/nonexistent/x.conf", env, NULL, err, sizeof err) < 0);
+	CHECK(strstr(err, "/nonexistent/x.conf") != NULL);
+	config_free(&cfg);
+
+	/* A bad environment value names the variable; unknown ones are only warned about. */
+	char *env2[] = {"CFIMAGES_WEBHOOK_HOOK_TIMEOUT=forever", NULL};
+	CHECK(config_load(&cfg, NULL, env2, NULL, err, sizeof err) < 0);
+	CHECK(strstr(err, "CFIMAGES_WEBHOOK_HOOK_TIMEOUT") != NULL);
+	config_free(&cfg);
+	char *env3[] = {"CFIMAGES_WEBHOOK_NOPE=1", NULL};
+	CHECK(config_load(&cfg, NULL, env3, NULL, err, sizeof err) == 0);
+	config_free(&cfg);
+}
+
+static void test_allow_from(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_allows(&cfg, "203.0.113.9")); /* unset: anyone */
+	CHECK(config_set(&cfg, "allow_from", "10.0.0.0/8, 192.168.1.7, 2001:db8::/32, ::1") ==
+	      NULL);
+	CHECK(cfg.n_allow == 4);
+	CHECK(config_allows(&cfg, "10.1.2.3"));
+	CHECK(config_allows(&cfg, "192.168.1.7"));
+	CHECK(!config_allows(&cfg, "192.168.1.8"));
+	CHECK(!config_allows(&cfg, "11.0.0.1"));
+	CHECK(config_allows(&cfg, "2001:db8:1::5"));
+	CHECK(!config_allows(&cfg, "2001:db9::1"));
+	CHECK(config_allows(&cfg, "::1"));
+	CHECK(config_allows(&cfg, "::ffff:10.9.8.7")); /* IPv4-mapped */
+	CHECK(!config_allows(&cfg, "::ffff:11.9.8.7"));
+	CHECK(!config_allows(&cfg, "not an address"));
+	CHECK(!config_allows(&cfg, NULL));
+	CHECK(!config_allows(&cfg, ""));
+	CHECK(config_set(&cfg, "allow_from", "0.0.0.0/0") == NULL);
+	CHECK(config_allows(&cfg, "8.8.8.8") && !config_allows(&cfg, "::2"));
+	struct cidr c;
+	CHECK(cidr_parse("172.16.0.0/12", &c) && c.prefix == 12);
+	CHECK(!cidr_parse("172.16.0.0/", &c));
+	CHECK(!cidr_parse("/12", &c));
+	CHECK(!cidr_parse("::1/129", &c));
+	CHECK(!cidr_parse("10.0.0.0/8x", &c));
+}
+
+static void test_secret_rotation(void)
+{
+	struct config cfg;
+	struct secret_set set = {0};
+	char err[CONFIG_ERROR_BYTES];
+	char *env[] = {NULL};
+	char conf[1024];
+	const char *secrets = write_file("secrets", "old-secret\n\nnew-secret\r\n");
+
+	snprintf(conf, sizeof conf, "secret_file = %s\nsecret = inline\n", secrets);
+	CHECK(config_load(&cfg, write_file("s.conf", conf), env, NULL, err, sizeof err) == 0);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(set.n == 3);
+	CHECK(set.n == 3 && set.items[0].len == 6 && memcmp(set.items[0].bytes, "inline", 6) == 0);
+	CHECK(set.n == 3 && set.items[1].len == 10 &&
+	      memcmp(set.items[1].bytes, "old-secret", 10) == 0);
+	CHECK(set.n == 3 && set.items[2].len == 10 &&
+	      memcmp(set.items[2].bytes, "new-secret", 10) == 0);
+	/* Rewritten (a different size): picked up without a restart. */
+	write_file("secrets", "rotated-secret-2\n");
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(set.n == 2 && set.items[1].len == 16 &&
+	      memcmp(set.items[1].bytes, "rotated-secret-2", 16) == 0);
+	/* Emptied or removed: fail closed. */
+	write_file("secrets", "\n");
+	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	unlink(secrets);
+	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	secret_set_free(&set);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	test_defaults();
+	test_file_and_precedence();
+	test_errors();
+	test_allow_from();
+	test_secret_rotation();
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		return 99;
+	return test_done("test_config");
+}

@@ -1,0 +1,981 @@
+/*
+ * The store against real SQLite databases in a temporary directory: file
+ * and directory modes whatever the umask, the schema version and its
+ * refusal of newer databases, and every rule of SPEC section 7 as
+ * store_apply() commits it (counting the rows of every table after each
+ * step, so a stray write fails a check).  Events are built by hand so this
+ * test depends on the store alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "event.h"
+#include "store.h"
+#include "testlib.h"
+#include "util.h"
+
+/* A fixed delivery time: 2023-11-14T22:13:20.123Z. */
+#define T0_MS INT64_C(1700000000123)
+#define T0_TEXT "2023-11-14T22:13:20.123Z"
+/* Busy timeout used to prove a held lock ends in a 500, milliseconds. */
+#define SHORT_BUSY_MS 200
+
+static char tmpdir[] = "/tmp/test_store.XXXXXX";
+static int db_serial;
+
+/* Rows in each table, to prove exactly which ones a step wrote. */
+struct counts {
+	long images, logs, deliveries, hook_runs;
+};
+
+/* A fresh database path in the temporary directory. */
+static void new_path(char *buf, size_t cap, const char *sub)
+{
+	snprintf(buf, cap, "%s/%s%d.db", tmpdir, sub ? sub : "", ++db_serial);
+}
+
+static struct store *open_db(const char *path, unsigned mode, bool create, bool durable)
+{
+	struct store_options o = {.path = path, .db_mode = mode, .durable = durable,
+	                          .create = create};
+	char err[512] = "";
+	struct store *st = store_open(&o, err, sizeof err);
+
+	if (st == NULL && create)
+		fprintf(stderr, "store_open(%s): %s\n", path, err);
+	return st;
+}
+
+/* Runs a query with an optional text parameter; the first column as an integer. */
+static long q_int(struct store *st, const char *sql, const char *arg)
+{
+	sqlite3_stmt *s = NULL;
+	long v = -12345;
+
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "prepare %s: %s\n", sql, sqlite3_errmsg(store_db(st)));
+		return v;
+	}
+	if (arg)
+		sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Same, the first column as a malloc'd string (NULL for SQL NULL or no row). */
+static char *q_text(struct store *st, const char *sql, const char *arg)
+{
+	sqlite3_stmt *s = NULL;
+	char *v = NULL;
+
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "prepare %s: %s\n", sql, sqlite3_errmsg(store_db(st)));
+		return NULL;
+	}
+	if (arg)
+		sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return v;
+}
+
+#define CHECK_SQL(st, sql, arg, want)                  \
+	do {                                           \
+		char *got_ = q_text((st), (sql), (arg)); \
+		CHECK_STR(got_, (want));               \
+		free(got_);                            \
+	} while (0)
+
+static void exec_sql(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(store_db(st), sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "exec %s: %s\n", sql, msg ? msg : "?");
+		test_failures++;
+	}
+	sqlite3_free(msg);
+}
+
+static struct counts get_counts(struct store *st)
+{
+	struct counts c;
+
+	c.images = q_int(st, "SELECT count(*) FROM cloudflare_images", NULL);
+	c.logs = q_int(st, "SELECT count(*) FROM cloudflare_image_logs", NULL);
+	c.deliveries = q_int(st, "SELECT count(*) FROM webhook_deliveries", NULL);
+	c.hook_runs = q_int(st, "SELECT count(*) FROM hook_runs", NULL);
+	return c;
+}
+
+#define CHECK_COUNTS(c, i, l, d, h)                                                   \
+	CHECK_MSG((c).images == (i) && (c).logs == (l) && (c).deliveries == (d) &&    \
+	                  (c).hook_runs == (h),                                       \
+	          "images %ld logs %ld deliveries %ld hook_runs %ld", (c).images,     \
+	          (c).logs, (c).deliveries, (c).hook_runs)
+
+/* A delivery as the handler would fill it before store_apply. */
+static struct delivery make_delivery(int64_t when, const char *body)
+{
+	struct delivery d;
+
+	memset(&d, 0, sizeof d);
+	d.received_ms = when;
+	d.remote_addr = "192.0.2.7";
+	d.scheme = "hex";
+	d.has_body = true;
+	sha256(body, strlen(body), d.body_sha256);
+	d.body_size = strlen(body);
+	return d;
+}
+
+/* An event with only an id and a status; the strings stay the caller's. */
+static struct event make_event(char *id, const char *status, char *name)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.image_id = id;
+	ev.status = status;
+	ev.event_name = name;
+	ev.require_signed_urls = -1;
+	return ev;
+}
+
+static const struct hook_ref two_hooks[] = {
+	{"uploaded", "/etc/cfimages-webhook/hooks/uploaded"},
+	{"uploaded.d/10-thumbs", "/etc/cfimages-webhook/hooks/uploaded.d/10-thumbs"},
+};
+
+static bool same_stat_time(const struct stat *a, const struct stat *b)
+{
+	return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Files and the directory get db_mode (and its x-where-r form) exactly, under any umask. */
+static void test_modes(void)
+{
+	static const mode_t umasks[] = {022, 077};
+	static const unsigned modes[] = {0600, 0660};
+	char path[512], side[600], sub[64];
+	struct stat sb;
+
+	for (size_t u = 0; u < 2; u++) {
+		for (size_t m = 0; m < 2; m++) {
+			mode_t old = umask(umasks[u]);
+			struct store *st;
+			unsigned want_dir = modes[m] == 0600 ? 0700 : 0770;
+
+			snprintf(sub, sizeof sub, "dir%zu%zu/", u, m);
+			new_path(path, sizeof path, sub);
+			st = open_db(path, modes[m], true, true);
+			CHECK(st != NULL);
+			CHECK(stat(path, &sb) == 0);
+			CHECK_MSG((sb.st_mode & 07777) == modes[m], "db mode %o under umask %o",
+			          (unsigned)(sb.st_mode & 07777), (unsigned)umasks[u]);
+			*strrchr(path, '/') = '\0';
+			CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+			CHECK_MSG((sb.st_mode & 07777) == want_dir, "dir mode %o under umask %o",
+			          (unsigned)(sb.st_mode & 07777), (unsigned)umasks[u]);
+			path[strlen(path)] = '/';
+			if (st != NULL) {
+				CHECK(store_register(st, "modes/1", NULL, -1) == 1);
+				snprintf(side, sizeof side, "%s-wal", path);
+				CHECK(stat(side, &sb) == 0);
+				CHECK_MSG((sb.st_mode & 07777) == modes[m], "wal mode %o",
+				          (unsigned)(sb.st_mode & 07777));
+				snprintf(side, sizeof side, "%s-shm", path);
+				CHECK(stat(side, &sb) == 0);
+				CHECK_MSG((sb.st_mode & 07777) == modes[m], "shm mode %o",
+				          (unsigned)(sb.st_mode & 07777));
+			}
+			store_close(st);
+			umask(old);
+		}
+	}
+}
+
+/* Without create, a missing file is an error that says how to make one, and nothing is made. */
+static void test_missing_without_create(void)
+{
+	struct store_options o = {.db_mode = 0600, .durable = true, .create = false};
+	char path[512], err[512] = "";
+	struct stat sb;
+
+	new_path(path, sizeof path, "missing/");
+	o.path = path;
+	CHECK(store_open(&o, err, sizeof err) == NULL);
+	CHECK_MSG(strstr(err, "no database at ") != NULL && strstr(err, path) != NULL &&
+	                  strstr(err, "cfimages-webhook init") != NULL,
+	          "err: %s", err);
+	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+	*strrchr(path, '/') = '\0';
+	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+}
+
+/* A new database is at STORE_SCHEMA_VERSION, in WAL mode; reopening changes nothing. */
+static void test_schema_and_reopen(void)
+{
+	char path[512];
+	struct store *st;
+
+	new_path(path, sizeof path, NULL);
+	st = open_db(path, 0600, true, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
+	CHECK(q_int(st, "PRAGMA user_version", NULL) == 1);
+	CHECK_SQL(st, "PRAGMA journal_mode", NULL, "wal");
+	CHECK(q_int(st, "PRAGMA busy_timeout", NULL) == STORE_BUSY_TIMEOUT_MS);
+	CHECK(q_int(st, "PRAGMA cache_size", NULL) == -STORE_CACHE_KIB);
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+	            "('cloudflare_images', 'cloudflare_image_logs', 'webhook_deliveries', "
+	            "'hook_runs')",
+	            NULL) == 4);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
+	/* an application may insert a pending row itself, with only the id */
+	exec_sql(st, "INSERT INTO cloudflare_images (cloudflare_id) VALUES ('app/1')");
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "app/1",
+	          "pending");
+	CHECK(q_int(st,
+	            "SELECT length(created_at) = 24 AND created_at LIKE '____-__-__T__:__:__.___Z'"
+	            " AND updated_at = created_at FROM cloudflare_images",
+	            NULL) == 1);
+	store_close(st);
+
+	st = open_db(path, 0600, false, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master", NULL) == 11);
+	CHECK(q_int(st, "SELECT count(*) FROM cloudflare_images", NULL) == 1);
+	store_close(st);
+}
+
+/* A database from a newer program is refused, named with both versions, and left as it was. */
+static void test_newer_refused(void)
+{
+	char path[512], side[600], err[512] = "";
+	struct store_options o = {.db_mode = 0600, .durable = true, .create = true};
+	struct stat before, after, sb;
+	char *bytes_before, *bytes_after;
+	size_t len_before = 0, len_after = 0;
+	sqlite3 *db = NULL;
+
+	new_path(path, sizeof path, NULL);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db,
+	                   "CREATE TABLE future (x); INSERT INTO future VALUES (1);"
+	                   " PRAGMA user_version = 99",
+	                   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	bytes_before = test_read_file(path, &len_before);
+	CHECK(stat(path, &before) == 0);
+	/* make a rewrite visible even within the file system's timestamp granularity */
+	sleep(1);
+
+	o.path = path;
+	CHECK(store_open(&o, err, sizeof err) == NULL);
+	CHECK_MSG(strstr(err, "99") != NULL && strstr(err, "version") != NULL &&
+	                  strstr(err, "program's 1") != NULL,
+	          "err: %s", err);
+	bytes_after = test_read_file(path, &len_after);
+	CHECK(stat(path, &after) == 0);
+	CHECK(bytes_before != NULL && bytes_after != NULL && len_before == len_after &&
+	      memcmp(bytes_before, bytes_after, len_before) == 0);
+	CHECK(same_stat_time(&before, &after));
+	snprintf(side, sizeof side, "%s-wal", path);
+	CHECK(stat(side, &sb) != 0);
+	free(bytes_before);
+	free(bytes_after);
+}
+
+/* A user_version 0 database with other tables gains ours; theirs are kept. */
+static void test_foreign_database(void)
+{
+	char path[512], err[512] = "";
+	struct store_options o = {.db_mode = 0600, .durable = true, .create = false};
+	struct store *st;
+	sqlite3 *db = NULL;
+
+	new_path(path, sizeof path, NULL);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE app_users (name TEXT); INSERT INTO app_users"
+	                       " VALUES ('ann')",
+	                   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = open_db(path, 0600, false, true);
+	CHECK(st != NULL);
+	if (st != NULL) {
+		CHECK(store_schema_version(st) == 1);
+		CHECK_SQL(st, "SELECT name FROM app_users", NULL, "ann");
+		CHECK(q_int(st, "SELECT count(*) FROM hook_runs", NULL) == 0);
+		store_close(st);
+	}
+
+	/* a same-named table with other columns is reported, not used */
+	new_path(path, sizeof path, NULL);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE cloudflare_images (cloudflare_id TEXT, state TEXT)",
+	                   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	o.path = path;
+	CHECK(store_open(&o, err, sizeof err) == NULL);
+	CHECK_MSG(strstr(err, path) != NULL && strstr(err, "status") != NULL, "err: %s", err);
+}
+
+/* register is idempotent: a second call leaves the row and writes no log row. */
+static void test_register(struct store *st)
+{
+	struct counts c;
+
+	CHECK(store_register(st, "reg/1", "{\"owner\":\"ann\"}", T0_MS) == 1);
+	CHECK(store_register(st, "reg/1", "{\"owner\":\"bob\"}", -1) == 0);
+	CHECK(store_register(st, "reg/2", NULL, -1) == 1);
+	c = get_counts(st);
+	CHECK_COUNTS(c, 2, 2, 0, 0);
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "reg/1",
+	          "pending");
+	CHECK_SQL(st, "SELECT metadata FROM cloudflare_images WHERE cloudflare_id = ?", "reg/1",
+	          "{\"owner\":\"ann\"}");
+	CHECK_SQL(st, "SELECT expires_at FROM cloudflare_images WHERE cloudflare_id = ?", "reg/1",
+	          T0_TEXT);
+	CHECK_SQL(st, "SELECT expires_at FROM cloudflare_images WHERE cloudflare_id = ?", "reg/2",
+	          NULL);
+	CHECK_SQL(st, "SELECT group_concat(event_type) FROM cloudflare_image_logs WHERE image_id = ?",
+	          "reg/1", "registered");
+	CHECK(q_int(st, "SELECT count(*) FROM cloudflare_images WHERE created_at = updated_at"
+	                " AND created_at LIKE '20__-__-__T__:__:__.___Z'",
+	            NULL) == 2);
+}
+
+/* 404 without auto_register: only the delivery row, committed without FULL sync. */
+static void test_not_found(struct store *st)
+{
+	static const char body[] = "{\"id\":\"nf/1\",\"uploaded\":\"2023-11-14T22:13:20Z\"}";
+	struct counts before = get_counts(st), after;
+	char id[] = "nf/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+	char hex[2 * SHA256_BYTES + 1];
+
+	d.message_id = "msg_nf";
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) ==
+	      STORE_NOT_FOUND);
+	CHECK(d.status_code == 404);
+	CHECK_STR(d.reason, "not_found");
+	CHECK(d.id > 0);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs, before.deliveries + 1, before.hook_runs);
+	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 1);
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM webhook_deliveries WHERE status_code = 404 AND"
+	            " reason = 'not_found' AND image_id = 'nf/1' AND scheme = 'hex' AND"
+	            " remote_addr = '192.0.2.7' AND message_id = 'msg_nf' AND body_size = 47"
+	            " AND received_at = '" T0_TEXT "'",
+	            NULL) == 1);
+	hex_encode(d.body_sha256, SHA256_BYTES, hex);
+	CHECK_SQL(st, "SELECT body_sha256 FROM webhook_deliveries WHERE image_id = ?", "nf/1", hex);
+}
+
+/* auto_register creates the row; its previous status is "" in the hook run. */
+static void test_auto_register(struct store *st)
+{
+	static const char body[] = "{\"id\":\"auto/1\",\"uploaded\":\"2023-11-14T22:13:20Z\"}";
+	struct counts before = get_counts(st), after;
+	char id[] = "auto/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 1, true, &d) == STORE_APPLIED);
+	CHECK(d.status_code == 200);
+	CHECK_STR(d.reason, "applied");
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images + 1, before.logs + 1, before.deliveries + 1,
+	             before.hook_runs + 1);
+	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 2);
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "auto/1",
+	          "uploaded");
+	CHECK_SQL(st, "SELECT created_at || ' ' || updated_at FROM cloudflare_images"
+	              " WHERE cloudflare_id = ?",
+	          "auto/1", T0_TEXT " " T0_TEXT);
+	CHECK_SQL(st, "SELECT '[' || previous_status || ']' FROM hook_runs WHERE image_id = ?",
+	          "auto/1", "[]");
+	CHECK_SQL(st, "SELECT message FROM cloudflare_image_logs WHERE image_id = ?", "auto/1",
+	          "(new) -> uploaded");
+}
+
+/* The same status again: a duplicate row and log row; the image and its hooks untouched. */
+static void test_duplicate(struct store *st)
+{
+	static const char body[] = "{\"id\":\"auto/1\",\"uploaded\":\"2023-11-14T22:13:21Z\","
+	                           "\"filename\":\"changed.png\"}";
+	struct counts before = get_counts(st), after;
+	char id[] = "auto/1", name[] = "upload.complete", filename[] = "changed.png";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS + 60000, body);
+
+	ev.filename = filename;
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) ==
+	      STORE_DUPLICATE);
+	CHECK(d.status_code == 200);
+	CHECK_STR(d.reason, "duplicate");
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs + 1, before.deliveries + 1,
+	             before.hook_runs);
+	CHECK_SQL(st, "SELECT updated_at FROM cloudflare_images WHERE cloudflare_id = ?", "auto/1",
+	          T0_TEXT);
+	CHECK_SQL(st, "SELECT filename FROM cloudflare_images WHERE cloudflare_id = ?", "auto/1",
+	          NULL);
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM cloudflare_image_logs l JOIN webhook_deliveries d"
+	            " ON d.id = l.delivery_id WHERE l.image_id = ? AND l.event_type = 'duplicate'"
+	            " AND d.reason = 'duplicate'",
+	            "auto/1") == 1);
+}
+
+/* pending -> uploaded: the fields, the log row and one queued run per hook, body as input. */
+static void test_pending_to_uploaded(struct store *st)
+{
+	static const char body[] =
+		"{\"id\":\"img/2\",\"uploaded\":\"2023-11-14T22:13:20.5Z\",\"filename\":\"cat.png\","
+		"\"metadata\":{\"k\":\"v\"},\"variants\":[\"https://imagedelivery.net/a/img/2/public\"],"
+		"\"requireSignedURLs\":true,\"extra\":\"kept\"}";
+	struct counts before, after;
+	char id[] = "img/2", name[] = "upload.complete", filename[] = "cat.png",
+	     meta[] = "{\"k\":\"v\"}", variants[] = "[\"https://imagedelivery.net/a/img/2/public\"]";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS + 1000, body);
+	sqlite3_stmt *s = NULL;
+	int rows = 0;
+
+	CHECK(store_register(st, "img/2", "{\"old\":1}", -1) == 1);
+	before = get_counts(st);
+	ev.filename = filename;
+	ev.metadata_json = meta;
+	ev.variants_json = variants;
+	ev.require_signed_urls = 1;
+	ev.has_uploaded = true;
+	ev.uploaded_ms = 1700000000500;
+	d.message_id = "msg_2";
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_APPLIED);
+	CHECK(d.status_code == 200);
+	CHECK_STR(d.reason, "applied");
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs + 1, before.deliveries + 1,
+	             before.hook_runs + 2);
+	CHECK_SQL(st,
+	          "SELECT status || '|' || filename || '|' || metadata || '|' || variants || '|' ||"
+	          " require_signed_urls || '|' || uploaded_at || '|' || updated_at ||"
+	          " '|' || ifnull(error, 'NULL') || '|' || ifnull(result, 'NULL')"
+	          " FROM cloudflare_images WHERE cloudflare_id = ?",
+	          "img/2",
+	          "uploaded|cat.png|{\"k\":\"v\"}|[\"https://imagedelivery.net/a/img/2/public\"]|1|"
+	          "2023-11-14T22:13:20.500Z|2023-11-14T22:13:21.123Z|NULL|NULL");
+	CHECK_SQL(st,
+	          "SELECT event_type || '|' || message || '|' || timestamp FROM cloudflare_image_logs"
+	          " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	          "img/2", "status_changed|pending -> uploaded|2023-11-14T22:13:21.123Z");
+	CHECK_SQL(st, "SELECT data FROM cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC"
+	              " LIMIT 1",
+	          "img/2", body);
+	CHECK(q_int(st, "SELECT delivery_id FROM cloudflare_image_logs WHERE image_id = ?"
+	                " ORDER BY id DESC LIMIT 1",
+	            "img/2") == d.id);
+
+	CHECK(sqlite3_prepare_v2(store_db(st),
+	                         "SELECT hook, path, state, attempts, next_attempt_at, created_at,"
+	                         " previous_status, event, input, delivery_id, status, exit_code,"
+	                         " finished_at, typeof(input) FROM hook_runs WHERE image_id = ?"
+	                         " ORDER BY id",
+	                         -1, &s, NULL) == SQLITE_OK);
+	sqlite3_bind_text(s, 1, "img/2", -1, SQLITE_STATIC);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		CHECK(rows < 2);
+		if (rows >= 2)
+			break;
+		CHECK_STR((const char *)sqlite3_column_text(s, 0), two_hooks[rows].name);
+		CHECK_STR((const char *)sqlite3_column_text(s, 1), two_hooks[rows].path);
+		CHECK_STR((const char *)sqlite3_column_text(s, 2), "queued");
+		CHECK(sqlite3_column_int(s, 3) == 0);
+		CHECK_STR((const char *)sqlite3_column_text(s, 4), "2023-11-14T22:13:21.123Z");
+		CHECK_STR((const char *)sqlite3_column_text(s, 5), "2023-11-14T22:13:21.123Z");
+		CHECK_STR((const char *)sqlite3_column_text(s, 6), "pending");
+		CHECK_STR((const char *)sqlite3_column_text(s, 7), "upload.complete");
+		CHECK(sqlite3_column_bytes(s, 8) == (int)strlen(body) &&
+		      memcmp(sqlite3_column_blob(s, 8), body, strlen(body)) == 0);
+		CHECK(sqlite3_column_int64(s, 9) == d.id);
+		CHECK_STR((const char *)sqlite3_column_text(s, 10), "uploaded");
+		CHECK(sqlite3_column_type(s, 11) == SQLITE_NULL);
+		CHECK(sqlite3_column_type(s, 12) == SQLITE_NULL);
+		CHECK_STR((const char *)sqlite3_column_text(s, 13), "blob");
+		rows++;
+	}
+	sqlite3_finalize(s);
+	CHECK(rows == 2);
+}
+
+/* Out of uploaded to failed: stale, logged, nothing else. */
+static void test_stale(struct store *st)
+{
+	static const char body[] = "{\"id\":\"img/2\",\"error\":\"late failure\"}";
+	struct counts before = get_counts(st), after;
+	char id[] = "img/2", name[] = "upload.failed", error[] = "late failure";
+	struct event ev = make_event(id, "failed", name);
+	struct delivery d = make_delivery(T0_MS + 2000, body);
+
+	ev.error_text = error;
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_STALE);
+	CHECK(d.status_code == 200);
+	CHECK_STR(d.reason, "stale");
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs + 1, before.deliveries + 1,
+	             before.hook_runs);
+	CHECK_SQL(st, "SELECT status || '|' || ifnull(error, 'NULL') || '|' || updated_at"
+	              " FROM cloudflare_images WHERE cloudflare_id = ?",
+	          "img/2", "uploaded|NULL|2023-11-14T22:13:21.123Z");
+	CHECK_SQL(st, "SELECT event_type || '|' || message FROM cloudflare_image_logs"
+	              " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	          "img/2", "stale|uploaded -> failed not applied (stale)");
+}
+
+/* failed, then uploaded: both applied; the error is cleared, earlier fields kept. */
+static void test_failed_then_uploaded(struct store *st)
+{
+	static const char body1[] = "{\"id\":\"img/3\",\"error\":\"boom\",\"metadata\":{\"a\":1}}";
+	static const char body2[] = "{\"id\":\"img/3\",\"uploaded\":\"2023-11-14T22:13:25Z\"}";
+	char id[] = "img/3", n1[] = "upload.failed", n2[] = "upload.complete", error[] = "boom",
+	     meta[] = "{\"a\":1}";
+	struct event ev1 = make_event(id, "failed", n1), ev2 = make_event(id, "uploaded", n2);
+	struct delivery d1 = make_delivery(T0_MS + 3000, body1), d2;
+	struct counts before;
+
+	CHECK(store_register(st, "img/3", NULL, -1) == 1);
+	before = get_counts(st);
+	ev1.error_text = error;
+	ev1.metadata_json = meta;
+	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_APPLIED);
+	CHECK_SQL(st, "SELECT status || '|' || error || '|' || metadata FROM cloudflare_images"
+	              " WHERE cloudflare_id = ?",
+	          "img/3", "failed|boom|{\"a\":1}");
+	d2 = make_delivery(T0_MS + 4000, body2);
+	ev2.has_uploaded = true;
+	ev2.uploaded_ms = 1700000005000;
+	CHECK(store_apply(st, &ev2, body2, strlen(body2), two_hooks, 1, false, &d2) ==
+	      STORE_APPLIED);
+	CHECK_SQL(st, "SELECT status || '|' || ifnull(error, 'NULL') || '|' || metadata || '|' ||"
+	              " uploaded_at FROM cloudflare_images WHERE cloudflare_id = ?",
+	          "img/3", "uploaded|NULL|{\"a\":1}|2023-11-14T22:13:25.000Z");
+	CHECK_SQL(st, "SELECT previous_status FROM hook_runs WHERE image_id = ?", "img/3",
+	          "failed");
+	CHECK(q_int(st, "SELECT count(*) FROM hook_runs WHERE image_id = ?", "img/3") == 1);
+	CHECK(get_counts(st).hook_runs == before.hook_runs + 1);
+}
+
+/* A job: queued -> completed with its result stored. */
+static void test_job(struct store *st)
+{
+	static const char body1[] = "{\"event\":\"job.queued\",\"job_id\":\"job/7\"}";
+	static const char body2[] = "{\"event\":\"job.completed\",\"job_id\":\"job/7\","
+	                            "\"result\":{\"width\":800}}";
+	char id[] = "job/7", n1[] = "job.queued", n2[] = "job.completed",
+	     result[] = "{\"width\":800}";
+	struct event ev1 = make_event(id, "queued", n1), ev2 = make_event(id, "completed", n2);
+	struct delivery d1 = make_delivery(T0_MS + 5000, body1), d2 = make_delivery(T0_MS + 6000,
+	                                                                             body2);
+	static const struct hook_ref hook = {"completed", "/hooks/completed"};
+
+	CHECK(store_register(st, "job/7", NULL, -1) == 1);
+	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_APPLIED);
+	ev2.result_json = result;
+	CHECK(store_apply(st, &ev2, body2, strlen(body2), &hook, 1, false, &d2) == STORE_APPLIED);
+	CHECK_SQL(st, "SELECT status || '|' || result FROM cloudflare_images"
+	              " WHERE cloudflare_id = ?",
+	          "job/7", "completed|{\"width\":800}");
+	CHECK_SQL(st, "SELECT previous_status || '|' || event || '|' || hook FROM hook_runs"
+	              " WHERE image_id = ?",
+	          "job/7", "queued|job.completed|completed");
+	/* out of completed, even to failed, is stale */
+	d1 = make_delivery(T0_MS + 7000, body1);
+	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_STALE);
+}
+
+/* show: one line, keys in SPEC 10's order, JSON columns embedded, junk kept as a string. */
+static void test_show(struct store *st)
+{
+	char *json = NULL;
+
+	exec_sql(st, "INSERT INTO cloudflare_images VALUES ('show/1', 'uploaded', 'a.png',"
+	             " '{\"a\": [1, 2],\n \"b\": \"\\u00e9\"}', '[\"https://x.example/1\"]', 1,"
+	             " NULL, '2024-01-02T03:04:05.678Z', NULL, 'not json {',"
+	             " '2024-01-01T00:00:00.000Z', '2024-01-02T03:04:05.679Z')");
+	CHECK(store_show_json(st, "show/1", &json) == 1);
+	CHECK_STR(json, "{\"id\":\"show/1\",\"status\":\"uploaded\",\"metadata\":{\"a\":[1,2],"
+	                "\"b\":\"\xc3\xa9\"},\"variants\":[\"https://x.example/1\"],"
+	                "\"result\":\"not json {\",\"error\":null,"
+	                "\"uploaded_at\":\"2024-01-02T03:04:05.678Z\",\"expires_at\":null,"
+	                "\"created_at\":\"2024-01-01T00:00:00.000Z\","
+	                "\"updated_at\":\"2024-01-02T03:04:05.679Z\"}");
+	free(json);
+	json = NULL;
+
+	/* an error text with quotes and a newline stays one line of valid JSON */
+	exec_sql(st, "INSERT INTO cloudflare_images (cloudflare_id, status, error, metadata,"
+	             " created_at, updated_at) VALUES ('show/2', 'failed', 'bad \"x\"' || char(10),"
+	             " '\"\\u0000\"', 'c', 'u')");
+	CHECK(store_show_json(st, "show/2", &json) == 1);
+	CHECK_STR(json, "{\"id\":\"show/2\",\"status\":\"failed\",\"metadata\":\"\\\"\\\\u0000\\\"\","
+	                "\"variants\":null,\"result\":null,\"error\":\"bad \\\"x\\\"\\n\","
+	                "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
+	                "\"updated_at\":\"u\"}");
+	free(json);
+	json = (char *)"untouched";
+	CHECK(store_show_json(st, "show/none", &json) == 0);
+	CHECK(json == NULL);
+}
+
+/* message_seen: only a 200 for that webhook-id counts. */
+static void test_message_seen(struct store *st)
+{
+	static const char body[] = "{}";
+	struct delivery d = make_delivery(T0_MS, body);
+	bool seen = true;
+
+	d.status_code = 401;
+	d.reason = "invalid_signature";
+	d.scheme = NULL;
+	d.message_id = "msg_401";
+	CHECK(store_record(st, &d) == 0);
+	CHECK(store_message_seen(st, "msg_401", &seen) == 0 && !seen);
+	CHECK(store_message_seen(st, "msg_2", &seen) == 0 && seen);
+	CHECK(store_message_seen(st, "msg_nf", &seen) == 0 && !seen);
+	CHECK(store_message_seen(st, "never", &seen) == 0 && !seen);
+	CHECK(q_int(st, "SELECT count(*) FROM pragma_index_list('webhook_deliveries')"
+	                " WHERE name = 'webhook_deliveries_message_id' AND partial = 1",
+	            NULL) == 1);
+}
+
+/* store_record: one row, NULL scheme and body columns when absent, NORMAL sync. */
+static void test_record(struct store *st)
+{
+	struct counts before = get_counts(st), after;
+	struct delivery d;
+
+	memset(&d, 0, sizeof d);
+	d.received_ms = T0_MS;
+	d.status_code = 403;
+	d.reason = "forbidden";
+	d.remote_addr = "198.51.100.1";
+	CHECK(store_record(st, &d) == 0);
+	CHECK(d.id > 0);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs, before.deliveries + 1, before.hook_runs);
+	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 1);
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM webhook_deliveries WHERE reason = 'forbidden' AND"
+	            " status_code = 403 AND scheme IS NULL AND message_id IS NULL AND image_id IS"
+	            " NULL AND body_sha256 IS NULL AND body_size IS NULL AND remote_addr ="
+	            " '198.51.100.1' AND received_at = '" T0_TEXT "'",
+	            NULL) == 1);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A writer holding the lock past the busy timeout: a 500, nothing committed, no hang. */
+static void test_busy(const char *path)
+{
+	static const char body[] = "{\"id\":\"busy/1\",\"uploaded\":\"2023-11-14T22:13:20Z\"}";
+	struct store *st = open_db(path, 0600, false, true);
+	char id[] = "busy/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+	struct counts before, after;
+	sqlite3 *other = NULL;
+	double t;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_register(st, "busy/1", NULL, -1) == 1);
+	before = get_counts(st);
+	CHECK(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	store_set_busy_timeout(st, SHORT_BUSY_MS);
+	t = now_seconds();
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_ERROR);
+	t = now_seconds() - t;
+	CHECK_MSG(t >= SHORT_BUSY_MS / 1000.0 * 0.9 && t < 3.0, "waited %.3f s", t);
+	CHECK(d.status_code == 500);
+	CHECK_STR(d.reason, "internal_error");
+	d = make_delivery(T0_MS, body);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, true, &d) == STORE_ERROR);
+	CHECK(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs, before.deliveries, before.hook_runs);
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "busy/1",
+	          "pending");
+	/* the handle is still usable once the lock is gone */
+	d = make_delivery(T0_MS, body);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_APPLIED);
+	store_close(st);
+}
+
+/* What the busy handler below does to the database while store_apply waits to BEGIN. */
+struct race {
+	sqlite3 *other; /* holds BEGIN IMMEDIATE until the handler runs */
+	const char *sql; /* run on other, then COMMIT */
+	int calls;
+};
+
+/* A busy handler that lets another writer change the image between look-up and BEGIN. */
+static int race_busy(void *arg, int count)
+{
+	struct race *r = arg;
+
+	(void)count;
+	if (r->calls++ == 0) {
+		CHECK(sqlite3_exec(r->other, r->sql, NULL, NULL, NULL) == SQLITE_OK);
+		CHECK(sqlite3_exec(r->other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	}
+	return r->calls < 50;
+}
+
+/*
+ * The image appears (or vanishes) between store_apply's look-up and its
+ * BEGIN: a registration made meanwhile is applied, and with the durable
+ * setting although the look-up chose NORMAL; a vanished one is a 404.
+ */
+static void test_races(const char *path)
+{
+	static const char body[] = "{\"id\":\"race/1\",\"uploaded\":\"2023-11-14T22:13:20Z\"}";
+	struct store *st = open_db(path, 0600, false, true);
+	char id[] = "race/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+	struct race r = {NULL, NULL, 0};
+	struct counts before, after;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(sqlite3_open_v2(path, &r.other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+
+	r.sql = "INSERT INTO cloudflare_images (cloudflare_id) VALUES ('race/1')";
+	CHECK(sqlite3_exec(r.other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_busy_handler(store_db(st), race_busy, &r);
+	before = get_counts(st);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 1, false, &d) == STORE_APPLIED);
+	CHECK(r.calls == 1);
+	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 2);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images + 1, before.logs + 1, before.deliveries + 1,
+	             before.hook_runs + 1);
+	CHECK_SQL(st, "SELECT previous_status FROM hook_runs WHERE image_id = ?", "race/1",
+	          "pending");
+
+	r.sql = "DELETE FROM cloudflare_images WHERE cloudflare_id = 'race/1'";
+	r.calls = 0;
+	CHECK(sqlite3_exec(r.other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	ev.status = "failed";
+	d = make_delivery(T0_MS + 1, body);
+	before = get_counts(st);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 1, false, &d) ==
+	      STORE_NOT_FOUND);
+	CHECK(r.calls == 1);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images - 1, before.logs, before.deliveries + 1,
+	             before.hook_runs);
+	store_set_busy_timeout(st, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_close(r.other);
+	store_close(st);
+}
+
+/*
+ * Any other error inside the transaction rolls back all of it (image,
+ * delivery, log row, earlier hook runs); a 500 row is then recorded alone.
+ */
+static void test_error_rolls_back(const char *path)
+{
+	static const char body[] = "{\"id\":\"err/1\",\"uploaded\":\"2023-11-14T22:13:20Z\"}";
+	struct store *st = open_db(path, 0600, false, true);
+	char id[] = "err/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+	struct counts before, after;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_register(st, "err/1", NULL, -1) == 1);
+	/* the second hook run fails, after the first was written */
+	exec_sql(st, "CREATE TEMP TRIGGER fail_second BEFORE INSERT ON hook_runs"
+	             " WHEN (SELECT count(*) FROM hook_runs WHERE image_id = NEW.image_id) >= 1"
+	             " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+	before = get_counts(st);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_ERROR);
+	CHECK(d.status_code == 500);
+	CHECK_STR(d.reason, "internal_error");
+	CHECK(d.id > 0);
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs, before.deliveries + 1, before.hook_runs);
+	CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries WHERE status_code = 500 AND"
+	                " reason = 'internal_error' AND image_id = 'err/1'",
+	            NULL) == 1);
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "err/1",
+	          "pending");
+	exec_sql(st, "DROP TRIGGER fail_second");
+	d = make_delivery(T0_MS, body);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_APPLIED);
+	CHECK(q_int(st, "SELECT count(*) FROM hook_runs WHERE image_id = ?", "err/1") == 2);
+	store_close(st);
+}
+
+/* expire: due pending/draft images move to expired, with log rows and hook runs. */
+static void test_expire(struct store *st)
+{
+	static const struct hook_ref hook = {"expired", "/hooks/expired"};
+	struct counts before, after;
+	long n = -1;
+
+	CHECK(store_register(st, "exp/past", NULL, T0_MS - 1) == 1);
+	CHECK(store_register(st, "exp/now", NULL, T0_MS) == 1);
+	CHECK(store_register(st, "exp/future", NULL, T0_MS + 1) == 1);
+	CHECK(store_register(st, "exp/draft", NULL, T0_MS - 1000) == 1);
+	CHECK(store_register(st, "exp/uploaded", NULL, T0_MS - 1000) == 1);
+	exec_sql(st, "UPDATE cloudflare_images SET status = 'draft' WHERE cloudflare_id ="
+	             " 'exp/draft'");
+	exec_sql(st, "UPDATE cloudflare_images SET status = 'uploaded' WHERE cloudflare_id ="
+	             " 'exp/uploaded'");
+	before = get_counts(st);
+	CHECK(store_expire(st, T0_MS, &hook, 1, &n) == 0);
+	/* reg/1 (test_register) expires at T0 too */
+	CHECK(n == 4);
+	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "reg/1",
+	          "expired");
+	after = get_counts(st);
+	CHECK_COUNTS(after, before.images, before.logs + 4, before.deliveries,
+	             before.hook_runs + 4);
+	CHECK_SQL(st, "SELECT group_concat(cloudflare_id || '=' || status, ' ') FROM (SELECT *"
+	              " FROM cloudflare_images WHERE cloudflare_id LIKE 'exp/%' ORDER BY"
+	              " cloudflare_id)",
+	          NULL,
+	          "exp/draft=expired exp/future=pending exp/now=expired exp/past=expired"
+	          " exp/uploaded=uploaded");
+	CHECK_SQL(st, "SELECT CAST(input AS TEXT) || '|' || event || '|' || previous_status ||"
+	              " '|' || status || '|' || next_attempt_at FROM hook_runs WHERE image_id = ?",
+	          "exp/draft",
+	          "{\"id\":\"exp/draft\",\"status\":\"expired\"}|expire|draft|expired|" T0_TEXT);
+	CHECK_SQL(st, "SELECT event_type || '|' || message || '|' || data FROM"
+	              " cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	          "exp/past",
+	          "expired|pending -> expired|{\"id\":\"exp/past\",\"status\":\"expired\"}");
+	CHECK(store_expire(st, T0_MS, &hook, 1, &n) == 0);
+	CHECK(n == 0);
+}
+
+/* prune: old deliveries, log rows and finished runs go; queued and running runs stay. */
+static void test_prune(const char *path)
+{
+	struct store *st = open_db(path, 0600, false, false);
+	struct store_prune_counts pc = {-1, -1, -1};
+	struct counts c;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	exec_sql(st, "DELETE FROM webhook_deliveries; DELETE FROM cloudflare_image_logs;"
+	             " DELETE FROM hook_runs;"
+	             "INSERT INTO webhook_deliveries (received_at, status_code, reason) VALUES"
+	             " ('2020-01-01T00:00:00.000Z', 200, 'applied'),"
+	             " ('2023-11-14T22:13:20.122Z', 403, 'forbidden'),"
+	             " ('" T0_TEXT "', 200, 'applied');"
+	             "INSERT INTO cloudflare_image_logs (image_id, event_type, timestamp) VALUES"
+	             " ('a', 'stale', '2020-01-01T00:00:00.000Z'), ('a', 'stale', '" T0_TEXT "');"
+	             "INSERT INTO hook_runs (image_id, status, hook, path, state, next_attempt_at,"
+	             " created_at, finished_at) VALUES"
+	             " ('a', 'uploaded', 'h', '/h', 'done', 'x', '2020-01-01T00:00:00.000Z',"
+	             "  '2020-01-01T00:00:01.000Z'),"
+	             " ('a', 'uploaded', 'h', '/h', 'failed', 'x', '2020-01-01T00:00:00.000Z',"
+	             "  '" T0_TEXT "'),"
+	             " ('a', 'uploaded', 'h', '/h', 'queued', 'x', '2020-01-01T00:00:00.000Z', NULL),"
+	             " ('a', 'uploaded', 'h', '/h', 'running', 'x', '2020-01-01T00:00:00.000Z',"
+	             "  NULL)");
+	CHECK(store_prune(st, T0_MS, &pc) == 0);
+	CHECK(pc.deliveries == 2 && pc.logs == 1 && pc.hook_runs == 1);
+	c = get_counts(st);
+	CHECK(c.deliveries == 1 && c.logs == 1 && c.hook_runs == 3);
+	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 1);
+	store_close(st);
+}
+
+int main(void)
+{
+	char path[512];
+	struct store *st;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 99;
+	}
+	test_modes();
+	test_missing_without_create();
+	test_schema_and_reopen();
+	test_newer_refused();
+	test_foreign_database();
+
+	new_path(path, sizeof path, NULL);
+	st = open_db(path, 0600, true, true);
+	CHECK(st != NULL);
+	if (st != NULL) {
+		test_register(st);
+		test_not_found(st);
+		test_auto_register(st);
+		test_duplicate(st);
+		test_pending_to_uploaded(st);
+		test_stale(st);
+		test_failed_then_uploaded(st);
+		test_job(st);
+		test_show(st);
+		test_message_seen(st);
+		test_record(st);
+		test_expire(st);
+		store_close(st);
+	}
+	test_busy(path);
+	test_races(path);
+	test_error_rolls_back(path);
+	test_prune(path);
+
+	if (test_failures == 0) {
+		char cmd[600];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	}
+	return test_done("test_store");
+}
