@@ -28,7 +28,7 @@
 #define STATUS_COMPLETED "completed"
 
 /* The reason given for an allocation failure. */
-#define WHY_NO_MEMORY "out of memory"
+static const char WHY_NO_MEMORY[] = "out of memory";
 
 /*
  * A growable array of key pointers, reused for every object of one
@@ -269,9 +269,18 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 	return NULL;
 }
 
-/* Sets the event's name to a copy of name. */
+/*
+ * Sets the event's name to a copy of name.  The name reaches hooks as
+ * CFIMAGES_EVENT and the log, so it must be short printable ASCII.
+ */
 static const char *set_event_name(struct event *ev, const char *name)
 {
+	size_t n = strlen(name);
+	if (n > EVENT_NAME_MAX_BYTES)
+		return "event name longer than 128 bytes";
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x21 || name[i] > 0x7e)
+			return "event name is not printable ASCII";
 	return (ev->event_name = copy_string(name)) == NULL ? WHY_NO_MEMORY : NULL;
 }
 
@@ -464,8 +473,8 @@ static void event_clear(struct event *ev)
  * freed except ev->image_id, which stays set when the payload's id was
  * itself valid (only then: the delivery row should not record an id the
  * rules refuse), so the handler can record which image a refused delivery
- * was about.  An allocation failure is reported as EVENT_BAD_PAYLOAD with
- * the reason "out of memory", since the result codes have no better fit.
+ * was about.  An allocation failure is EVENT_INTERNAL (a 500: the sender
+ * retries).
  */
 enum event_result event_parse(const char *body, size_t len, struct event *ev, const char **why)
 {
@@ -509,6 +518,8 @@ enum event_result event_parse(const char *body, size_t len, struct event *ev, co
 out:
 	free(kb.keys);
 	cJSON_Delete(root);
+	if (reason == WHY_NO_MEMORY)
+		result = EVENT_INTERNAL;
 	if (result != EVENT_OK) {
 		keep_id = result == EVENT_BAD_PAYLOAD ? ev->image_id : NULL;
 		if (keep_id == NULL)

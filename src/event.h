@@ -14,8 +14,12 @@ enum event_result {
 	EVENT_OK = 0,      /* *ev holds an event to apply */
 	EVENT_BAD_JSON,    /* 400 Invalid JSON */
 	EVENT_BAD_PAYLOAD, /* 400 Invalid payload */
-	EVENT_IGNORED      /* 200 Ignored: a valid payload we do not act on */
+	EVENT_IGNORED,     /* 200 Ignored: a valid payload we do not act on */
+	EVENT_INTERNAL     /* 500: out of memory, nothing decided */
 };
+
+/* Longest event name (CFIMAGES_EVENT), printable ASCII only. */
+#define EVENT_NAME_MAX_BYTES 128
 
 /*
  * A normalized event.  Every pointer is owned by the event and freed by

@@ -209,6 +209,9 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 		d->image_id = ev->image_id;
 		log_info("delivery refused: invalid payload (%s)", why ? why : "?");
 		return &BAD_PAYLOAD;
+	case EVENT_INTERNAL:
+		log_error("out of memory parsing a delivery");
+		return &INTERNAL;
 	case EVENT_IGNORED:
 		d->image_id = ev->image_id;
 		log_debug("delivery ignored (%s)", why ? why : "event type not acted on");

@@ -576,6 +576,24 @@ static void test_notifications(void)
 }
 
 /* event_free is safe on empty and already freed events; why may be NULL. */
+/* Event names reach hooks as CFIMAGES_EVENT: short printable ASCII only. */
+static void test_event_names(void)
+{
+	char body[512];
+	expect("{\"alert_type\":\"images_\\u0001x\",\"data\":{\"id\":\"a\",\"draft\":true}}",
+	       EVENT_BAD_PAYLOAD);
+	expect("{\"alert_type\":\"images_a b\",\"data\":{\"id\":\"a\",\"draft\":true}}",
+	       EVENT_BAD_PAYLOAD);
+	char name[160];
+	snprintf(name, sizeof name, "images_%0121d", 0); /* exactly 128 bytes */
+	snprintf(body, sizeof body, "{\"alert_type\":\"%s\",\"data\":{\"id\":\"a\","
+	         "\"draft\":true}}", name);
+	expect_ok(body, "draft", "a", name);
+	snprintf(body, sizeof body, "{\"alert_type\":\"images_%0122d\",\"data\":{\"id\":\"a\","
+	         "\"draft\":true}}", 0);
+	expect(body, EVENT_BAD_PAYLOAD);
+}
+
 static void test_free(void)
 {
 	struct event ev;
@@ -602,6 +620,7 @@ int main(void)
 	test_image_envelope();
 	test_jobs();
 	test_notifications();
+	test_event_names();
 	test_free();
 	return test_done("test_event");
 }
