@@ -21,6 +21,7 @@
 #include "config.h"
 #include "hooks.h"
 #include "json.h"
+#include "outbox.h"
 #include "store.h"
 #include "util.h"
 
@@ -84,6 +85,12 @@ void commands_usage(FILE *out)
 	        "  log [ID] [--limit N]                status log, newest first\n"
 	        "  deliveries [--limit N] [--status CODE]   received requests, newest first\n"
 	        "  sign [--scheme hex|cf|stream|standard] [--secret S] FILE   headers to send\n"
+	        "  hooks list [--state S] [--limit N]  hook runs, newest first, with their output\n"
+	        "  hooks run                           run the due hook runs now (cron)\n"
+	        "  hooks retry RUN_ID                  queue a run again\n"
+	        "  expire                              expire pending/draft images past expires_at\n"
+	        "  prune [--older-than DAYS]           delete old deliveries, logs, finished runs\n"
+	        "  stats [--prometheus]                counts by status, code and hook state\n"
 	        "  check                               validate configuration, database, hooks\n"
 	        "  --version, --help\n"
 	        "\n"
@@ -600,6 +607,192 @@ static void check_hooks(struct ctx *c, int *problems)
 	       total == 1 ? "" : "s");
 }
 
+static void print_output_lines(const char *text)
+{
+	while (text && *text) {
+		const char *nl = strchr(text, '\n');
+		int len = nl ? (int)(nl - text) : (int)strlen(text);
+		printf("\t| %.*s\n", len, text);
+		text = nl ? nl + 1 : NULL;
+	}
+}
+
+static void print_run_row(sqlite3_stmt *st)
+{
+	const char *state = col(st, 1);
+	printf("%s\t%s\tattempts=%s\texit=%s\t%s\t%s\tcreated=%s\t%s=%s\n", col(st, 0), state,
+	       col(st, 2), col(st, 3)[0] ? col(st, 3) : "-", col(st, 4), col(st, 5), col(st, 6),
+	       strcmp(state, "queued") == 0 ? "next" : "finished",
+	       strcmp(state, "queued") == 0 ? col(st, 8) : (col(st, 7)[0] ? col(st, 7) : "-"));
+	print_output_lines(col(st, 9));
+}
+
+/* `hooks list [--state S] [--limit N]`, `hooks run`, `hooks retry RUN_ID` */
+static int cmd_hooks(struct ctx *c, int argc, char **argv)
+{
+	static const char usage[] = "hooks list [--state S] [--limit N] | hooks run | "
+	                            "hooks retry RUN_ID";
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		const char *args[2] = {NULL, NULL};
+		int64_t limit = LIST_LIMIT_DEFAULT;
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+				args[0] = argv[++i];
+				if (strcmp(args[0], "queued") && strcmp(args[0], "running") &&
+				    strcmp(args[0], "done") && strcmp(args[0], "failed"))
+					return usage_error(usage);
+			} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+				if (!parse_limit(argv[++i], &limit))
+					return usage_error(usage);
+			} else {
+				return usage_error(usage);
+			}
+		}
+		if (!open_store(c, false))
+			return EXIT_FAIL;
+		return query_rows(c, "hooks list",
+		                  args[0] ? "SELECT id, state, attempts, exit_code, hook, image_id,"
+		                            " created_at, finished_at, next_attempt_at, output"
+		                            " FROM hook_runs WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
+		                          : "SELECT id, state, attempts, exit_code, hook, image_id,"
+		                            " created_at, finished_at, next_attempt_at, output"
+		                            " FROM hook_runs ORDER BY id DESC LIMIT ?1",
+		                  args, limit, print_run_row);
+	}
+	if (argc == 2 && strcmp(argv[1], "run") == 0) {
+		int ran;
+		if (!open_store(c, false))
+			return EXIT_FAIL;
+		ran = hooks_run_due(c->store, &c->cfg, false);
+		if (ran < 0)
+			return fail("hooks run", "could not read or update hook_runs in %s", c->cfg.db);
+		printf("ran %d hook run%s\n", ran, ran == 1 ? "" : "s");
+		return EXIT_OK;
+	}
+	if (argc == 3 && strcmp(argv[1], "retry") == 0) {
+		int64_t id;
+		int r;
+		if (!parse_int64(argv[2], 1, INT64_MAX, &id))
+			return usage_error(usage);
+		if (!open_store(c, false))
+			return EXIT_FAIL;
+		r = outbox_retry(c->store, id, time_now_ms());
+		if (r < 0)
+			return fail("hooks retry", "could not update %s", c->cfg.db);
+		if (r == 0)
+			return fail("hooks retry", "no hook run %lld, or it is running now", (long long)id);
+		printf("hook run %lld queued again\n", (long long)id);
+		return EXIT_OK;
+	}
+	return usage_error(usage);
+}
+
+static int cmd_expire(struct ctx *c, int argc, char **argv)
+{
+	struct hook_list hooks;
+	long count = 0;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("expire");
+	if (!open_store(c, false))
+		return EXIT_FAIL;
+	if (hooks_discover(c->cfg.hooks_dir, "expired", &hooks) < 0)
+		return fail("expire", "out of memory");
+	rc = store_expire(c->store, time_now_ms(), hooks.items, hooks.n, &count);
+	hook_list_free(&hooks);
+	if (rc < 0)
+		return fail("expire", "could not update %s", c->cfg.db);
+	printf("expired %ld image%s\n", count, count == 1 ? "" : "s");
+	if (count > 0 && hooks_run_due(c->store, &c->cfg, false) < 0)
+		return fail("expire", "could not run the expired hooks");
+	return EXIT_OK;
+}
+
+static int cmd_prune(struct ctx *c, int argc, char **argv)
+{
+	struct store_prune_counts n = {0};
+	int64_t days = 30;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+			if (!parse_int64(argv[++i], 0, 36500, &days))
+				return usage_error("prune [--older-than DAYS]");
+		} else {
+			return usage_error("prune [--older-than DAYS]");
+		}
+	}
+	if (!open_store(c, false))
+		return EXIT_FAIL;
+	if (store_prune(c->store, time_now_ms() - days * 86400 * 1000, &n) < 0)
+		return fail("prune", "could not update %s", c->cfg.db);
+	printf("pruned %ld deliveries, %ld log rows, %ld hook runs older than %lld days\n",
+	       n.deliveries, n.logs, n.hook_runs, (long long)days);
+	return EXIT_OK;
+}
+
+/* One group of `stats`: a metric name, its label, and the GROUP BY query. */
+struct stat_group {
+	const char *metric;
+	const char *help;
+	const char *label;
+	const char *sql;
+};
+
+static int cmd_stats(struct ctx *c, int argc, char **argv)
+{
+	static const struct stat_group groups[] = {
+		{"cfimages_webhook_images", "Images by status.", "status",
+		 "SELECT status, count(*) FROM cloudflare_images GROUP BY status ORDER BY status"},
+		{"cfimages_webhook_deliveries", "Recorded deliveries by HTTP status code.", "code",
+		 "SELECT status_code, count(*) FROM webhook_deliveries GROUP BY status_code"
+		 " ORDER BY status_code"},
+		{"cfimages_webhook_hook_runs", "Hook runs by state.", "state",
+		 "SELECT state, count(*) FROM hook_runs GROUP BY state ORDER BY state"},
+	};
+	bool prometheus = argc == 2 && strcmp(argv[1], "--prometheus") == 0;
+	sqlite3 *db;
+
+	if (argc > 2 || (argc == 2 && !prometheus))
+		return usage_error("stats [--prometheus]");
+	if (!open_store(c, false))
+		return EXIT_FAIL;
+	db = store_db(c->store);
+	for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+		sqlite3_stmt *st = NULL;
+		int rc;
+		if (sqlite3_prepare_v2(db, groups[g].sql, -1, &st, NULL) != SQLITE_OK)
+			return fail("stats", "%s", sqlite3_errmsg(db));
+		if (prometheus)
+			printf("# HELP %s %s\n# TYPE %s gauge\n", groups[g].metric, groups[g].help,
+			       groups[g].metric);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (prometheus) {
+				/* Label values are our own tokens or numbers; an application
+				 * may write other statuses, so escape per the text format. */
+				printf("%s{%s=\"", groups[g].metric, groups[g].label);
+				for (const char *p = col(st, 0); *p; p++) {
+					if (*p == '\\' || *p == '"')
+						putchar('\\');
+					if (*p == '\n')
+						fputs("\\n", stdout);
+					else
+						putchar(*p);
+				}
+				printf("\"} %lld\n", (long long)sqlite3_column_int64(st, 1));
+			} else {
+				printf("%s\t%s\t%lld\n", groups[g].metric + strlen("cfimages_webhook_"),
+				       col(st, 0), (long long)sqlite3_column_int64(st, 1));
+			}
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fail("stats", "%s", sqlite3_errmsg(db));
+	}
+	return EXIT_OK;
+}
+
 static int cmd_check(struct ctx *c, int argc, char **argv)
 {
 	struct secret_set set = {0};
@@ -636,7 +829,8 @@ int commands_run(const struct cli *cli, int argc, char **argv)
 	} table[] = {
 		{"init", cmd_init},     {"register", cmd_register},     {"show", cmd_show},
 		{"list", cmd_list},     {"log", cmd_log},               {"deliveries", cmd_deliveries},
-		{"sign", cmd_sign},     {"check", cmd_check},
+		{"sign", cmd_sign},     {"check", cmd_check},       {"hooks", cmd_hooks},
+		{"expire", cmd_expire}, {"prune", cmd_prune},       {"stats", cmd_stats},
 	};
 	struct ctx c = {.cli = cli};
 	int rc = -1;

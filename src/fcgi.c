@@ -236,6 +236,7 @@ int cgi_serve(struct handler *h, char *const *envp)
 	int devnull;
 
 	signal(SIGPIPE, SIG_IGN);
+	h->cgi = true;
 	handler_handle(h, &r, &ans);
 	n = (size_t)format_answer(&ans, out, sizeof out);
 	while (off < n) {

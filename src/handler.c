@@ -10,6 +10,7 @@
 #include "event.h"
 #include "handler.h"
 #include "hooks.h"
+#include "outbox.h"
 #include "util.h"
 
 /* One row of the status matrix: code, Status-line phrase, body, reason token. */
@@ -317,9 +318,15 @@ out:
 
 void handler_after_answer(struct handler *h)
 {
-	if (!h->hooks_pending)
-		return;
+	int64_t now = time_now_ms();
+	bool due = h->hooks_pending;
+
 	h->hooks_pending = false;
-	/* Hook execution arrives with the outbox runner (issue 3); the runs
-	 * stay queued in hook_runs until then. */
+	if (!due && h->store && now - h->last_due_check_ms >= HANDLER_DUE_CHECK_SECONDS * 1000) {
+		h->last_due_check_ms = now;
+		if (outbox_any_due(h->store, now, hooks_stale_before_ms(&h->cfg, now), &due) < 0)
+			due = false;
+	}
+	if (due)
+		hooks_spawn_runner(&h->cfg, h->cgi);
 }

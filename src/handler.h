@@ -12,6 +12,9 @@
 #include "request.h"
 #include "store.h"
 
+/* How often the accept loop looks for due hook runs it did not queue itself. */
+#define HANDLER_DUE_CHECK_SECONDS 5
+
 /* Per-process state kept across requests in the accept loop. */
 struct handler {
 	struct config cfg;
@@ -21,6 +24,8 @@ struct handler {
 	struct secret_set secrets;
 	bool warned_no_secret;
 	bool hooks_pending;                /* a run was queued: execute after the answer */
+	bool cgi;                          /* one request per process: detach quietly */
+	int64_t last_due_check_ms;         /* when waiting runs were last looked for */
 };
 
 /*
@@ -35,9 +40,9 @@ void handler_init(struct handler *h, const char *config_path, char *const *envp,
 void handler_handle(struct handler *h, const struct request *req, struct answer *ans);
 
 /*
- * After the answer is complete: runs the hook runs that are due, if any
- * were queued by this process or are waiting.  in_child is true when the
- * caller has already detached (CGI mode).
+ * After the answer is complete: when this request queued hook runs, or
+ * (looked for at most every HANDLER_DUE_CHECK_SECONDS) runs are due from
+ * earlier, starts a detached hook runner.  Never waits for a hook.
  */
 void handler_after_answer(struct handler *h);
 

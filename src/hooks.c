@@ -1,15 +1,28 @@
 /*
- * Hook scripts: finding the ones to queue for a status (SPEC section 9).
+ * Hook scripts (SPEC section 9): finding the ones to queue for a status,
+ * executing one (fork/exec with a clean environment, a timeout that kills
+ * the whole process group), and the outbox runner that claims due runs and
+ * records how they ended.  The runner is a detached process (double fork,
+ * setsid) so neither a CGI process nor a FastCGI accept loop ever waits for
+ * a hook.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hooks.h"
+#include "outbox.h"
 #include "util.h"
 
 #define HOOK_PATH_BYTES 4096
@@ -138,4 +151,488 @@ void hook_list_free(struct hook_list *list)
 	for (size_t i = 0; i < 2 * list->n; i++)
 		free(list->strings[i]);
 	memset(list, 0, sizeof *list);
+}
+
+/* --- Executing hooks ------------------------------------------------- */
+
+/* Poll interval while a hook runs, ms: bounds how late an exit is noticed. */
+#define HOOK_POLL_MS 20
+
+int64_t hook_backoff_seconds(int64_t attempt)
+{
+	int64_t s = HOOK_BACKOFF_BASE_SECONDS;
+	for (int64_t i = 1; i < attempt && s < HOOK_BACKOFF_MAX_SECONDS; i++)
+		s *= 2;
+	return s > HOOK_BACKOFF_MAX_SECONDS ? HOOK_BACKOFF_MAX_SECONDS : s;
+}
+
+int64_t process_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name (field 2) is in parentheses and may hold spaces. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -1;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -1;
+	return strtoll(p + 1, NULL, 10);
+}
+
+/* An anonymous, already-unlinked file holding the input, positioned at 0. */
+static int input_file(const void *data, size_t len)
+{
+	size_t off = 0;
+	int fd = memfd_create("cfimages-hook-input", MFD_CLOEXEC);
+	if (fd < 0)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Appends bytes to the result's output, keeping only the last HOOK_OUTPUT_BYTES. */
+static void keep_tail(struct hook_result *r, const char *data, size_t n)
+{
+	if (n >= HOOK_OUTPUT_BYTES) {
+		memcpy(r->output, data + n - HOOK_OUTPUT_BYTES, HOOK_OUTPUT_BYTES);
+		r->output_len = HOOK_OUTPUT_BYTES;
+		return;
+	}
+	if (r->output_len + n > HOOK_OUTPUT_BYTES) {
+		size_t drop = r->output_len + n - HOOK_OUTPUT_BYTES;
+		memmove(r->output, r->output + drop, r->output_len - drop);
+		r->output_len -= drop;
+	}
+	memcpy(r->output + r->output_len, data, n);
+	r->output_len += n;
+}
+
+/* Adds one of our own notes after the tail (room is reserved for it). */
+static void note(struct hook_result *r, const char *text)
+{
+	size_t n = strlen(text), room = sizeof r->output - r->output_len;
+	if (n > room)
+		n = room;
+	memcpy(r->output + r->output_len, text, n);
+	r->output_len += n;
+}
+
+/*
+ * In the child, between fork and execve: only async-signal-safe calls.
+ * Builds nothing from request data but argv and environment values, which
+ * execve passes as data (no shell is involved).
+ */
+static void exec_child(const struct hook_exec *x, int in_fd, int out_fd, char *const argv[],
+                       char *const envp[])
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+	setpgid(0, 0);
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(out_fd, STDERR_FILENO) < 0)
+		_exit(126);
+	closefrom(3);
+	if (chdir(x->hooks_dir) < 0) {
+		static const char msg[] = "cfimages-webhook: cannot enter the hooks directory\n";
+		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+		_exit(126);
+	}
+	execve(x->path, argv, envp);
+	{
+		static const char msg[] = "cfimages-webhook: cannot execute the hook\n";
+		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	}
+	_exit(127);
+}
+
+/* Reads what the pipe holds now into the tail; returns false at EOF or error. */
+static bool drain(int fd, struct hook_result *r)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n > 0) {
+			keep_tail(r, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+}
+
+int hook_execute(const struct hook_exec *x, struct hook_result *r)
+{
+	char run_id[32], attempt[32];
+	char *env_image = NULL, *env_status = NULL, *env_prev = NULL, *env_event = NULL,
+	     *env_db = NULL;
+	int in_fd = -1, pipefd[2] = {-1, -1}, status = 0, rc = -1;
+	bool open_pipe = true, exited = false, termed = false;
+	int64_t deadline, kill_at = 0;
+	pid_t pid;
+
+	memset(r, 0, sizeof *r);
+	snprintf(run_id, sizeof run_id, "CFIMAGES_HOOK_RUN_ID=%lld", (long long)x->run_id);
+	snprintf(attempt, sizeof attempt, "CFIMAGES_HOOK_ATTEMPT=%lld", (long long)x->attempt);
+	if (asprintf(&env_image, "CFIMAGES_IMAGE_ID=%s", x->image_id) < 0)
+		env_image = NULL;
+	if (asprintf(&env_status, "CFIMAGES_STATUS=%s", x->status) < 0)
+		env_status = NULL;
+	if (asprintf(&env_prev, "CFIMAGES_PREVIOUS_STATUS=%s", x->previous_status) < 0)
+		env_prev = NULL;
+	if (asprintf(&env_event, "CFIMAGES_EVENT=%s", x->event) < 0)
+		env_event = NULL;
+	if (asprintf(&env_db, "CFIMAGES_DB=%s", x->db_path) < 0)
+		env_db = NULL;
+	if (!env_image || !env_status || !env_prev || !env_event || !env_db)
+		goto out;
+	char *const argv[] = {(char *)x->path, (char *)x->image_id, (char *)x->status, NULL};
+	char *const envp[] = {HOOK_PATH_ENV, env_image, env_status, env_prev, env_event,
+	                      env_db,        attempt,   run_id,     NULL};
+
+	in_fd = input_file(x->input, x->input_len);
+	if (in_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		log_error("hook %s: cannot set up its input or output: %s", x->path, strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("hook %s: fork: %s", x->path, strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		exec_child(x, in_fd, pipefd[1], argv, envp);
+	setpgid(pid, pid); /* also here: no window where the group does not exist */
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	r->started = true;
+	if (x->started)
+		x->started(x->ctx, pid);
+
+	deadline = time_now_ms() + x->timeout_seconds * 1000;
+	while (!exited) {
+		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+		int64_t now = time_now_ms();
+		pid_t w;
+
+		if (!termed && now >= deadline) {
+			kill(-pid, SIGTERM);
+			termed = true;
+			r->timed_out = true;
+			kill_at = now + HOOK_KILL_GRACE_SECONDS * 1000;
+		} else if (termed && kill_at && now >= kill_at) {
+			kill(-pid, SIGKILL);
+			kill_at = 0;
+		}
+		if (open_pipe)
+			poll(&pfd, 1, HOOK_POLL_MS);
+		else
+			usleep(HOOK_POLL_MS * 1000);
+		if (open_pipe && !drain(pipefd[0], r))
+			open_pipe = false;
+		do
+			w = waitpid(pid, &status, WNOHANG);
+		while (w < 0 && errno == EINTR);
+		if (w == pid || (w < 0 && errno == ECHILD))
+			exited = true;
+	}
+	/* What the leader wrote before exiting; children it left may hold the
+	 * pipe open, so take what is there and do not wait for EOF. */
+	if (open_pipe)
+		drain(pipefd[0], r);
+	if (r->timed_out) {
+		kill(-pid, SIGKILL); /* the rest of the group, e.g. a child it spawned */
+		char msg[128];
+		snprintf(msg, sizeof msg,
+		         "\n[cfimages-webhook: killed after hook_timeout (%lld s)]\n",
+		         (long long)x->timeout_seconds);
+		note(r, msg);
+	}
+	if (WIFEXITED(status))
+		r->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		r->exit_code = -WTERMSIG(status);
+	rc = 0;
+out:
+	if (in_fd >= 0)
+		close(in_fd);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	free(env_image);
+	free(env_status);
+	free(env_prev);
+	free(env_event);
+	free(env_db);
+	return rc;
+}
+
+/* --- The outbox runner ----------------------------------------------- */
+
+/* Extra seconds past timeout + grace before a running row counts as abandoned. */
+#define HOOK_STALE_SLACK_SECONDS 10
+/* How often a lingering runner looks for new work, ms. */
+#define HOOK_LINGER_POLL_MS 1000
+/* Stale runs handled per pass. */
+#define HOOK_STALE_BATCH 32
+
+int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now)
+{
+	return now - (cfg->hook_timeout_seconds + HOOK_KILL_GRACE_SECONDS +
+	              HOOK_STALE_SLACK_SECONDS) * 1000;
+}
+
+/* Kills what a dead runner left behind, if it is provably ours, and requeues. */
+static void reclaim_stale(struct store *st, const struct config *cfg)
+{
+	struct stale_run runs[HOOK_STALE_BATCH];
+	int64_t now = time_now_ms();
+	int n = outbox_stale(st, hooks_stale_before_ms(cfg, now), runs, HOOK_STALE_BATCH);
+
+	for (int i = 0; i < n; i++) {
+		if (runs[i].pgid > 0 && process_start_time((pid_t)runs[i].pgid) == runs[i].pg_start) {
+			log_warn("hook run %lld: killing process group %lld left by a dead runner",
+			         (long long)runs[i].id, (long long)runs[i].pgid);
+			kill(-(pid_t)runs[i].pgid, SIGKILL);
+		}
+		if (outbox_reclaim(st, &runs[i], cfg->hook_attempts, now) == 1)
+			log_warn("hook run %lld: its runner died; taken up again",
+			         (long long)runs[i].id);
+	}
+}
+
+struct started_ctx {
+	struct store *st;
+	int64_t run_id;
+};
+
+static void record_pgid(void *ctx, pid_t pgid)
+{
+	struct started_ctx *c = ctx;
+	outbox_set_pgid(c->st, c->run_id, pgid, process_start_time(pgid));
+}
+
+/* Executes one claimed run and records its outcome. */
+static void execute_run(struct store *st, const struct config *cfg, const char *db_path,
+                        struct hook_run *run)
+{
+	struct hook_result *r = calloc(1, sizeof *r);
+	struct started_ctx sc = {st, run->id};
+	struct hook_exec x = {
+		.path = run->path,
+		.hooks_dir = cfg->hooks_dir,
+		.image_id = run->image_id,
+		.status = run->status,
+		.previous_status = run->previous_status,
+		.event = run->event,
+		.db_path = db_path,
+		.run_id = run->id,
+		.attempt = run->attempt,
+		.input = run->input,
+		.input_len = run->input_len,
+		.timeout_seconds = cfg->hook_timeout_seconds,
+		.started = record_pgid,
+		.ctx = &sc,
+	};
+	const char *problem, *state;
+	int64_t now, next;
+	bool ok;
+
+	if (r == NULL)
+		return; /* left running: reclaimed after the timeout */
+	problem = hooks_path_problem(run->path, false);
+	if (problem == NULL && access(run->path, X_OK) < 0)
+		problem = "is not executable";
+	if (problem) {
+		log_warn("hook %s refused: %s", run->path, problem);
+		snprintf(r->output, sizeof r->output, "[cfimages-webhook: hook %s refused: %s]\n",
+		         run->hook, problem);
+		r->output_len = strlen(r->output);
+	} else if (hook_execute(&x, r) < 0) {
+		snprintf(r->output, sizeof r->output, "[cfimages-webhook: could not start the hook]\n");
+		r->output_len = strlen(r->output);
+	}
+	ok = r->started && !r->timed_out && r->exit_code == 0;
+	now = time_now_ms();
+	next = now;
+	if (ok)
+		state = RUN_DONE;
+	else if (run->attempt >= cfg->hook_attempts)
+		state = RUN_FAILED;
+	else {
+		state = RUN_QUEUED;
+		next = now + hook_backoff_seconds(run->attempt) * 1000;
+	}
+	if (outbox_finish(st, run->id, state, r->started, r->exit_code, r->output, r->output_len,
+	                  next, now) < 0)
+		log_error("hook run %lld: could not record its outcome", (long long)run->id);
+	if (ok)
+		log_info("hook %s for %s: done", run->hook, run->image_id);
+	else
+		log_warn("hook %s for %s: attempt %lld of %lld %s (exit %d)%s", run->hook,
+		         run->image_id, (long long)run->attempt, (long long)cfg->hook_attempts,
+		         r->timed_out ? "timed out" : "failed", r->exit_code,
+		         strcmp(state, RUN_QUEUED) == 0 ? ", will retry" : "");
+	free(r);
+}
+
+int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
+{
+	char db_path[PATH_MAX];
+	int64_t linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
+	int ran = 0;
+
+	if (realpath(cfg->db, db_path) == NULL)
+		snprintf(db_path, sizeof db_path, "%s", cfg->db);
+	for (;;) {
+		struct hook_run run;
+		int64_t now, next;
+		int c;
+
+		reclaim_stale(st, cfg);
+		while ((c = outbox_claim(st, time_now_ms(), &run)) == 1) {
+			execute_run(st, cfg, db_path, &run);
+			hook_run_free(&run);
+			ran++;
+			linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
+		}
+		if (c < 0)
+			return -1;
+		if (!linger)
+			return ran;
+		now = time_now_ms();
+		next = outbox_next_due_ms(st);
+		if (next < 0 || now >= linger_until || next - now > HOOK_RUNNER_LINGER_SECONDS * 1000)
+			return ran;
+		usleep(HOOK_LINGER_POLL_MS * 1000);
+	}
+}
+
+/*
+ * Takes one of HOOK_RUNNERS_MAX runner slots: a write lock on one byte of
+ * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken.
+ */
+static int take_runner_slot(const struct config *cfg)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof path, "%s-hooks.lock", cfg->db) >= (int)sizeof path)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, cfg->db_mode);
+	if (fd < 0)
+		return -1;
+	for (int i = 0; i < HOOK_RUNNERS_MAX; i++) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
+		if (fcntl(fd, F_SETLK, &fl) == 0)
+			return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* The detached runner's whole life. */
+static void runner_main(const struct config *cfg)
+{
+	char err[512];
+	struct store_options opts = {.path = cfg->db,
+	                             .db_mode = cfg->db_mode,
+	                             .durable = cfg->durability_full,
+	                             .create = false};
+	struct store *st;
+	int slot;
+
+	for (;;) {
+		bool due = false;
+		slot = take_runner_slot(cfg);
+		if (slot < 0)
+			return; /* the runners holding the slots will see our runs */
+		st = store_open(&opts, err, sizeof err);
+		if (st == NULL) {
+			log_error("hook runner: %s", err);
+			close(slot);
+			return;
+		}
+		hooks_run_due(st, cfg, true);
+		close(slot); /* release first, then look again: no run is stranded */
+		if (outbox_any_due(st, time_now_ms(), hooks_stale_before_ms(cfg, time_now_ms()), &due) < 0)
+			due = false;
+		store_close(st);
+		if (!due)
+			return;
+	}
+}
+
+void hooks_spawn_runner(const struct config *cfg, bool quiet)
+{
+	pid_t a = fork();
+	int devnull;
+
+	if (a < 0) {
+		log_error("cannot start the hook runner: fork: %s", strerror(errno));
+		return;
+	}
+	if (a > 0) {
+		while (waitpid(a, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	/* Intermediate child: a new session, then the runner as its child. */
+	setsid();
+	if (fork() != 0)
+		_exit(0);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (quiet)
+			dup2(devnull, STDERR_FILENO);
+	}
+	/* Nothing of the parent's: its sockets and its SQLite descriptors
+	 * (closing our copies does not touch the parent's locks). */
+	closefrom(3);
+	runner_main(cfg);
+	_exit(0);
 }

@@ -3,23 +3,25 @@
 # Sourced, never run.  Each test is one scenario against the real binary:
 # it gets a private temporary directory $T (removed on exit, after every
 # process the test registered with register_pid has been stopped by its
-# PID), runs the binary as CGI under `env -i` with `cgi`, and asserts with
-# expect_* / fail.  A test reports through its exit status, as Automake
-# expects: 0 pass, 1 fail, 77 skip, 99 hard error.  Assertions do not stop
-# the test; the first failure makes the exit status 1.
+# PID), runs the binary as CGI in a clean environment with `cgi`, and
+# asserts with expect_* and fail.  A test reports through its exit status,
+# as Automake expects: 0 pass, 1 fail, 77 skip, 99 hard error.  A failed
+# assertion does not stop the test; it makes the exit status 1.
 #
 # The environment comes from `make check` (AM_TESTS_ENVIRONMENT):
 #   CFW_BIN      absolute path of the built binary (required)
 #   top_srcdir   the source tree (for tests/vectors)
 #   SQLITE3      the sqlite3 shell (default: sqlite3 on PATH)
 #   LIGHTTPD, CURL   for tests/servers
-#   CFW_WRAPPER  optional command prefix, e.g. "valgrind -q --error-exitcode=99
-#                --leak-check=full": every run of the binary goes through it
+# and optionally from the person running it:
+#   CFW_WRAPPER  a command prefix for every run of the binary, e.g.
+#                "valgrind -q --leak-check=full --error-exitcode=99"
+#   CFW_TIMEOUT  seconds before a run of the binary counts as hung (60)
+#   KEEP_TEMP    set: keep $T for inspection
 #
 # Request bodies may hold NUL bytes, so they always travel through files,
-# never through shell variables.
-#
-# POSIX sh: Debian's /bin/sh (dash) must run these as well as bash.
+# never through shell variables.  POSIX sh: dash must run these as well as
+# bash.
 
 NM=$(basename "$0" .sh)
 FAILURES=0
@@ -52,11 +54,11 @@ hard_error()
 }
 
 # Stops every registered process by its PID, then removes $T.  The exit
-# status becomes 1 when an assertion failed and the test would otherwise
-# have passed.
+# status becomes 1 when an assertion failed and it would otherwise be 0.
 cleanup()
 {
 	rc=$1
+	trap - EXIT
 	for pid in $PIDS; do
 		kill "$pid" 2>/dev/null
 	done
@@ -74,9 +76,10 @@ cleanup()
 	if [ "$rc" -eq 0 ] && [ "$FAILURES" -gt 0 ]; then
 		rc=1
 	fi
-	if [ "$rc" -eq 0 ]; then
-		say "PASS"
-	fi
+	case $rc in
+	0) say "PASS" ;;
+	1) say "FAIL ($FAILURES failed assertions)" ;;
+	esac
 	exit "$rc"
 }
 
@@ -88,11 +91,11 @@ register_pid()
 # Forgets a PID the test has already stopped and waited for.
 unregister_pid()
 {
-	rest=
+	up_rest=
 	for pid in $PIDS; do
-		[ "$pid" = "$1" ] || rest="$rest $pid"
+		[ "$pid" = "$1" ] || up_rest="$up_rest $pid"
 	done
-	PIDS=$rest
+	PIDS=$up_rest
 }
 
 if [ -z "${top_srcdir:-}" ]; then
@@ -103,7 +106,9 @@ fi
 SQLITE3=${SQLITE3:-sqlite3}
 command -v "$SQLITE3" >/dev/null 2>&1 || skip "no sqlite3 shell to inspect the database"
 CFW_WRAPPER=${CFW_WRAPPER:-}
+CFW_TIMEOUT=${CFW_TIMEOUT:-60}
 VECTORS=$top_srcdir/tests/vectors
+PAYLOADS=$VECTORS/payloads
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cfw-$NM.XXXXXX") || hard_error "mktemp -d failed"
 trap 'cleanup $?' EXIT
@@ -111,52 +116,278 @@ trap 'exit 99' HUP INT TERM
 
 DB=$T/webhook.db
 HOOKS=$T/hooks
-# Every run names an empty configuration file, so a cfimages-webhook.conf
-# installed on this machine can never leak into a test.
+# Every run names an (empty) configuration file, so that a
+# cfimages-webhook.conf installed on this machine never leaks into a test.
 EMPTY_CONF=$T/empty.conf
 : >"$EMPTY_CONF"
-# What the binary sees as PATH (a server passes its own).
+# The PATH the binary sees (a web server passes its own).
 CGI_PATH=/usr/local/bin:/usr/bin:/bin
 
-# cfw [VAR=VALUE...] ARGS...: runs an operator command in a clean
-# environment (database $DB, hooks $HOOKS unless overridden), stdout and
-# stderr as the binary wrote them; returns its exit status.
-cfw()
+# run_binary N ARGS...: the first N of ARGS are VAR=VALUE assignments, the
+# whole environment of the run (later ones win); the rest are the binary's
+# arguments.  Goes through $CFW_WRAPPER and a timeout.  POSIX sh has no
+# arrays, so the binary is spliced between the two groups by rotating the
+# positional parameters.
+run_binary()
 {
-	set -- CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="$DB" \
-		CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" "$@"
-	cfw_env=
-	while [ $# -gt 0 ]; do
-		case $1 in
-		[A-Z_]*=*) shift ;; # counted below
+	rb_n=$1
+	shift
+	rb_total=$#
+	rb_i=0
+	while [ "$rb_i" -lt "$rb_n" ]; do
+		set -- "$@" "$1"
+		shift
+		rb_i=$((rb_i + 1))
+	done
+	# shellcheck disable=SC2086 # the wrapper is a list of words
+	set -- "$@" $CFW_WRAPPER "$CFW_BIN"
+	rb_i=$rb_n
+	while [ "$rb_i" -lt "$rb_total" ]; do
+		set -- "$@" "$1"
+		shift
+		rb_i=$((rb_i + 1))
+	done
+	timeout "$CFW_TIMEOUT" env -i "$@"
+}
+
+# Number of leading VAR=VALUE words in its arguments.
+count_assignments()
+{
+	ca_n=0
+	for ca_a in "$@"; do
+		case $ca_a in
+		[A-Za-z_]*=*) ca_n=$((ca_n + 1)) ;;
 		*) break ;;
 		esac
 	done
-	# Re-walk: env takes the assignments, then the wrapper and the binary.
-	cfw_run "$@"
+	echo "$ca_n"
 }
 
-# Helper of cfw: the assignments were kept in "$@" by the caller; rebuild.
-cfw_run()
-{
-	:
-}
-
-# The real implementation of cfw, written so the assignments stay quoted:
-# POSIX sh has no arrays, so the argument list is split in place.
+# cfw [VAR=VALUE...] ARGS...: an operator command in a clean environment
+# (database $DB, hooks $HOOKS, no config file unless the caller's
+# assignments or --config say otherwise).  Stdin is /dev/null, or
+# $CFW_STDIN when set (a socket on fd 0 would mean FastCGI).  Output as the
+# binary wrote it; returns its exit status.
 cfw()
 {
-	n=0
-	for a in "$@"; do
-		case $a in
-		[A-Z_]*=*) n=$((n + 1)) ;;
-		*) break ;;
-		esac
+	cfw_n=$(count_assignments "$@")
+	run_binary $((cfw_n + 4)) PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
+		CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" "$@" \
+		<"${CFW_STDIN:-/dev/null}"
+}
+
+# Creates the database (with its schema) and registers the given ids.
+init_db()
+{
+	cfw init >/dev/null || hard_error "init failed"
+	for id_ in "$@"; do
+		cfw register "$id_" >/dev/null || hard_error "register $id_ failed"
 	done
-	# env applies assignments in order, so the caller's win over ours.
-	# shellcheck disable=SC2086
-	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
+}
+
+# sql SQL: runs SQL on $DB, one row per line, columns separated by '|'.
+# The database must exist: the sqlite3 shell would otherwise create it.
+sql()
+{
+	sql_db "$DB" "$1"
+}
+
+sql_db()
+{
+	if [ ! -f "$1" ]; then
+		fail "sql: no database $1 (for: $2)"
+		return 1
+	fi
+	"$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$1" "$2"
+}
+
+# The rows of the three tables a rejected delivery must not touch, exactly
+# (quoted values, blobs as hex).  Nothing when the database does not exist.
+snapshot()
+{
+	[ -f "$DB" ] || return 0
+	"$SQLITE3" -batch -noheader -cmd '.timeout 5000' -cmd '.mode quote' "$DB" \
+		'SELECT * FROM cloudflare_images ORDER BY rowid;
+		 SELECT * FROM cloudflare_image_logs ORDER BY id;
+		 SELECT * FROM hook_runs ORDER BY id;' 2>/dev/null
+}
+
+delivery_count()
+{
+	if [ -f "$DB" ]; then
+		"$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$DB" \
+			'SELECT count(*) FROM webhook_deliveries' 2>/dev/null || echo 0
+	else
+		echo 0
+	fi
+}
+
+# cgi METHOD BODYFILE [VAR=VALUE...]: one request to the binary as CGI.
+# The environment is GATEWAY_INTERFACE, REQUEST_METHOD, CONTENT_LENGTH (the
+# size of BODYFILE), REMOTE_ADDR=127.0.0.1, the database and hooks
+# directory of this test, then the extra assignments, which win (e.g.
+# CONTENT_LENGTH=2000000, HTTP_X_SIGNATURE=...).  Stdin is BODYFILE, or
+# $CGI_STDIN when set.  Afterwards:
+#   STATUS   the number of the Status: line
+#   HEADERS  the header lines (CR removed)
+#   BODY     the body (as text; an exact copy is in $CGI_OUT.body)
+#   CGI_ERR  the file holding what the binary wrote to stderr
+#   CGI_RC   its exit status
+# and a snapshot of the database taken before the request, for
+# expect_untouched and expect_one_delivery.
+cgi()
+{
+	cgi_method=$1
+	cgi_body=$2
+	shift 2
+	[ -f "$cgi_body" ] || hard_error "cgi: no body file $cgi_body"
+	CGI_N=$((CGI_N + 1))
+	CGI_OUT=$T/cgi.$CGI_N.out
+	CGI_ERR=$T/cgi.$CGI_N.err
+	snapshot >"$T/before.snap"
+	DELIVERIES_BEFORE=$(delivery_count)
+	cgi_len=$(wc -c <"$cgi_body" | tr -d ' ')
+	run_binary $(($# + 10)) PATH="$CGI_PATH" GATEWAY_INTERFACE=CGI/1.1 \
+		SERVER_PROTOCOL=HTTP/1.1 REQUEST_METHOD="$cgi_method" \
+		CONTENT_LENGTH="$cgi_len" CONTENT_TYPE=application/json \
+		REMOTE_ADDR=127.0.0.1 CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
 		CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" \
-		"$@" 2>&1 >/dev/null | : # placeholder, replaced below
+		"$@" <"${CGI_STDIN:-$cgi_body}" >"$CGI_OUT" 2>"$CGI_ERR"
+	CGI_RC=$?
+	HEADERS=$(awk '{ sub(/\r$/, "") } /^$/ { exit } { print }' "$CGI_OUT")
+	awk 'f { print; next } /^\r?$/ { f = 1 }' "$CGI_OUT" >"$CGI_OUT.body.lines"
+	# The exact body: everything after the first empty line.
+	cgi_hlen=$(awk '{ n += length($0) + 1 } /^\r?$/ { print n; exit }' "$CGI_OUT")
+	if [ -n "$cgi_hlen" ]; then
+		tail -c +$((cgi_hlen + 1)) "$CGI_OUT" >"$CGI_OUT.body"
+	else
+		: >"$CGI_OUT.body"
+	fi
+	BODY=$(cat "$CGI_OUT.body")
+	STATUS=$(printf '%s\n' "$HEADERS" | sed -n 's/^Status: \([0-9][0-9][0-9]\)\( .*\)\{0,1\}$/\1/p')
+	if [ "$CGI_RC" -ne 0 ]; then
+		fail "request $CGI_N: the binary exited $CGI_RC (stderr: $(head -c 2000 "$CGI_ERR"))"
+	fi
+	if [ -z "$STATUS" ]; then
+		fail "request $CGI_N: no Status: line in the answer: $(head -c 500 "$CGI_OUT")"
+	fi
+	cgi_clen=$(header Content-Length)
+	cgi_blen=$(wc -c <"$CGI_OUT.body" | tr -d ' ')
+	if [ -n "$cgi_clen" ] && [ "$cgi_clen" != "$cgi_blen" ]; then
+		fail "request $CGI_N: Content-Length: $cgi_clen but the body has $cgi_blen bytes"
+	fi
 	return 0
+}
+
+# header NAME: the value of header NAME in $HEADERS (name case-insensitive).
+header()
+{
+	printf '%s\n' "$HEADERS" | awk -v name="$1" '
+		{ i = index($0, ":") }
+		i > 0 && tolower(substr($0, 1, i - 1)) == tolower(name) {
+			v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit
+		}'
+}
+
+# expect_eq ACTUAL EXPECTED MESSAGE
+expect_eq()
+{
+	if [ "$1" != "$2" ]; then
+		fail "$3: expected [$2], got [$1]"
+		return 1
+	fi
+	return 0
+}
+
+# expect_sql SQL EXPECTED MESSAGE: the whole output of SQL on $DB.
+expect_sql()
+{
+	expect_eq "$(sql "$1")" "$2" "$3"
+}
+
+# expect_answer STATUS BODY: the last answer, exactly.
+expect_answer()
+{
+	expect_eq "$STATUS" "$1" "request $CGI_N status (body [$BODY])"
+	expect_eq "$BODY" "$2" "request $CGI_N body"
+	expect_eq "$(header Content-Type)" "text/plain; charset=utf-8" \
+		"request $CGI_N Content-Type"
+}
+
+# expect_one_delivery REASON [STATUS]: the last request added exactly one
+# webhook_deliveries row, with this reason (and status code).
+expect_one_delivery()
+{
+	eod_after=$(delivery_count)
+	expect_eq "$eod_after" $((DELIVERIES_BEFORE + 1)) \
+		"request $CGI_N: webhook_deliveries rows (one new row expected)"
+	expect_eq "$(sql 'SELECT reason FROM webhook_deliveries ORDER BY id DESC LIMIT 1')" \
+		"$1" "request $CGI_N: delivery reason"
+	if [ $# -ge 2 ]; then
+		expect_eq "$(sql 'SELECT status_code FROM webhook_deliveries ORDER BY id DESC LIMIT 1')" \
+			"$2" "request $CGI_N: delivery status_code"
+	fi
+}
+
+# expect_untouched: cloudflare_images, cloudflare_image_logs and hook_runs
+# are exactly as they were before the last request.
+expect_untouched()
+{
+	snapshot >"$T/after.snap"
+	if ! cmp -s "$T/before.snap" "$T/after.snap"; then
+		fail "request $CGI_N changed images, logs or hook runs:
+$(diff "$T/before.snap" "$T/after.snap" | head -20)"
+	fi
+}
+
+# expect_rejected STATUS BODY REASON: the whole contract of a rejected
+# request (SPEC 4): its answer, one delivery row saying why, nothing else.
+expect_rejected()
+{
+	expect_answer "$1" "$2"
+	expect_one_delivery "$3" "$1"
+	expect_untouched
+}
+
+# last_delivery COLUMN: COLUMN of the newest delivery row, quoted as SQL
+# (NULL, 'text', 42), so that NULL and '' are told apart.
+last_delivery()
+{
+	sql "SELECT quote($1) FROM webhook_deliveries ORDER BY id DESC LIMIT 1"
+}
+
+# image_status ID: the status column of image ID (nothing when absent).
+image_status()
+{
+	sql "SELECT status FROM cloudflare_images WHERE cloudflare_id = '$(sql_quote "$1")'"
+}
+
+# The text with single quotes doubled, for an SQL string literal.
+sql_quote()
+{
+	printf '%s' "$1" | sed "s/'/''/g"
+}
+
+# expect_no_secret SECRET: SECRET appears neither in the database files
+# nor in anything the binary wrote to stderr in this test (SPEC 3).
+expect_no_secret()
+{
+	for f in "$DB" "$DB-wal" "$DB-journal" "$T"/cgi.*.err "$T"/*.stderr; do
+		[ -f "$f" ] || continue
+		if grep -F -a -q -e "$1" "$f"; then
+			fail "the secret appears in $(basename "$f")"
+		fi
+	done
+}
+
+# sign_hex SECRET FILE: the X-Signature value `sign` prints for FILE.
+sign_hex()
+{
+	cfw sign --scheme hex --secret "$1" "$2" | sed -n 's/^X-Signature: //p'
+}
+
+# write_file PATH TEXT: TEXT exactly, without a trailing newline.
+write_file()
+{
+	printf '%s' "$2" >"$1"
 }

@@ -1,0 +1,95 @@
+/*
+ * The hook_runs table as an outbox (SPEC section 9): claiming a due run
+ * atomically, recording how it ended, finding runs a dead process left
+ * behind, and the `hooks` commands' writes.  Every function uses the
+ * store's handle of the calling process.
+ */
+#ifndef CFW_OUTBOX_H
+#define CFW_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Hook run states, as stored. */
+#define RUN_QUEUED "queued"
+#define RUN_RUNNING "running"
+#define RUN_DONE "done"
+#define RUN_FAILED "failed"
+
+/* A claimed run: everything needed to execute it.  Owned strings. */
+struct hook_run {
+	int64_t id;
+	int64_t attempt;        /* this attempt's number, 1 for the first */
+	char *image_id;
+	char *status;
+	char *previous_status;
+	char *event;
+	char *hook;             /* name relative to hooks_dir */
+	char *path;             /* absolute path queued with the run */
+	unsigned char *input;   /* the delivery's body */
+	size_t input_len;
+};
+
+/*
+ * Claims the oldest due queued run (next_attempt_at <= now) whose image
+ * has no other run in progress, in one UPDATE ... RETURNING: state becomes
+ * running, attempts + 1, started_at now.  Returns 1 with *run filled (free
+ * with hook_run_free), 0 when nothing is due, -1 on a database error.
+ */
+int outbox_claim(struct store *st, int64_t now_ms, struct hook_run *run);
+
+/* Records the process group (and its start time, for safe killing later). */
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t pgid, int64_t pg_start);
+
+/*
+ * Records the end of an attempt: state done / failed / queued (a retry at
+ * next_ms), exit_code (has_exit false stores NULL) and the output tail.
+ */
+int outbox_finish(struct store *st, int64_t run_id, const char *state, bool has_exit,
+                  int exit_code, const char *output, size_t output_len, int64_t next_ms,
+                  int64_t now_ms);
+
+/* A run left running since before stale_before_ms, by a process that died. */
+struct stale_run {
+	int64_t id;
+	int64_t attempts;
+	int64_t pgid;     /* 0 when none was recorded */
+	int64_t pg_start; /* start time (clock ticks since boot) of that group's leader */
+};
+
+/*
+ * Lists up to cap stale runs (state running, started before
+ * stale_before_ms).  Returns how many, or -1.
+ */
+int outbox_stale(struct store *st, int64_t stale_before_ms, struct stale_run *out, size_t cap);
+
+/*
+ * Requeues a stale run (due now) or, with its attempts used up, marks it
+ * failed; only if it is still running and unchanged (another process may
+ * have reclaimed it first).  Returns 1 when this call changed it.
+ */
+int outbox_reclaim(struct store *st, const struct stale_run *run, int64_t max_attempts,
+                   int64_t now_ms);
+
+/*
+ * True in *due when a queued run is due or a running one is older than
+ * stale_before_ms.  Cheap: one indexed query.
+ */
+int outbox_any_due(struct store *st, int64_t now_ms, int64_t stale_before_ms, bool *due);
+
+/* Earliest next_attempt_at of a queued run, ms; -1 when none; -2 on error. */
+int64_t outbox_next_due_ms(struct store *st);
+
+/*
+ * `hooks retry RUN_ID`: a run that is not running is queued again, due
+ * now, with its attempts reset.  Returns 1 done, 0 no such run (or it is
+ * running), -1 error.
+ */
+int outbox_retry(struct store *st, int64_t run_id, int64_t now_ms);
+
+void hook_run_free(struct hook_run *run);
+
+#endif
