@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what is missing (Debian 12), builds with warnings as errors, and
-# runs the whole test suite: unit, CGI and real-server tests, then the unit
-# and CGI tests again under AddressSanitizer + UndefinedBehaviorSanitizer and
-# under valgrind, and finally `make distcheck`.
+# runs the whole test suite: unit, CGI and real-server tests and a fuzz smoke
+# run, then the unit and CGI tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer and under valgrind, and finally `make distcheck`.
 #   ./test.sh            everything
 #   QUICK=1 ./test.sh    one plain build and `make check` only
 set -eu
@@ -23,17 +23,14 @@ echo "== unit and CGI tests under ASan + UBSan"
 mkdir -p build/sanitizers
 (cd build/sanitizers && ../../configure --enable-werror --enable-sanitizers CC=gcc -q &&
 	make -s -j"$JOBS" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check SERVER_TESTS=) || {
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check SERVER_TESTS= FUZZ_TESTS=) || {
 	cat build/sanitizers/test-suite.log 2>/dev/null; exit 1; }
 
 echo "== unit and CGI tests under valgrind"
-(cd build/plain && make -s -j"$JOBS" check SERVER_TESTS= \
+(cd build/plain && make -s -j"$JOBS" check SERVER_TESTS= FUZZ_TESTS= \
 	LOG_COMPILER="$PWD/../../tests/valgrind.sh" \
 	CFW_WRAPPER="$PWD/../../tests/valgrind.sh") || {
 	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
-
-echo "== fuzz smoke runs"
-tests/fuzz/run.sh build/fuzz 10
 
 echo "== make distcheck"
 (cd build/plain && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1

@@ -11,7 +11,7 @@ write_file "$T/empty" ''
 # Stdin that never delivers a byte and never ends: a FIFO whose only
 # writer sleeps.  Reading it would hang until the timeout.
 mkfifo "$T/never" || hard_error "mkfifo failed"
-sleep 120 >"$T/never" &
+sleep 120 >"$T/never" 2>/dev/null &
 register_pid $!
 
 saved_timeout=$CFW_TIMEOUT
