@@ -2,7 +2,7 @@
 # installs the missing ones (apt-get update once, then apt-get install -y).
 # Sourced by demo.sh and test.sh.
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev"
-TEST_PACKAGES="sqlite3 curl lighttpd valgrind clang"
+TEST_PACKAGES="sqlite3 curl lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
 
 install_packages() {
@@ -14,6 +14,17 @@ install_packages() {
 	[ -z "$missing" ] && return 0
 	echo "installing:$missing"
 	if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+	# Packages such as apache2 and nginx start their system service when
+	# installed; the tests start their own instances, so ask invoke-rc.d not
+	# to (policy-rc.d exit 101), unless the machine already has a policy.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null &&
+			$sudo chmod 0755 /usr/sbin/policy-rc.d && policy=1
+	fi
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+	status=$?
+	[ -n "$policy" ] && $sudo rm -f /usr/sbin/policy-rc.d
+	return $status
 }

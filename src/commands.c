@@ -659,6 +659,11 @@ static int cmd_hooks(struct ctx *c, int argc, char **argv)
 		                            " FROM hook_runs ORDER BY id DESC LIMIT ?1",
 		                  args, limit, print_run_row);
 	}
+	if (argc == 3 && strcmp(argv[1], "run") == 0 && strcmp(argv[2], "--detached") == 0) {
+		if (load_config(c, true))
+			hooks_runner_main(&c->cfg);
+		return EXIT_OK;
+	}
 	if (argc == 2 && strcmp(argv[1], "run") == 0) {
 		int ran;
 		if (!open_store(c, false))

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,33 +26,48 @@
 #define SD_LISTEN_FDS_START 3
 
 /*
- * Signal state of the accept loop.  While no request is in hand a
- * termination signal exits at once (nothing is in flight: SQLite's WAL is
- * consistent between transactions); during a request it only asks the
- * loop to stop after the answer and the hooks.
+ * Signal handling of the accept loop.  TERM, INT and HUP are blocked while
+ * a request is in hand, so no read of its body is cut short by EINTR, and
+ * only unblocked while waiting in accept.  A signal that arrives while
+ * waiting jumps out of the wait to the loop's normal exit (nothing is in
+ * flight then); one that arrives during a request is held until the
+ * answer and the hooks are done, and then ends the loop.
  */
+static sigjmp_buf idle_exit;
+static volatile sig_atomic_t waiting_for_request;
 static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t in_request;
 
 static void on_terminate(int sig)
 {
 	(void)sig;
-	if (!in_request)
-		_exit(0);
 	stop_requested = 1;
+	if (waiting_for_request)
+		siglongjmp(idle_exit, 1);
+}
+
+static void termination_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 }
 
 static void install_signals(void)
 {
 	struct sigaction sa;
+	sigset_t term;
+
+	termination_signals(&term);
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_terminate;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: accept() must return EINTR */
+	sa.sa_mask = term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL); /* a vanished server is an error return, not death */
 	sigaction(SIGUSR1, &sa, NULL); /* mod_fcgid's graceful-restart signal: finish normally */
 }
@@ -178,30 +194,41 @@ static int format_answer(const struct answer *ans, char *buf, size_t cap)
 
 int fcgi_serve(struct handler *h, int listen_fd)
 {
-	FCGX_Request req;
+	static FCGX_Request req;
+	sigset_t term;
 	char out[512];
 
 	install_signals();
+	termination_signals(&term);
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_error("cannot initialise libfcgi");
 		return 1;
 	}
 	log_debug("FastCGI accept loop on fd %d", listen_fd);
+	if (sigsetjmp(idle_exit, 1) != 0) {
+		/* A termination signal while waiting: the mask saved above (signals
+		 * blocked) is back; nothing was accepted that we answer. */
+		waiting_for_request = 0;
+		log_debug("termination signal while idle: exiting");
+		return 0;
+	}
 	while (!stop_requested) {
 		struct answer ans = {0};
 		struct request r;
-		int n;
+		int n, rc;
 
-		if (FCGX_Accept_r(&req) < 0) {
-			if (errno == EINTR && !stop_requested)
+		waiting_for_request = 1;
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+		rc = FCGX_Accept_r(&req);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		waiting_for_request = 0;
+		if (rc < 0) {
+			if (errno == EINTR || stop_requested)
 				continue;
-			if (stop_requested)
-				break;
 			log_error("FastCGI accept failed: %s", strerror(errno));
 			FCGX_Free(&req, 1);
 			return 1;
 		}
-		in_request = 1;
 		r.params = req.envp;
 		r.read_body = fcgi_read;
 		r.read_ctx = req.in;
@@ -211,7 +238,6 @@ int fcgi_serve(struct handler *h, int listen_fd)
 			log_warn("the web server went away before the answer was sent");
 		FCGX_Finish_r(&req);
 		handler_after_answer(h);
-		in_request = 0;
 	}
 	FCGX_Free(&req, 1);
 	return 0;

@@ -25,6 +25,8 @@
 #include "outbox.h"
 #include "util.h"
 
+extern char **environ;
+
 #define HOOK_PATH_BYTES 4096
 
 /*
@@ -569,8 +571,7 @@ static int take_runner_slot(const struct config *cfg)
 	return -1;
 }
 
-/* The detached runner's whole life. */
-static void runner_main(const struct config *cfg)
+void hooks_runner_main(const struct config *cfg)
 {
 	char err[512];
 	struct store_options opts = {.path = cfg->db,
@@ -593,7 +594,8 @@ static void runner_main(const struct config *cfg)
 		}
 		hooks_run_due(st, cfg, true);
 		close(slot); /* release first, then look again: no run is stranded */
-		if (outbox_any_due(st, time_now_ms(), hooks_stale_before_ms(cfg, time_now_ms()), &due) < 0)
+		if (outbox_any_due(st, time_now_ms(), hooks_stale_before_ms(cfg, time_now_ms()),
+		                   &due) < 0)
 			due = false;
 		store_close(st);
 		if (!due)
@@ -601,11 +603,51 @@ static void runner_main(const struct config *cfg)
 	}
 }
 
+/*
+ * The environment handed to the runner: only our own settings, so it loads
+ * the same configuration; nothing of a CGI request (GATEWAY_INTERFACE would
+ * make it a CGI responder, HTTP_* are the sender's).
+ */
+static size_t runner_environment(char **out, size_t cap)
+{
+	size_t n = 0;
+	for (char **e = environ; *e && n + 1 < cap; e++)
+		if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) == 0 &&
+		    strncmp(*e, CONFIG_ENV_PREFIX "CONFIG=", strlen(CONFIG_ENV_PREFIX "CONFIG=")) != 0)
+			out[n++] = *e;
+	out[n] = NULL;
+	return n;
+}
+
+/*
+ * Starts `cfimages-webhook [--config FILE] --db DB hooks run --detached` as
+ * a grandchild in its own session.  It is a fresh program image: nothing of
+ * this process's SQLite state (whose inode and shared-memory bookkeeping
+ * would otherwise be inherited by fork and point at descriptors that are
+ * not ours) or libfcgi state crosses over.
+ */
 void hooks_spawn_runner(const struct config *cfg, bool quiet)
 {
-	pid_t a = fork();
+	char *argv[10], *envp[64];
+	sigset_t none;
+	size_t argc = 0;
+	pid_t a;
 	int devnull;
 
+	argv[argc++] = PROGRAM_NAME;
+	if (cfg->path) {
+		argv[argc++] = "--config";
+		argv[argc++] = cfg->path;
+	}
+	argv[argc++] = "--db";
+	argv[argc++] = cfg->db;
+	argv[argc++] = "hooks";
+	argv[argc++] = "run";
+	argv[argc++] = "--detached";
+	argv[argc] = NULL;
+	runner_environment(envp, sizeof envp / sizeof envp[0]);
+
+	a = fork();
 	if (a < 0) {
 		log_error("cannot start the hook runner: fork: %s", strerror(errno));
 		return;
@@ -619,10 +661,8 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 	setsid();
 	if (fork() != 0)
 		_exit(0);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	devnull = open("/dev/null", O_RDWR);
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
@@ -630,9 +670,7 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 		if (quiet)
 			dup2(devnull, STDERR_FILENO);
 	}
-	/* Nothing of the parent's: its sockets and its SQLite descriptors
-	 * (closing our copies does not touch the parent's locks). */
 	closefrom(3);
-	runner_main(cfg);
-	_exit(0);
+	execve("/proc/self/exe", argv, envp);
+	_exit(127);
 }

@@ -112,15 +112,22 @@ int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now);
 int hooks_run_due(struct store *st, const struct config *cfg, bool linger);
 
 /*
- * Starts a detached runner (double fork, setsid, its own database handle)
- * and returns at once, having reaped the intermediate child: the caller
- * never waits for a hook and accumulates no zombies.  With quiet, the
- * runner's fds 0-2 are /dev/null (CGI: the server waits for EOF on them);
- * otherwise stderr stays the server's error log.  At most HOOK_RUNNERS_MAX
- * runners exist per database; a runner that finds all slots taken leaves
- * the work to those.
+ * Starts a detached runner and returns at once, having reaped the
+ * intermediate child: the caller never waits for a hook and accumulates no
+ * zombies.  The runner is this program executed afresh (double fork,
+ * setsid, `hooks run --detached`), so it shares no state with the caller.
+ * With quiet, its fds 0-2 are /dev/null (CGI: the server waits for EOF on
+ * them); otherwise stderr stays the server's error log.
  */
 void hooks_spawn_runner(const struct config *cfg, bool quiet);
+
+/*
+ * The detached runner (`hooks run --detached`): takes one of
+ * HOOK_RUNNERS_MAX slots per database (or leaves the work to the runners
+ * holding them), runs due runs with linger, and before exiting looks once
+ * more so no run queued meanwhile is stranded.
+ */
+void hooks_runner_main(const struct config *cfg);
 
 /*
  * Checks a path for the ownership and permission rules above; returns NULL

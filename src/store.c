@@ -66,68 +66,69 @@
 
 /* Version 0 (an empty or foreign database) to version 1. */
 static const char schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS cloudflare_images ("
-	" cloudflare_id TEXT PRIMARY KEY,"
-	" status TEXT NOT NULL DEFAULT 'pending',"
-	" filename TEXT,"
-	" metadata TEXT,"
-	" variants TEXT,"
-	" require_signed_urls INTEGER,"
-	" error TEXT,"
-	" uploaded_at TEXT,"
-	" expires_at TEXT,"
-	" result TEXT,"
-	" created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
-	" updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
-	"CREATE INDEX IF NOT EXISTS cloudflare_images_status ON cloudflare_images(status);"
-	"CREATE INDEX IF NOT EXISTS cloudflare_images_created_at"
-	" ON cloudflare_images(created_at);"
-	"CREATE TABLE IF NOT EXISTS cloudflare_image_logs ("
-	" id INTEGER PRIMARY KEY,"
-	" image_id TEXT NOT NULL,"
-	" event_type TEXT NOT NULL,"
-	" message TEXT,"
-	" data TEXT,"
-	" timestamp TEXT NOT NULL,"
-	" delivery_id INTEGER);"
-	"CREATE INDEX IF NOT EXISTS cloudflare_image_logs_image"
-	" ON cloudflare_image_logs(image_id, id);"
-	"CREATE TABLE IF NOT EXISTS webhook_deliveries ("
-	" id INTEGER PRIMARY KEY,"
-	" received_at TEXT NOT NULL,"
-	" status_code INTEGER NOT NULL,"
-	" reason TEXT NOT NULL,"
-	" remote_addr TEXT,"
-	" scheme TEXT,"
-	" message_id TEXT,"
-	" image_id TEXT,"
-	" body_sha256 TEXT,"
-	" body_size INTEGER);"
-	"CREATE INDEX IF NOT EXISTS webhook_deliveries_message_id"
-	" ON webhook_deliveries(message_id) WHERE message_id IS NOT NULL;"
-	"CREATE INDEX IF NOT EXISTS webhook_deliveries_received_at"
-	" ON webhook_deliveries(received_at);"
-	"CREATE TABLE IF NOT EXISTS hook_runs ("
-	" id INTEGER PRIMARY KEY,"
-	" image_id TEXT NOT NULL,"
-	" status TEXT NOT NULL,"
-	" hook TEXT NOT NULL,"
-	" path TEXT NOT NULL,"
-	" state TEXT NOT NULL DEFAULT 'queued'"
-	"  CHECK (state IN ('queued', 'running', 'done', 'failed')),"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" exit_code INTEGER,"
-	" output TEXT,"
-	" next_attempt_at TEXT NOT NULL,"
-	" created_at TEXT NOT NULL,"
-	" finished_at TEXT,"
-	" previous_status TEXT NOT NULL DEFAULT '',"
-	" event TEXT,"
-	" input BLOB,"
-	" delivery_id INTEGER,"
-	" started_at TEXT,"
-	" pgid INTEGER);"
-	"CREATE INDEX IF NOT EXISTS hook_runs_due ON hook_runs(state, next_attempt_at);";
+    "CREATE TABLE IF NOT EXISTS cloudflare_images ("
+    " cloudflare_id TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL DEFAULT 'pending',"
+    " filename TEXT,"
+    " metadata TEXT,"
+    " variants TEXT,"
+    " require_signed_urls INTEGER,"
+    " error TEXT,"
+    " uploaded_at TEXT,"
+    " expires_at TEXT,"
+    " result TEXT,"
+    " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
+    "CREATE INDEX IF NOT EXISTS cloudflare_images_status ON cloudflare_images(status);"
+    "CREATE INDEX IF NOT EXISTS cloudflare_images_created_at"
+    " ON cloudflare_images(created_at);"
+    "CREATE TABLE IF NOT EXISTS cloudflare_image_logs ("
+    " id INTEGER PRIMARY KEY,"
+    " image_id TEXT NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " message TEXT,"
+    " data TEXT,"
+    " timestamp TEXT NOT NULL,"
+    " delivery_id INTEGER);"
+    "CREATE INDEX IF NOT EXISTS cloudflare_image_logs_image"
+    " ON cloudflare_image_logs(image_id, id);"
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
+    " id INTEGER PRIMARY KEY,"
+    " received_at TEXT NOT NULL,"
+    " status_code INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " remote_addr TEXT,"
+    " scheme TEXT,"
+    " message_id TEXT,"
+    " image_id TEXT,"
+    " body_sha256 TEXT,"
+    " body_size INTEGER);"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_message_id"
+    " ON webhook_deliveries(message_id) WHERE message_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_received_at"
+    " ON webhook_deliveries(received_at);"
+    "CREATE TABLE IF NOT EXISTS hook_runs ("
+    " id INTEGER PRIMARY KEY,"
+    " image_id TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " hook TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'queued'"
+    "  CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " exit_code INTEGER,"
+    " output TEXT,"
+    " next_attempt_at TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " finished_at TEXT,"
+    " previous_status TEXT NOT NULL DEFAULT '',"
+    " event TEXT,"
+    " input BLOB,"
+    " delivery_id INTEGER,"
+    " started_at TEXT,"
+    " pgid INTEGER,"
+    " pg_start INTEGER);"
+    "CREATE INDEX IF NOT EXISTS hook_runs_due ON hook_runs(state, next_attempt_at);";
 
 /* migrations[v] brings user_version v to v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
@@ -156,66 +157,66 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[STMT_COUNT] = {
-	[STMT_BEGIN] = "BEGIN IMMEDIATE",
-	[STMT_COMMIT] = "COMMIT",
-	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_USER_VERSION] = "PRAGMA user_version",
-	[STMT_DELIVERY_INSERT] = "INSERT INTO webhook_deliveries (received_at, status_code, reason,"
-	                         " remote_addr, scheme, message_id, image_id, body_sha256, body_size)"
-	                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[STMT_MESSAGE_SEEN] = "SELECT 1 FROM webhook_deliveries"
-	                      " WHERE message_id = ?1 AND status_code = 200 LIMIT 1",
-	[STMT_IMAGE_STATUS] = "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?1",
-	[STMT_IMAGE_INSERT] = "INSERT INTO cloudflare_images (cloudflare_id, status, created_at,"
-	                      " updated_at) VALUES (?1, 'pending', ?2, ?2)",
-	[STMT_IMAGE_UPDATE] = "UPDATE cloudflare_images SET status = ?2, updated_at = ?3,"
-	                      " filename = COALESCE(?4, filename),"
-	                      " metadata = COALESCE(?5, metadata),"
-	                      " variants = COALESCE(?6, variants),"
-	                      " require_signed_urls = COALESCE(?7, require_signed_urls),"
-	                      " uploaded_at = COALESCE(?8, uploaded_at),"
-	                      " result = COALESCE(?9, result),"
-	                      " error = ?10"
-	                      " WHERE cloudflare_id = ?1",
-	[STMT_LOG_INSERT] = "INSERT INTO cloudflare_image_logs (image_id, event_type, message, data,"
-	                    " timestamp, delivery_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[STMT_HOOK_INSERT] = "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,"
-	                     " next_attempt_at, created_at, previous_status, event, input,"
-	                     " delivery_id) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6, ?7,"
-	                     " ?8, ?9)",
-	[STMT_REGISTER] = "INSERT OR IGNORE INTO cloudflare_images (cloudflare_id, status, metadata,"
-	                  " expires_at, created_at, updated_at)"
-	                  " VALUES (?1, 'pending', ?2, ?3, ?4, ?4)",
-	[STMT_SHOW] = "SELECT cloudflare_id, status, metadata, variants, result, error,"
-	              " uploaded_at, expires_at, created_at, updated_at"
-	              " FROM cloudflare_images WHERE cloudflare_id = ?1",
-	[STMT_EXPIRE_DUE] = "SELECT cloudflare_id, status FROM cloudflare_images"
-	                    " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
-	                    " AND expires_at <= ?1 ORDER BY expires_at, cloudflare_id",
-	[STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
-	                       " WHERE cloudflare_id = ?1",
-	[STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
-	[STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE timestamp < ?1",
-	[STMT_PRUNE_HOOK_RUNS] = "DELETE FROM hook_runs WHERE state IN ('done', 'failed')"
-	                         " AND COALESCE(finished_at, created_at) < ?1",
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_USER_VERSION] = "PRAGMA user_version",
+    [STMT_DELIVERY_INSERT] = "INSERT INTO webhook_deliveries (received_at, status_code, reason,"
+                             " remote_addr, scheme, message_id, image_id, body_sha256, body_size)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_MESSAGE_SEEN] = "SELECT 1 FROM webhook_deliveries"
+                          " WHERE message_id = ?1 AND status_code = 200 LIMIT 1",
+    [STMT_IMAGE_STATUS] = "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?1",
+    [STMT_IMAGE_INSERT] = "INSERT INTO cloudflare_images (cloudflare_id, status, created_at,"
+                          " updated_at) VALUES (?1, 'pending', ?2, ?2)",
+    [STMT_IMAGE_UPDATE] = "UPDATE cloudflare_images SET status = ?2, updated_at = ?3,"
+                          " filename = COALESCE(?4, filename),"
+                          " metadata = COALESCE(?5, metadata),"
+                          " variants = COALESCE(?6, variants),"
+                          " require_signed_urls = COALESCE(?7, require_signed_urls),"
+                          " uploaded_at = COALESCE(?8, uploaded_at),"
+                          " result = COALESCE(?9, result),"
+                          " error = ?10"
+                          " WHERE cloudflare_id = ?1",
+    [STMT_LOG_INSERT] = "INSERT INTO cloudflare_image_logs (image_id, event_type, message, data,"
+                        " timestamp, delivery_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_HOOK_INSERT] = "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,"
+                         " next_attempt_at, created_at, previous_status, event, input,"
+                         " delivery_id) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6, ?7,"
+                         " ?8, ?9)",
+    [STMT_REGISTER] = "INSERT OR IGNORE INTO cloudflare_images (cloudflare_id, status, metadata,"
+                      " expires_at, created_at, updated_at)"
+                      " VALUES (?1, 'pending', ?2, ?3, ?4, ?4)",
+    [STMT_SHOW] = "SELECT cloudflare_id, status, metadata, variants, result, error,"
+                  " uploaded_at, expires_at, created_at, updated_at"
+                  " FROM cloudflare_images WHERE cloudflare_id = ?1",
+    [STMT_EXPIRE_DUE] = "SELECT cloudflare_id, status FROM cloudflare_images"
+                        " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
+                        " AND expires_at <= ?1 ORDER BY expires_at, cloudflare_id",
+    [STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
+                           " WHERE cloudflare_id = ?1",
+    [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
+    [STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE timestamp < ?1",
+    [STMT_PRUNE_HOOK_RUNS] = "DELETE FROM hook_runs WHERE state IN ('done', 'failed')"
+                             " AND COALESCE(finished_at, created_at) < ?1",
 };
 
 struct store {
-	sqlite3 *db;                      /* opened by this process, never shared across fork */
-	sqlite3_stmt *stmt[STMT_COUNT];   /* prepared once, reset after every use */
-	int sync;                         /* PRAGMA synchronous now in force, SYNC_* */
-	bool durable;                     /* applied deliveries commit with SYNC_FULL */
+	sqlite3 *db;                    /* opened by this process, never shared across fork */
+	sqlite3_stmt *stmt[STMT_COUNT]; /* prepared once, reset after every use */
+	int sync;                       /* PRAGMA synchronous now in force, SYNC_* */
+	bool durable;                   /* applied deliveries commit with SYNC_FULL */
 };
 
 /* One image found due by `expire`, copied out before it is changed. */
 struct expiring {
-	char *id;                      /* malloc'd */
-	char prev[STATUS_TEXT_SIZE];   /* "pending" or "draft" */
+	char *id;                    /* malloc'd */
+	char prev[STATUS_TEXT_SIZE]; /* "pending" or "draft" */
 };
 
 /* Formats a one-line reason into the caller's error buffer. */
-static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -384,9 +385,8 @@ static int insert_delivery(struct store *st, struct delivery *d)
  * Inserts one cloudflare_image_logs row.  data (data_len bytes, not
  * necessarily NUL-terminated) may be NULL; delivery_id <= 0 stores NULL.
  */
-static int insert_log(struct store *st, const char *image_id, const char *type,
-                      const char *message, const char *data, size_t data_len, const char *when,
-                      int64_t delivery_id)
+static int insert_log(struct store *st, const char *image_id, const char *type, const char *message,
+                      const char *data, size_t data_len, const char *when, int64_t delivery_id)
 {
 	sqlite3_stmt *s = st->stmt[STMT_LOG_INSERT];
 
@@ -596,7 +596,8 @@ static int migrate(struct store *st, const char *path, char *err, size_t errlen)
 			continue;
 		}
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
-		if ((rc = sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
+		if ((rc = sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL)) !=
+		        SQLITE_OK ||
 		    (rc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL)) != SQLITE_OK ||
 		    (rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;
@@ -646,8 +647,8 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 	}
 	st->durable = opts->durable;
 	st->sync = SYNC_UNKNOWN;
-	rc = sqlite3_open_v2(opts->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-	                     NULL);
+	rc =
+	    sqlite3_open_v2(opts->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		set_err(err, errlen, "cannot open %s: %s", opts->path,
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -820,10 +821,10 @@ static int update_image(struct store *st, const struct event *ev, const char *wh
  * hook runs.  Returns SQLITE_OK or the first error; the caller commits or
  * rolls back.
  */
-static int apply_locked(struct store *st, const struct event *ev, const char *body,
-                        size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
-                        bool auto_register, bool found, char *prev, const char *when,
-                        struct delivery *row, enum store_outcome *outcome)
+static int apply_locked(struct store *st, const struct event *ev, const char *body, size_t body_len,
+                        const struct hook_ref *hooks, size_t n_hooks, bool auto_register,
+                        bool found, char *prev, const char *when, struct delivery *row,
+                        enum store_outcome *outcome)
 {
 	char message[LOG_MESSAGE_SIZE];
 	const char *log_type;
@@ -907,7 +908,8 @@ enum store_outcome store_apply(struct store *st, const struct event *ev, const c
 			sync = SYNC_NORMAL;
 	}
 	for (;;) {
-		if ((rc = set_sync(st, sync)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
+		if ((rc = set_sync(st, sync)) != SQLITE_OK ||
+		    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
 		    (rc = read_status(st, ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
 			goto fail;
 		if (sync == want || (!found && !auto_register))
@@ -943,8 +945,7 @@ out:
  * insertion gets a "registered" log row.  Commits durably: the operator
  * is told it is done.
  */
-int store_register(struct store *st, const char *id, const char *metadata_json,
-                   int64_t expires_ms)
+int store_register(struct store *st, const char *id, const char *metadata_json, int64_t expires_ms)
 {
 	sqlite3_stmt *s = st->stmt[STMT_REGISTER];
 	char now[TIME_TEXT_SIZE], expires[TIME_TEXT_SIZE], message[LOG_MESSAGE_SIZE];
@@ -1202,7 +1203,7 @@ int store_prune(struct store *st, int64_t cutoff_ms, struct store_prune_counts *
 	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
 	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
 	    (rc = prune_table(st, STMT_PRUNE_DELIVERIES, cutoff, &counts.deliveries)) !=
-	            SQLITE_OK ||
+	        SQLITE_OK ||
 	    (rc = prune_table(st, STMT_PRUNE_LOGS, cutoff, &counts.logs)) != SQLITE_OK ||
 	    (rc = prune_table(st, STMT_PRUNE_HOOK_RUNS, cutoff, &counts.hook_runs)) != SQLITE_OK ||
 	    (rc = run(st, STMT_COMMIT)) != SQLITE_OK) {

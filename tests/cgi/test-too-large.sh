@@ -20,7 +20,7 @@ CGI_STDIN=$T/never
 cgi POST "$T/empty" CONTENT_LENGTH=2000000
 CGI_STDIN=
 CFW_TIMEOUT=$saved_timeout
-[ "$CGI_RC" -eq 124 ] && fail "the binary waited for a body it should have refused unread"
+{ [ "$CGI_RC" -eq 124 ] || [ "$CGI_RC" -eq 137 ]; } && fail "the binary waited for a body it should have refused unread"
 expect_rejected 413 "Payload too large" payload_too_large
 expect_eq "$(last_delivery scheme)" NULL "no scheme before authentication"
 

@@ -47,8 +47,8 @@ static void new_path(char *buf, size_t cap, const char *sub)
 
 static struct store *open_db(const char *path, unsigned mode, bool create, bool durable)
 {
-	struct store_options o = {.path = path, .db_mode = mode, .durable = durable,
-	                          .create = create};
+	struct store_options o = {
+	    .path = path, .db_mode = mode, .durable = durable, .create = create};
 	char err[512] = "";
 	struct store *st = store_open(&o, err, sizeof err);
 
@@ -93,11 +93,11 @@ static char *q_text(struct store *st, const char *sql, const char *arg)
 	return v;
 }
 
-#define CHECK_SQL(st, sql, arg, want)                  \
-	do {                                           \
-		char *got_ = q_text((st), (sql), (arg)); \
-		CHECK_STR(got_, (want));               \
-		free(got_);                            \
+#define CHECK_SQL(st, sql, arg, want)                                                              \
+	do {                                                                                       \
+		char *got_ = q_text((st), (sql), (arg));                                           \
+		CHECK_STR(got_, (want));                                                           \
+		free(got_);                                                                        \
 	} while (0)
 
 static void exec_sql(struct store *st, const char *sql)
@@ -122,11 +122,11 @@ static struct counts get_counts(struct store *st)
 	return c;
 }
 
-#define CHECK_COUNTS(c, i, l, d, h)                                                   \
-	CHECK_MSG((c).images == (i) && (c).logs == (l) && (c).deliveries == (d) &&    \
-	                  (c).hook_runs == (h),                                       \
-	          "images %ld logs %ld deliveries %ld hook_runs %ld", (c).images,     \
-	          (c).logs, (c).deliveries, (c).hook_runs)
+#define CHECK_COUNTS(c, i, l, d, h)                                                                \
+	CHECK_MSG((c).images == (i) && (c).logs == (l) && (c).deliveries == (d) &&                 \
+	              (c).hook_runs == (h),                                                        \
+	          "images %ld logs %ld deliveries %ld hook_runs %ld", (c).images, (c).logs,        \
+	          (c).deliveries, (c).hook_runs)
 
 /* A delivery as the handler would fill it before store_apply. */
 static struct delivery make_delivery(int64_t when, const char *body)
@@ -157,8 +157,8 @@ static struct event make_event(char *id, const char *status, char *name)
 }
 
 static const struct hook_ref two_hooks[] = {
-	{"uploaded", "/etc/cfimages-webhook/hooks/uploaded"},
-	{"uploaded.d/10-thumbs", "/etc/cfimages-webhook/hooks/uploaded.d/10-thumbs"},
+    {"uploaded", "/etc/cfimages-webhook/hooks/uploaded"},
+    {"uploaded.d/10-thumbs", "/etc/cfimages-webhook/hooks/uploaded.d/10-thumbs"},
 };
 
 static bool same_stat_time(const struct stat *a, const struct stat *b)
@@ -220,7 +220,7 @@ static void test_missing_without_create(void)
 	o.path = path;
 	CHECK(store_open(&o, err, sizeof err) == NULL);
 	CHECK_MSG(strstr(err, "no database at ") != NULL && strstr(err, path) != NULL &&
-	                  strstr(err, "cfimages-webhook init") != NULL,
+	              strstr(err, "cfimages-webhook init") != NULL,
 	          "err: %s", err);
 	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
 	*strrchr(path, '/') = '\0';
@@ -249,6 +249,21 @@ static void test_schema_and_reopen(void)
 	            "'hook_runs')",
 	            NULL) == 4);
 	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
+	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('cloudflare_images')",
+	          NULL,
+	          "cloudflare_id,status,filename,metadata,variants,require_signed_urls,error,"
+	          "uploaded_at,expires_at,result,created_at,updated_at");
+	CHECK_SQL(st,
+	          "SELECT group_concat(name, ',') FROM pragma_table_info('cloudflare_image_logs')",
+	          NULL, "id,image_id,event_type,message,data,timestamp,delivery_id");
+	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('webhook_deliveries')",
+	          NULL,
+	          "id,received_at,status_code,reason,remote_addr,scheme,message_id,image_id,"
+	          "body_sha256,body_size");
+	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('hook_runs')", NULL,
+	          "id,image_id,status,hook,path,state,attempts,exit_code,output,next_attempt_at,"
+	          "created_at,finished_at,previous_status,event,input,delivery_id,started_at,pgid,"
+	          "pg_start");
 	/* an application may insert a pending row itself, with only the id */
 	exec_sql(st, "INSERT INTO cloudflare_images (cloudflare_id) VALUES ('app/1')");
 	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "app/1",
@@ -294,7 +309,7 @@ static void test_newer_refused(void)
 	o.path = path;
 	CHECK(store_open(&o, err, sizeof err) == NULL);
 	CHECK_MSG(strstr(err, "99") != NULL && strstr(err, "version") != NULL &&
-	                  strstr(err, "program's 1") != NULL,
+	              strstr(err, "program's 1") != NULL,
 	          "err: %s", err);
 	bytes_after = test_read_file(path, &len_after);
 	CHECK(stat(path, &after) == 0);
@@ -317,8 +332,9 @@ static void test_foreign_database(void)
 
 	new_path(path, sizeof path, NULL);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE app_users (name TEXT); INSERT INTO app_users"
-	                       " VALUES ('ann')",
+	CHECK(sqlite3_exec(db,
+	                   "CREATE TABLE app_users (name TEXT); INSERT INTO app_users"
+	                   " VALUES ('ann')",
 	                   NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	st = open_db(path, 0600, false, true);
@@ -359,10 +375,12 @@ static void test_register(struct store *st)
 	          T0_TEXT);
 	CHECK_SQL(st, "SELECT expires_at FROM cloudflare_images WHERE cloudflare_id = ?", "reg/2",
 	          NULL);
-	CHECK_SQL(st, "SELECT group_concat(event_type) FROM cloudflare_image_logs WHERE image_id = ?",
+	CHECK_SQL(st,
+	          "SELECT group_concat(event_type) FROM cloudflare_image_logs WHERE image_id = ?",
 	          "reg/1", "registered");
-	CHECK(q_int(st, "SELECT count(*) FROM cloudflare_images WHERE created_at = updated_at"
-	                " AND created_at LIKE '20__-__-__T__:__:__.___Z'",
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM cloudflare_images WHERE created_at = updated_at"
+	            " AND created_at LIKE '20__-__-__T__:__:__.___Z'",
 	            NULL) == 2);
 }
 
@@ -377,8 +395,7 @@ static void test_not_found(struct store *st)
 	char hex[2 * SHA256_BYTES + 1];
 
 	d.message_id = "msg_nf";
-	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) ==
-	      STORE_NOT_FOUND);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_NOT_FOUND);
 	CHECK(d.status_code == 404);
 	CHECK_STR(d.reason, "not_found");
 	CHECK(d.id > 0);
@@ -413,8 +430,9 @@ static void test_auto_register(struct store *st)
 	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 2);
 	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "auto/1",
 	          "uploaded");
-	CHECK_SQL(st, "SELECT created_at || ' ' || updated_at FROM cloudflare_images"
-	              " WHERE cloudflare_id = ?",
+	CHECK_SQL(st,
+	          "SELECT created_at || ' ' || updated_at FROM cloudflare_images"
+	          " WHERE cloudflare_id = ?",
 	          "auto/1", T0_TEXT " " T0_TEXT);
 	CHECK_SQL(st, "SELECT '[' || previous_status || ']' FROM hook_runs WHERE image_id = ?",
 	          "auto/1", "[]");
@@ -433,8 +451,7 @@ static void test_duplicate(struct store *st)
 	struct delivery d = make_delivery(T0_MS + 60000, body);
 
 	ev.filename = filename;
-	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) ==
-	      STORE_DUPLICATE);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 2, false, &d) == STORE_DUPLICATE);
 	CHECK(d.status_code == 200);
 	CHECK_STR(d.reason, "duplicate");
 	after = get_counts(st);
@@ -455,12 +472,14 @@ static void test_duplicate(struct store *st)
 static void test_pending_to_uploaded(struct store *st)
 {
 	static const char body[] =
-		"{\"id\":\"img/2\",\"uploaded\":\"2023-11-14T22:13:20.5Z\",\"filename\":\"cat.png\","
-		"\"metadata\":{\"k\":\"v\"},\"variants\":[\"https://imagedelivery.net/a/img/2/public\"],"
-		"\"requireSignedURLs\":true,\"extra\":\"kept\"}";
+	    "{\"id\":\"img/2\",\"uploaded\":\"2023-11-14T22:13:20.5Z\",\"filename\":\"cat.png\","
+	    "\"metadata\":{\"k\":\"v\"},\"variants\":[\"https://imagedelivery.net/a/img/2/"
+	    "public\"],"
+	    "\"requireSignedURLs\":true,\"extra\":\"kept\"}";
 	struct counts before, after;
 	char id[] = "img/2", name[] = "upload.complete", filename[] = "cat.png",
-	     meta[] = "{\"k\":\"v\"}", variants[] = "[\"https://imagedelivery.net/a/img/2/public\"]";
+	     meta[] = "{\"k\":\"v\"}",
+	     variants[] = "[\"https://imagedelivery.net/a/img/2/public\"]";
 	struct event ev = make_event(id, "uploaded", name);
 	struct delivery d = make_delivery(T0_MS + 1000, body);
 	sqlite3_stmt *s = NULL;
@@ -489,15 +508,18 @@ static void test_pending_to_uploaded(struct store *st)
 	          "img/2",
 	          "uploaded|cat.png|{\"k\":\"v\"}|[\"https://imagedelivery.net/a/img/2/public\"]|1|"
 	          "2023-11-14T22:13:20.500Z|2023-11-14T22:13:21.123Z|NULL|NULL");
+	CHECK_SQL(
+	    st,
+	    "SELECT event_type || '|' || message || '|' || timestamp FROM cloudflare_image_logs"
+	    " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	    "img/2", "status_changed|pending -> uploaded|2023-11-14T22:13:21.123Z");
 	CHECK_SQL(st,
-	          "SELECT event_type || '|' || message || '|' || timestamp FROM cloudflare_image_logs"
-	          " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
-	          "img/2", "status_changed|pending -> uploaded|2023-11-14T22:13:21.123Z");
-	CHECK_SQL(st, "SELECT data FROM cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC"
-	              " LIMIT 1",
+	          "SELECT data FROM cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC"
+	          " LIMIT 1",
 	          "img/2", body);
-	CHECK(q_int(st, "SELECT delivery_id FROM cloudflare_image_logs WHERE image_id = ?"
-	                " ORDER BY id DESC LIMIT 1",
+	CHECK(q_int(st,
+	            "SELECT delivery_id FROM cloudflare_image_logs WHERE image_id = ?"
+	            " ORDER BY id DESC LIMIT 1",
 	            "img/2") == d.id);
 
 	CHECK(sqlite3_prepare_v2(store_db(st),
@@ -548,11 +570,13 @@ static void test_stale(struct store *st)
 	after = get_counts(st);
 	CHECK_COUNTS(after, before.images, before.logs + 1, before.deliveries + 1,
 	             before.hook_runs);
-	CHECK_SQL(st, "SELECT status || '|' || ifnull(error, 'NULL') || '|' || updated_at"
-	              " FROM cloudflare_images WHERE cloudflare_id = ?",
+	CHECK_SQL(st,
+	          "SELECT status || '|' || ifnull(error, 'NULL') || '|' || updated_at"
+	          " FROM cloudflare_images WHERE cloudflare_id = ?",
 	          "img/2", "uploaded|NULL|2023-11-14T22:13:21.123Z");
-	CHECK_SQL(st, "SELECT event_type || '|' || message FROM cloudflare_image_logs"
-	              " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	CHECK_SQL(st,
+	          "SELECT event_type || '|' || message FROM cloudflare_image_logs"
+	          " WHERE image_id = ? ORDER BY id DESC LIMIT 1",
 	          "img/2", "stale|uploaded -> failed not applied (stale)");
 }
 
@@ -572,16 +596,18 @@ static void test_failed_then_uploaded(struct store *st)
 	ev1.error_text = error;
 	ev1.metadata_json = meta;
 	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_APPLIED);
-	CHECK_SQL(st, "SELECT status || '|' || error || '|' || metadata FROM cloudflare_images"
-	              " WHERE cloudflare_id = ?",
+	CHECK_SQL(st,
+	          "SELECT status || '|' || error || '|' || metadata FROM cloudflare_images"
+	          " WHERE cloudflare_id = ?",
 	          "img/3", "failed|boom|{\"a\":1}");
 	d2 = make_delivery(T0_MS + 4000, body2);
 	ev2.has_uploaded = true;
 	ev2.uploaded_ms = 1700000005000;
 	CHECK(store_apply(st, &ev2, body2, strlen(body2), two_hooks, 1, false, &d2) ==
 	      STORE_APPLIED);
-	CHECK_SQL(st, "SELECT status || '|' || ifnull(error, 'NULL') || '|' || metadata || '|' ||"
-	              " uploaded_at FROM cloudflare_images WHERE cloudflare_id = ?",
+	CHECK_SQL(st,
+	          "SELECT status || '|' || ifnull(error, 'NULL') || '|' || metadata || '|' ||"
+	          " uploaded_at FROM cloudflare_images WHERE cloudflare_id = ?",
 	          "img/3", "uploaded|NULL|{\"a\":1}|2023-11-14T22:13:25.000Z");
 	CHECK_SQL(st, "SELECT previous_status FROM hook_runs WHERE image_id = ?", "img/3",
 	          "failed");
@@ -598,19 +624,21 @@ static void test_job(struct store *st)
 	char id[] = "job/7", n1[] = "job.queued", n2[] = "job.completed",
 	     result[] = "{\"width\":800}";
 	struct event ev1 = make_event(id, "queued", n1), ev2 = make_event(id, "completed", n2);
-	struct delivery d1 = make_delivery(T0_MS + 5000, body1), d2 = make_delivery(T0_MS + 6000,
-	                                                                             body2);
+	struct delivery d1 = make_delivery(T0_MS + 5000, body1),
+	                d2 = make_delivery(T0_MS + 6000, body2);
 	static const struct hook_ref hook = {"completed", "/hooks/completed"};
 
 	CHECK(store_register(st, "job/7", NULL, -1) == 1);
 	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_APPLIED);
 	ev2.result_json = result;
 	CHECK(store_apply(st, &ev2, body2, strlen(body2), &hook, 1, false, &d2) == STORE_APPLIED);
-	CHECK_SQL(st, "SELECT status || '|' || result FROM cloudflare_images"
-	              " WHERE cloudflare_id = ?",
+	CHECK_SQL(st,
+	          "SELECT status || '|' || result FROM cloudflare_images"
+	          " WHERE cloudflare_id = ?",
 	          "job/7", "completed|{\"width\":800}");
-	CHECK_SQL(st, "SELECT previous_status || '|' || event || '|' || hook FROM hook_runs"
-	              " WHERE image_id = ?",
+	CHECK_SQL(st,
+	          "SELECT previous_status || '|' || event || '|' || hook FROM hook_runs"
+	          " WHERE image_id = ?",
 	          "job/7", "queued|job.completed|completed");
 	/* out of completed, even to failed, is stale */
 	d1 = make_delivery(T0_MS + 7000, body1);
@@ -641,10 +669,11 @@ static void test_show(struct store *st)
 	             " created_at, updated_at) VALUES ('show/2', 'failed', 'bad \"x\"' || char(10),"
 	             " '\"\\u0000\"', 'c', 'u')");
 	CHECK(store_show_json(st, "show/2", &json) == 1);
-	CHECK_STR(json, "{\"id\":\"show/2\",\"status\":\"failed\",\"metadata\":\"\\\"\\\\u0000\\\"\","
-	                "\"variants\":null,\"result\":null,\"error\":\"bad \\\"x\\\"\\n\","
-	                "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
-	                "\"updated_at\":\"u\"}");
+	CHECK_STR(json,
+	          "{\"id\":\"show/2\",\"status\":\"failed\",\"metadata\":\"\\\"\\\\u0000\\\"\","
+	          "\"variants\":null,\"result\":null,\"error\":\"bad \\\"x\\\"\\n\","
+	          "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
+	          "\"updated_at\":\"u\"}");
 	free(json);
 	json = (char *)"untouched";
 	CHECK(store_show_json(st, "show/none", &json) == 0);
@@ -667,8 +696,9 @@ static void test_message_seen(struct store *st)
 	CHECK(store_message_seen(st, "msg_2", &seen) == 0 && seen);
 	CHECK(store_message_seen(st, "msg_nf", &seen) == 0 && !seen);
 	CHECK(store_message_seen(st, "never", &seen) == 0 && !seen);
-	CHECK(q_int(st, "SELECT count(*) FROM pragma_index_list('webhook_deliveries')"
-	                " WHERE name = 'webhook_deliveries_message_id' AND partial = 1",
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM pragma_index_list('webhook_deliveries')"
+	            " WHERE name = 'webhook_deliveries_message_id' AND partial = 1",
 	            NULL) == 1);
 }
 
@@ -746,7 +776,7 @@ static void test_busy(const char *path)
 
 /* What the busy handler below does to the database while store_apply waits to BEGIN. */
 struct race {
-	sqlite3 *other; /* holds BEGIN IMMEDIATE until the handler runs */
+	sqlite3 *other;  /* holds BEGIN IMMEDIATE until the handler runs */
 	const char *sql; /* run on other, then COMMIT */
 	int calls;
 };
@@ -803,8 +833,7 @@ static void test_races(const char *path)
 	ev.status = "failed";
 	d = make_delivery(T0_MS + 1, body);
 	before = get_counts(st);
-	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 1, false, &d) ==
-	      STORE_NOT_FOUND);
+	CHECK(store_apply(st, &ev, body, strlen(body), two_hooks, 1, false, &d) == STORE_NOT_FOUND);
 	CHECK(r.calls == 1);
 	after = get_counts(st);
 	CHECK_COUNTS(after, before.images - 1, before.logs, before.deliveries + 1,
@@ -842,8 +871,9 @@ static void test_error_rolls_back(const char *path)
 	CHECK(d.id > 0);
 	after = get_counts(st);
 	CHECK_COUNTS(after, before.images, before.logs, before.deliveries + 1, before.hook_runs);
-	CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries WHERE status_code = 500 AND"
-	                " reason = 'internal_error' AND image_id = 'err/1'",
+	CHECK(q_int(st,
+	            "SELECT count(*) FROM webhook_deliveries WHERE status_code = 500 AND"
+	            " reason = 'internal_error' AND image_id = 'err/1'",
 	            NULL) == 1);
 	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "err/1",
 	          "pending");
@@ -879,18 +909,21 @@ static void test_expire(struct store *st)
 	after = get_counts(st);
 	CHECK_COUNTS(after, before.images, before.logs + 4, before.deliveries,
 	             before.hook_runs + 4);
-	CHECK_SQL(st, "SELECT group_concat(cloudflare_id || '=' || status, ' ') FROM (SELECT *"
-	              " FROM cloudflare_images WHERE cloudflare_id LIKE 'exp/%' ORDER BY"
-	              " cloudflare_id)",
+	CHECK_SQL(st,
+	          "SELECT group_concat(cloudflare_id || '=' || status, ' ') FROM (SELECT *"
+	          " FROM cloudflare_images WHERE cloudflare_id LIKE 'exp/%' ORDER BY"
+	          " cloudflare_id)",
 	          NULL,
 	          "exp/draft=expired exp/future=pending exp/now=expired exp/past=expired"
 	          " exp/uploaded=uploaded");
-	CHECK_SQL(st, "SELECT CAST(input AS TEXT) || '|' || event || '|' || previous_status ||"
-	              " '|' || status || '|' || next_attempt_at FROM hook_runs WHERE image_id = ?",
+	CHECK_SQL(st,
+	          "SELECT CAST(input AS TEXT) || '|' || event || '|' || previous_status ||"
+	          " '|' || status || '|' || next_attempt_at FROM hook_runs WHERE image_id = ?",
 	          "exp/draft",
 	          "{\"id\":\"exp/draft\",\"status\":\"expired\"}|expire|draft|expired|" T0_TEXT);
-	CHECK_SQL(st, "SELECT event_type || '|' || message || '|' || data FROM"
-	              " cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+	CHECK_SQL(st,
+	          "SELECT event_type || '|' || message || '|' || data FROM"
+	          " cloudflare_image_logs WHERE image_id = ? ORDER BY id DESC LIMIT 1",
 	          "exp/past",
 	          "expired|pending -> expired|{\"id\":\"exp/past\",\"status\":\"expired\"}");
 	CHECK(store_expire(st, T0_MS, &hook, 1, &n) == 0);
@@ -907,23 +940,24 @@ static void test_prune(const char *path)
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
-	exec_sql(st, "DELETE FROM webhook_deliveries; DELETE FROM cloudflare_image_logs;"
-	             " DELETE FROM hook_runs;"
-	             "INSERT INTO webhook_deliveries (received_at, status_code, reason) VALUES"
-	             " ('2020-01-01T00:00:00.000Z', 200, 'applied'),"
-	             " ('2023-11-14T22:13:20.122Z', 403, 'forbidden'),"
-	             " ('" T0_TEXT "', 200, 'applied');"
-	             "INSERT INTO cloudflare_image_logs (image_id, event_type, timestamp) VALUES"
-	             " ('a', 'stale', '2020-01-01T00:00:00.000Z'), ('a', 'stale', '" T0_TEXT "');"
-	             "INSERT INTO hook_runs (image_id, status, hook, path, state, next_attempt_at,"
-	             " created_at, finished_at) VALUES"
-	             " ('a', 'uploaded', 'h', '/h', 'done', 'x', '2020-01-01T00:00:00.000Z',"
-	             "  '2020-01-01T00:00:01.000Z'),"
-	             " ('a', 'uploaded', 'h', '/h', 'failed', 'x', '2020-01-01T00:00:00.000Z',"
-	             "  '" T0_TEXT "'),"
-	             " ('a', 'uploaded', 'h', '/h', 'queued', 'x', '2020-01-01T00:00:00.000Z', NULL),"
-	             " ('a', 'uploaded', 'h', '/h', 'running', 'x', '2020-01-01T00:00:00.000Z',"
-	             "  NULL)");
+	exec_sql(st,
+	         "DELETE FROM webhook_deliveries; DELETE FROM cloudflare_image_logs;"
+	         " DELETE FROM hook_runs;"
+	         "INSERT INTO webhook_deliveries (received_at, status_code, reason) VALUES"
+	         " ('2020-01-01T00:00:00.000Z', 200, 'applied'),"
+	         " ('2023-11-14T22:13:20.122Z', 403, 'forbidden'),"
+	         " ('" T0_TEXT "', 200, 'applied');"
+	         "INSERT INTO cloudflare_image_logs (image_id, event_type, timestamp) VALUES"
+	         " ('a', 'stale', '2020-01-01T00:00:00.000Z'), ('a', 'stale', '" T0_TEXT "');"
+	         "INSERT INTO hook_runs (image_id, status, hook, path, state, next_attempt_at,"
+	         " created_at, finished_at) VALUES"
+	         " ('a', 'uploaded', 'h', '/h', 'done', 'x', '2020-01-01T00:00:00.000Z',"
+	         "  '2020-01-01T00:00:01.000Z'),"
+	         " ('a', 'uploaded', 'h', '/h', 'failed', 'x', '2020-01-01T00:00:00.000Z',"
+	         "  '" T0_TEXT "'),"
+	         " ('a', 'uploaded', 'h', '/h', 'queued', 'x', '2020-01-01T00:00:00.000Z', NULL),"
+	         " ('a', 'uploaded', 'h', '/h', 'running', 'x', '2020-01-01T00:00:00.000Z',"
+	         "  NULL)");
 	CHECK(store_prune(st, T0_MS, &pc) == 0);
 	CHECK(pc.deliveries == 2 && pc.logs == 1 && pc.hook_runs == 1);
 	c = get_counts(st);

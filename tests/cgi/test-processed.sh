@@ -1,0 +1,151 @@
+#!/bin/sh
+# SPEC 4 row 11, SPEC 6 and SPEC 8: each sample delivery of
+# tests/vectors/payloads gets the answer and leaves the status its
+# README.md table gives (the table is read here, so the two cannot drift
+# apart), with its id registered first in a fresh database.  An applied
+# delivery stores its fields (metadata and variants as JSON, the error
+# text, a job's result), one status_changed log row holding the raw body
+# byte for byte, and one delivery row with the body's size and SHA-256.
+. "$top_srcdir/tests/lib.sh"
+
+ID=2cdc28f0-017a-49c4-9ed7-87056c83901
+JOB=550e8400-e29b-41d4-a716-446655440000
+TABLE=$PAYLOADS/README.md
+[ -f "$TABLE" ] || hard_error "no $TABLE"
+
+# The table's rows: file, answer, status afterwards.
+awk -F'|' '/^\| *[a-z0-9-]+\.json/ {
+	split($2, f, " "); a = $3; s = $4
+	gsub(/^ +| +$/, "", a); gsub(/^ +| +$/, "", s)
+	print f[1] "|" a "|" s
+}' "$TABLE" >"$T/table"
+rows=$(wc -l <"$T/table" | tr -d ' ')
+expect_eq "$rows" "$(ls "$PAYLOADS"/*.json | wc -l | tr -d ' ')" "README table rows = sample files"
+
+# The log row's data, exactly as stored, into a file.
+log_data()
+{
+	sql "SELECT writefile('$1', data) FROM cloudflare_image_logs WHERE event_type = 'status_changed'" >/dev/null
+}
+
+# Checks what SPEC 8 says an applied sample leaves behind.
+applied()
+{
+	file=$1 id=$2
+	expect_one_delivery applied 200
+	expect_eq "$(last_delivery image_id)" "'$id'" "$file: delivery image_id"
+	expect_eq "$(last_delivery scheme)" "'none'" "$file: delivery scheme"
+	expect_eq "$(last_delivery body_size)" "$(wc -c <"$PAYLOADS/$file" | tr -d ' ')" "$file: body_size"
+	expect_eq "$(last_delivery body_sha256)" "'$(sha256sum <"$PAYLOADS/$file" | cut -c1-64)'" \
+		"$file: body_sha256"
+	expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$id' AND event_type = 'status_changed'" \
+		1 "$file: one status_changed log row"
+	log_data "$T/logdata"
+	cmp -s "$T/logdata" "$PAYLOADS/$file" || fail "$file: the log row's data is not the raw body"
+	expect_sql "SELECT updated_at >= created_at AND updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z' FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+		1 "$file: updated_at is a UTC time with milliseconds"
+}
+
+while IFS='|' read -r file answer after; do
+	rm -f "$DB" "$DB-wal" "$DB-shm"
+	init_db "$ID" "$JOB"
+	cgi POST "$PAYLOADS/$file"
+	expect_eq "$STATUS $BODY" "$answer" "$file: answer"
+	case $file in
+	job-*) id=$JOB ;;
+	*) id=$ID ;;
+	esac
+	case $after in
+	unchanged | —)
+		expect_rejected "${answer%% *}" "${answer#* }" ignored
+		expect_eq "$(image_status "$ID")" pending "$file: $ID stays pending"
+		expect_eq "$(image_status "$JOB")" pending "$file: $JOB stays pending"
+		continue
+		;;
+	esac
+	expect_eq "$(image_status "$id")" "$after" "$file: status afterwards"
+	expect_eq "$(cfw show "$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')" "$after" "$file: show status"
+	applied "$file" "$id"
+
+	# The fields each sample carries.
+	case $file in
+	cloudflare-upload-complete.json)
+		expect_sql "SELECT json_extract(metadata, '\$.key'), json_array_length(variants),
+			json_extract(variants, '\$[1]'), require_signed_urls, uploaded_at, error
+			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"value|2|https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/$ID/thumbnail|1|2024-01-01T12:00:00.000Z|" \
+			"$file: stored fields"
+		expect_sql "SELECT json_valid(metadata) AND json_valid(variants) FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			1 "$file: metadata and variants are JSON"
+		;;
+	cloudflare-upload-failed.json)
+		expect_sql "SELECT error, metadata IS NULL, variants IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"Image processing failed|1|1" "$file: stored error"
+		;;
+	images-envelope-uploaded.json)
+		expect_sql "SELECT filename, json_extract(metadata, '\$.userId'), json_extract(metadata, '\$.source'),
+			json_array_length(variants), require_signed_urls, uploaded_at
+			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"profile.jpg|user_12345|profile_upload|2|0|2025-01-15T10:30:45.000Z" "$file: stored fields"
+		;;
+	notification-images-upload.json)
+		expect_sql "SELECT json_extract(metadata, '\$.key'), json_extract(variants, '\$[0]'),
+			json_array_length(variants), require_signed_urls, uploaded_at
+			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"value|https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/$ID/public|1|1|2024-01-01T12:00:00.000Z" \
+			"$file: stored fields"
+		;;
+	job-queued.json)
+		expect_sql "SELECT result IS NULL, error IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"1|1" "$file: nothing but the status"
+		;;
+	job-completed.json)
+		expect_sql "SELECT json_valid(result), json_extract(result, '\$.vendor_name'),
+			json_extract(result, '\$.invoice_number'), json_extract(result, '\$.total_amount'), error IS NULL
+			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"1|Acme Corporation|INV-2024-001|1942.92|1" "$file: stored result"
+		;;
+	job-failed.json)
+		expect_sql "SELECT error, result IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"Image URL is not accessible|1" "$file: stored error (the error object's message)"
+		;;
+	*)
+		fail "$file: no field checks for this sample (add them here)"
+		;;
+	esac
+done <"$T/table"
+
+# A job's whole life on one image: queued, then completed.
+rm -f "$DB" "$DB-wal" "$DB-shm"
+init_db "$JOB"
+cgi POST "$PAYLOADS/job-queued.json"
+expect_answer 200 OK
+cgi POST "$PAYLOADS/job-completed.json"
+expect_answer 200 OK
+expect_one_delivery applied 200
+expect_eq "$(image_status "$JOB")" completed "queued then completed"
+expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$JOB' AND event_type = 'status_changed'" \
+	2 "two status changes"
+
+# A job error object with a code and no message.  SPEC 6 says both "an
+# error object's message (else its code) is the stored error text" and
+# "error ... is a string or an object with a string message": either the
+# code is stored, or the payload is refused; nothing in between.
+rm -f "$DB" "$DB-wal" "$DB-shm"
+init_db "$JOB"
+write_file "$T/job-code" '{"event":"job.failed","job_id":"'"$JOB"'","error":{"code":"invalid_image"}}'
+cgi POST "$T/job-code"
+if [ "$STATUS" = 200 ]; then
+	expect_sql "SELECT status, error FROM cloudflare_images WHERE cloudflare_id = '$JOB'" \
+		"failed|invalid_image" "job error without message: the code is stored"
+else
+	expect_rejected 400 "Invalid payload" invalid_payload
+fi
+
+# A draft: "draft": true.
+rm -f "$DB" "$DB-wal" "$DB-shm"
+init_db "$ID"
+write_file "$T/draft" '{"id":"'"$ID"'","draft":true}'
+cgi POST "$T/draft"
+expect_answer 200 OK
+expect_eq "$(image_status "$ID")" draft "draft: true"
