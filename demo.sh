@@ -30,6 +30,7 @@ log_level = info
 CONF
 install -m 0755 "$top/contrib/hooks/uploaded" "$run/hooks/uploaded"
 install -m 0755 "$top/contrib/hooks/failed" "$run/hooks/failed"
+rm -f "$run/webhook.db" "$run/webhook.db-wal" "$run/webhook.db-shm" "$run/hooks.log" # a fresh demo each time
 "$bin" --config "$run/cfimages-webhook.conf" init >/dev/null
 "$bin" --config "$run/cfimages-webhook.conf" register demo-image-1 --metadata '{"user":"demo"}' >/dev/null
 

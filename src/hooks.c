@@ -382,9 +382,9 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	if (r->timed_out) {
 		kill(-pid, SIGKILL); /* the rest of the group, e.g. a child it spawned */
 		char msg[128];
-		snprintf(msg, sizeof msg,
-		         "\n[cfimages-webhook: killed after hook_timeout (%lld s)]\n",
-		         (long long)x->timeout_seconds);
+		bool newline = r->output_len > 0 && r->output[r->output_len - 1] != '\n';
+		snprintf(msg, sizeof msg, "%s[cfimages-webhook: killed after hook_timeout (%lld s)]\n",
+		         newline ? "\n" : "", (long long)x->timeout_seconds);
 		note(r, msg);
 	}
 	if (WIFEXITED(status))

@@ -9,6 +9,7 @@
  *   otherwise usage on stderr, exit 2
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +90,11 @@ int main(int argc, char **argv)
 	struct cli cli = {0};
 	char exe_buf[PATH_MAX];
 	int listen_fd, i, rc;
+	bool fastcgi;
 
 	cli.exe_dir = exe_directory(exe_buf, sizeof exe_buf);
-	if (getenv("GATEWAY_INTERFACE") && !fcgi_detect(&listen_fd)) {
+	fastcgi = fcgi_detect(&listen_fd); /* libfcgi first (SPEC 2) */
+	if (!fastcgi && getenv("GATEWAY_INTERFACE")) {
 		handler_init(&h, NULL, environ, cli.exe_dir);
 		rc = cgi_serve(&h, environ);
 		handler_fini(&h);
@@ -105,7 +108,7 @@ int main(int argc, char **argv)
 		else
 			break;
 	}
-	if (fcgi_detect(&listen_fd)) {
+	if (fastcgi) {
 		handler_init(&h, cli.config_path, environ, cli.exe_dir);
 		rc = fcgi_serve(&h, listen_fd);
 		handler_fini(&h);
