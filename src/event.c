@@ -401,7 +401,8 @@ static enum event_result job_event(const cJSON *root, const char *name, struct e
  * ("image_notification", or one starting "images_") carries a flat payload
  * in "data".  Cloudflare publishes no example of that data, so a "data"
  * without an id is answered Ignored rather than refused (a refusal would
- * only make Cloudflare retry); the body is kept in the log either way.
+ * only make Cloudflare retry) and marked keep_body, so the handler keeps
+ * the whole body in a log row for the operator to inspect.
  */
 static enum event_result notification(const cJSON *root, const char *name, struct event *ev,
                                       const char **why)
@@ -418,6 +419,7 @@ static enum event_result notification(const cJSON *root, const char *name, struc
 	}
 	if (member(data, "id") == NULL) {
 		*why = "image notification without an id";
+		ev->keep_body = true;
 		return EVENT_IGNORED;
 	}
 	return flat_payload(data, name, ev, why);
@@ -521,12 +523,14 @@ out:
 	if (reason == WHY_NO_MEMORY)
 		result = EVENT_INTERNAL;
 	if (result != EVENT_OK) {
+		bool keep_body = result == EVENT_IGNORED && ev->keep_body;
 		keep_id = result == EVENT_BAD_PAYLOAD ? ev->image_id : NULL;
 		if (keep_id == NULL)
 			free(ev->image_id);
 		ev->image_id = NULL;
 		event_free(ev);
 		ev->image_id = keep_id;
+		ev->keep_body = keep_body;
 	}
 	if (why != NULL)
 		*why = reason;

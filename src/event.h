@@ -38,6 +38,7 @@ struct event {
 	int64_t uploaded_ms;   /* "uploaded" time, valid when has_uploaded */
 	bool has_uploaded;
 	int require_signed_urls; /* -1 absent, else 0 or 1 */
+	bool keep_body;          /* EVENT_IGNORED whose body should be kept in the log */
 };
 
 /*

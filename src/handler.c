@@ -37,6 +37,10 @@ static const struct outcome IGNORED = {200, "OK", "Ignored", "ignored"};
 static const struct outcome NOT_FOUND = {404, "Not Found", "Image not found", "not_found"};
 static const struct outcome INTERNAL = {500, "Internal Server Error", "Internal server error",
                                         "internal_error"};
+/* Outcomes whose delivery row is already written (or could not be). */
+static const struct outcome IGNORED_RECORDED = {200, "OK", "Ignored", NULL};
+static const struct outcome INTERNAL_UNRECORDED = {500, "Internal Server Error",
+                                                   "Internal server error", NULL};
 static const struct outcome REPLAY = {200, "OK", "OK", "replay"};
 static const struct outcome PROCESSED = {200, "OK", "OK", "applied"};
 
@@ -216,6 +220,14 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 	case EVENT_IGNORED:
 		d->image_id = ev->image_id;
 		log_debug("delivery ignored (%s)", why ? why : "event type not acted on");
+		if (ev->keep_body) {
+			log_info("delivery ignored and kept in the log for inspection (%s)", why);
+			d->status_code = IGNORED.status;
+			d->reason = IGNORED.reason;
+			if (store_record_ignored(h->store, d, body, len, why) < 0)
+				return &INTERNAL_UNRECORDED;
+			return &IGNORED_RECORDED;
+		}
 		return &IGNORED;
 	}
 	d->image_id = ev->image_id;
@@ -310,7 +322,10 @@ void handler_handle(struct handler *h, const struct request *req, struct answer 
 			goto out;
 		}
 	}
-	finish(h, &d, o, ans);
+	if (o->reason == NULL)
+		set_answer(ans, o); /* its row is written already (or could not be) */
+	else
+		finish(h, &d, o, ans);
 out:
 	event_free(&ev);
 	free(body);

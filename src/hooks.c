@@ -562,6 +562,7 @@ static int take_runner_slot(const struct config *cfg)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, cfg->db_mode);
 	if (fd < 0)
 		return -1;
+	(void)fchmod(fd, cfg->db_mode); /* like the database: the umask does not decide */
 	for (int i = 0; i < HOOK_RUNNERS_MAX; i++) {
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
 		if (fcntl(fd, F_SETLK, &fl) == 0)

@@ -37,6 +37,22 @@ static const char *exe_directory(char *buf, size_t cap)
 	return buf[0] ? buf : "/";
 }
 
+/* --db PATH (trusted: it comes from the server's configuration, not a request). */
+static void override_db(struct handler *h, const char *db_path)
+{
+	char *copy;
+	if (!h->cfg_ok || db_path == NULL)
+		return;
+	copy = strdup(db_path);
+	if (copy == NULL) {
+		h->cfg_ok = false;
+		snprintf(h->cfg_error, sizeof h->cfg_error, "out of memory");
+		return;
+	}
+	free(h->cfg.db);
+	h->cfg.db = copy;
+}
+
 /* `serve --listen SPEC [--socket-mode MODE]` */
 static int serve(struct handler *h, int argc, char **argv)
 {
@@ -110,16 +126,14 @@ int main(int argc, char **argv)
 	}
 	if (fastcgi) {
 		handler_init(&h, cli.config_path, environ, cli.exe_dir);
+		override_db(&h, cli.db_path);
 		rc = fcgi_serve(&h, listen_fd);
 		handler_fini(&h);
 		return rc;
 	}
 	if (i < argc && strcmp(argv[i], "serve") == 0) {
 		handler_init(&h, cli.config_path, environ, cli.exe_dir);
-		if (h.cfg_ok && cli.db_path) {
-			free(h.cfg.db);
-			h.cfg.db = strdup(cli.db_path);
-		}
+		override_db(&h, cli.db_path);
 		rc = serve(&h, argc - i - 1, argv + i + 1);
 		handler_fini(&h);
 		return rc;

@@ -59,6 +59,7 @@
 #define LOG_STALE "stale"
 #define LOG_REGISTERED "registered"
 #define LOG_EXPIRED "expired"
+#define LOG_IGNORED "ignored"
 
 /* The CFIMAGES_EVENT of runs queued by `expire` (SPEC section 9). */
 #define EXPIRE_EVENT_NAME "expire"
@@ -749,6 +750,33 @@ int store_record(struct store *st, struct delivery *d)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * An ignored delivery whose body must be kept for inspection (an image
+ * notification of a shape Cloudflare has not published): its delivery row
+ * and a log row (image_id "", event_type "ignored", data = the body) in one
+ * transaction, without waiting for the disk.
+ */
+int store_record_ignored(struct store *st, struct delivery *d, const char *body, size_t body_len,
+                         const char *message)
+{
+	char when[TIME_TEXT_SIZE];
+	int rc;
+
+	time_format_ms(d->received_ms, when);
+	if ((rc = set_sync(st, SYNC_NORMAL)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
+		goto fail;
+	if ((rc = insert_delivery(st, d)) != SQLITE_OK ||
+	    (rc = insert_log(st, d->image_id ? d->image_id : "", LOG_IGNORED, message, body,
+	                     body_len, when, d->id)) != SQLITE_OK ||
+	    (rc = run(st, STMT_COMMIT)) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	log_db_error(st, "recording an ignored delivery");
+	rollback(st);
+	return -1;
 }
 
 /* Uses the partial index on message_id; only a 200 makes a message "seen". */

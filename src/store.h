@@ -74,6 +74,14 @@ struct delivery {
  */
 int store_record(struct store *st, struct delivery *d);
 
+/*
+ * Like store_record, plus a log row keeping the body (event_type "ignored",
+ * image_id "" unless d->image_id is set, message as given), in one
+ * transaction without waiting for the disk.  Returns 0 or -1 (logged).
+ */
+int store_record_ignored(struct store *st, struct delivery *d, const char *body, size_t body_len,
+                         const char *message);
+
 /* True when a delivery with this message_id was already answered 200. */
 int store_message_seen(struct store *st, const char *message_id, bool *seen);
 

@@ -57,3 +57,5 @@ write_file "$T/invalid" '{"id":"ghost","uploaded":"never"}'
 cgi POST "$T/invalid" CFIMAGES_WEBHOOK_AUTO_REGISTER=yes
 expect_rejected 400 "Invalid payload" invalid_payload
 expect_eq "$(image_status ghost)" "" "no image created for ignored or invalid deliveries"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

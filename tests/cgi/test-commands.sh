@@ -203,6 +203,42 @@ expect_eq "$RC" 2 "sign --scheme rot13 is a usage error"
 run sign-nofile sign --secret x "$T/no-such-file"
 expect_eq "$RC" 1 "sign of a missing file exits 1"
 
+# --- stats ---
+run stats stats
+expect_eq "$RC" 0 "stats exits 0"
+printf '%s\n' "$OUT" | grep -q 'uploaded.*1' || fail "stats counts the uploaded image: $OUT"
+printf '%s\n' "$OUT" | grep -q 'pending.*2' || fail "stats counts the pending images: $OUT"
+printf '%s\n' "$OUT" | grep -q '404.*1' || fail "stats counts the 404 delivery: $OUT"
+run stats-prom stats --prometheus
+expect_eq "$RC" 0 "stats --prometheus exits 0"
+# Prometheus text format: comments, or `name{labels} value`.
+bad=$(printf '%s\n' "$OUT" | grep -v -E '^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [0-9]+(\.[0-9]+)?)$')
+expect_eq "$bad" "" "stats --prometheus: every line in the text format"
+printf '%s\n' "$OUT" | grep -q -E '^[a-z_]+\{[a-z_]+="uploaded"\} 1$' || fail "prometheus: uploaded count"
+printf '%s\n' "$OUT" | grep -q -E '^[a-z_]+\{[a-z_]+="404"\} 1$' || fail "prometheus: 404 count"
+for m in $(printf '%s\n' "$OUT" | sed -n 's/^\([a-z_:]*\)[{ ].*/\1/p' | sort -u); do
+	printf '%s\n' "$OUT" | grep -q "^# TYPE $m " || fail "prometheus: no TYPE line for $m"
+done
+
+# --- prune ---
+sql "UPDATE webhook_deliveries SET received_at = '2001-01-01T00:00:00.000Z' WHERE status_code = 404;
+	UPDATE cloudflare_image_logs SET timestamp = '2001-01-01T00:00:00.000Z' WHERE image_id = 'abc'"
+images=$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")
+run prune prune
+expect_eq "$RC" 0 "prune exits 0 ($ERR)"
+expect_sql "SELECT count(*) FROM webhook_deliveries WHERE status_code = 404" 0 "prune deletes old deliveries"
+expect_sql "SELECT count(*) FROM webhook_deliveries" 1 "prune keeps recent deliveries"
+expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = 'abc'" 0 "prune deletes old log rows"
+expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$ID'" 2 "prune keeps recent log rows"
+expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")" "$images" "prune never touches images"
+sql "UPDATE webhook_deliveries SET received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 days')"
+run prune-days prune --older-than 11
+expect_sql "SELECT count(*) FROM webhook_deliveries" 1 "prune --older-than 11 keeps a 10-day-old row"
+run prune-days2 prune --older-than 9
+expect_sql "SELECT count(*) FROM webhook_deliveries" 0 "prune --older-than 9 deletes a 10-day-old row"
+run prune-bad prune --older-than soon
+expect_eq "$RC" 2 "prune --older-than soon is a usage error"
+
 # --- check ---
 mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"

@@ -90,3 +90,13 @@ write_file "$T/json2" '{"id":"abc","uploaded":"2024-01-01T12:00:00.001Z"}'
 cgi POST "$T/json2" CFIMAGES_WEBHOOK_CONFIG="$T/good.conf" HTTP_X_SIGNATURE="$(sign_hex "$SECRET" "$T/json2")"
 expect_answer 200 OK
 expect_no_secret "$SECRET"
+
+# log_level: at `error` a good delivery without a secret logs nothing (not
+# even the no-secret warning); at `info` it does.
+write_file "$T/json3" '{"id":"abc","uploaded":"2024-01-01T12:00:00.002Z"}'
+cgi POST "$T/json3" CFIMAGES_WEBHOOK_LOG_LEVEL=error
+expect_answer 200 OK
+expect_eq "$(cat "$CGI_ERR")" "" "log_level = error: stderr"
+cgi POST "$T/json3" CFIMAGES_WEBHOOK_LOG_LEVEL=info
+expect_answer 200 OK
+[ -s "$CGI_ERR" ] || fail "log_level = info: nothing logged"

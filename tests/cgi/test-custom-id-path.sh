@@ -46,3 +46,5 @@ for bad in 'products//shoe.jpg' '/products/shoe.jpg' 'products/../shoe.jpg'; do
 	expect_eq $? 2 "register [$bad] exits 2"
 done
 expect_sql "SELECT count(*) FROM cloudflare_images" 5 "no unsafe id registered"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

@@ -110,3 +110,5 @@ expect_eq "$(image_status drafty)" uploaded "draft then uploaded"
 
 expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE event_type = 'duplicate' AND image_id = '$ID'" \
 	2 "one duplicate log row per duplicate delivery"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

@@ -96,3 +96,5 @@ cgi POST "$T/u5" CFIMAGES_WEBHOOK_HOOKS_DIR="$T/no-such-dir"
 expect_answer 200 OK
 expect_eq "$(image_status fifth)" uploaded "applied without a hooks directory"
 expect_sql "SELECT count(*) FROM hook_runs WHERE image_id = 'fifth'" 0 "no runs without hooks"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

@@ -61,3 +61,5 @@ cgi POST "$PAYLOADS/notification-test-probe.json" CFIMAGES_WEBHOOK_SECRET="$SECR
 expect_rejected 200 Ignored ignored
 expect_eq "$(last_delivery scheme)" "'cf-webhook-auth'" "scheme of a signed probe"
 expect_no_secret "$SECRET"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

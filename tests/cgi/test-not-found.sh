@@ -44,3 +44,5 @@ expect_answer 200 OK
 expect_one_delivery applied 200
 expect_eq "$(image_status "$ID")" uploaded "applied once registered"
 expect_sql "SELECT count(*) FROM hook_runs WHERE image_id = '$ID'" 1 "hook queued once applied"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

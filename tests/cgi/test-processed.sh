@@ -35,6 +35,8 @@ applied()
 	expect_one_delivery applied 200
 	expect_eq "$(last_delivery image_id)" "'$id'" "$file: delivery image_id"
 	expect_eq "$(last_delivery scheme)" "'none'" "$file: delivery scheme"
+	expect_sql "SELECT received_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z'
+		FROM webhook_deliveries ORDER BY id DESC LIMIT 1" 1 "$file: received_at is UTC with milliseconds"
 	expect_eq "$(last_delivery body_size)" "$(wc -c <"$PAYLOADS/$file" | tr -d ' ')" "$file: body_size"
 	expect_eq "$(last_delivery body_sha256)" "'$(sha256sum <"$PAYLOADS/$file" | cut -c1-64)'" \
 		"$file: body_sha256"
@@ -149,3 +151,48 @@ write_file "$T/draft" '{"id":"'"$ID"'","draft":true}'
 cgi POST "$T/draft"
 expect_answer 200 OK
 expect_eq "$(image_status "$ID")" draft "draft: true"
+
+# The recognition rules of SPEC 6, one image each (registered first).
+# shape NAME JSON STATUS: JSON (with ID for the image's id) leaves STATUS.
+shape()
+{
+	cfw register "$1" >/dev/null || fail "register $1"
+	write_file "$T/shape" "$(printf '%s' "$2" | sed "s/ID/$1/g")"
+	cgi POST "$T/shape"
+	expect_answer 200 OK
+	expect_one_delivery applied 200
+	expect_eq "$(image_status "$1")" "$3" "$1: status"
+}
+U='"uploaded":"2024-01-01T12:00:00Z"'
+shape err-wins '{"id":"ID",'"$U"',"error":"it broke"}' failed
+expect_sql "SELECT error FROM cloudflare_images WHERE cloudflare_id = 'err-wins'" "it broke" \
+	"error wins over uploaded: the error is stored"
+shape draft-up '{"id":"ID",'"$U"',"draft":true}' draft
+shape not-draft '{"id":"ID",'"$U"',"draft":false}' uploaded
+shape variants-only '{"id":"ID","variants":["http://example.com/ID/public"]}' uploaded
+shape err-object '{"id":"ID","error":{"message":"too big","code":"5400"}}' failed
+expect_sql "SELECT error FROM cloudflare_images WHERE cloudflare_id = 'err-object'" "too big" \
+	"an error object's message is stored"
+shape env-failed '{"event":"image.failed","image":{"id":"ID","error":"bad image"}}' failed
+shape env-upload-failed '{"event":"image.upload_failed","image":{"id":"ID"},"error":"upload failed"}' failed
+shape env-meta '{"event":"image.uploaded","image":{"id":"ID","meta":{"a":"b"}}}' uploaded
+expect_sql "SELECT json_extract(metadata, '\$.a') FROM cloudflare_images WHERE cloudflare_id = 'env-meta'" \
+	b "meta is stored as metadata"
+shape notif-images '{"alert_type":"images_upload_complete","data":{"id":"ID",'"$U"'},"text":"x"}' uploaded
+shape notif-error '{"alert_type":"image_notification","data":{"id":"ID","error":"rejected"}}' failed
+expect_sql "SELECT error FROM cloudflare_images WHERE cloudflare_id = 'notif-error'" rejected \
+	"notification error stored"
+shape event-first '{"event":"job.queued","job_id":"ID","alert_type":"image_notification","id":"other"}' queued
+shape alert-before-flat '{"alert_type":"image_notification","data":{"id":"ID",'"$U"'},"id":"other","error":"x"}' \
+	uploaded
+expect_eq "$(image_status other)" "" "only the recognized shape's id is touched"
+
+# `show` of a completed job embeds its result as JSON.
+rm -f "$DB" "$DB-wal" "$DB-shm"
+init_db "$JOB"
+cgi POST "$PAYLOADS/job-completed.json"
+cfw show "$JOB" >"$T/show.json"
+expect_sql "SELECT json_valid(CAST(readfile('$T/show.json') AS TEXT)),
+	json_extract(CAST(readfile('$T/show.json') AS TEXT), '\$.result.invoice_number'),
+	json_type(CAST(readfile('$T/show.json') AS TEXT), '\$.result')" \
+	"1|INV-2024-001|object" "show: the result is embedded as a JSON object"

@@ -75,3 +75,5 @@ expect_answer 200 OK
 expect_one_delivery duplicate 200
 expect_eq "$(last_delivery message_id)" NULL "no message_id without webhook-id"
 expect_no_secret "$SECRET"
+
+wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

@@ -1,0 +1,237 @@
+#!/bin/sh
+# SPEC 9, the hook's side of the contract, through CGI: after the answer a
+# hook is executed directly with argv [path, image_id, S]; its environment
+# is exactly PATH and the seven CFIMAGES_* variables (nothing of the
+# request or of the web server's environment); stdin is the delivery's
+# body byte for byte (here more than 64 KiB, which no pipe could hold
+# without a reader); signal dispositions reset (the CGI is started with
+# signals ignored, which execve would otherwise pass on) and no signal
+# blocked; its own process group, outside the CGI's session; working
+# directory the hooks directory; no descriptor beyond 0-2.  CFIMAGES_DB is
+# absolute even when the database was named relative to the CGI's
+# working directory.
+. "$top_srcdir/tests/lib.sh"
+# --- Local helpers of the hook tests (SPEC 9) -------------------------
+# Hooks run after the answer, in a detached runner: these wait for their
+# effects with bounded polls, and at exit kill (by PID) whatever this test
+# left behind.
+
+# The processes of this test that may outlive a request: those whose
+# working directory is in $T (hooks run in $HOOKS) or whose environment
+# names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
+# CFIMAGES_DB).  Never this shell.
+leftover_pids()
+{
+	{
+		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'
+	} | sort -u | grep -vx -e "$$"
+}
+
+# Of those, the detached hook runners.
+runner_pids()
+{
+	for rp in $(leftover_pids); do
+		tr '\0' ' ' <"/proc/$rp/cmdline" 2>/dev/null | grep -q 'hooks run --detached' &&
+			echo "$rp"
+	done
+}
+
+kill_leftovers()
+{
+	kl_i=0
+	while [ "$kl_i" -lt 10 ]; do
+		kl_pids=$(leftover_pids)
+		[ -n "$kl_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kl_pids 2>/dev/null
+		sleep 0.2
+		kl_i=$((kl_i + 1))
+	done
+}
+
+# Stops the detached runners (e.g. one lingering for a retry) so that the
+# test alone decides when a due run is taken up.
+kill_runners()
+{
+	kr_i=0
+	while [ "$kr_i" -lt 50 ]; do
+		kr_pids=$(runner_pids)
+		[ -n "$kr_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kr_pids 2>/dev/null
+		sleep 0.1
+		kr_i=$((kr_i + 1))
+	done
+	fail "could not stop the hook runners $(runner_pids)"
+}
+
+# shellcheck disable=SC2154 # hk_rc is set when the trap runs
+trap 'hk_rc=$?; kill_leftovers; cleanup "$hk_rc"' EXIT
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; false when it never did.
+wait_until()
+{
+	wu_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		[ "$wu_n" -gt 0 ] || return 1
+		sleep 0.1
+		wu_n=$((wu_n - 1))
+	done
+	return 0
+}
+
+# sql_is SQL EXPECTED: the output of SQL is EXPECTED (a condition).
+sql_is()
+{
+	[ "$(sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+no_runner()
+{
+	[ -z "$(runner_pids)" ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# hook_script PATH LINES...: an executable (0755) shell script.
+hook_script()
+{
+	hs_path=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf '%s\n' "$@"
+	} >"$hs_path"
+	chmod 755 "$hs_path"
+}
+# --- end of the local helpers -----------------------------------------
+
+ID=img-contract
+ID2=img-relative
+init_db "$ID" "$ID2"
+mkdir -p "$HOOKS" "$T/out"
+chmod 755 "$HOOKS"
+# Everything the hook sees, into $T/out/RUN_ID/.  ls runs as a child of
+# the shell and inherits its descriptors; it opens one of its own (3) for
+# the directory it lists.
+hook_script "$HOOKS/uploaded" \
+	"out=$T/out/\$CFIMAGES_HOOK_RUN_ID" \
+	'mkdir "$out" || exit 1' \
+	'while read -r k v; do case $k in SigIgn: | SigBlk:) echo "$k $v" ;; esac; done </proc/self/status >"$out/signals"' \
+	'ls /proc/self/fd >"$out/fds"' \
+	'cat >"$out/stdin"' \
+	'printf "%s\n" "$0" "$#" "$1" "$2" >"$out/argv"' \
+	'tr "\0" "\n" </proc/$$/environ >"$out/env"' \
+	'pwd -P >"$out/cwd"' \
+	'echo $$ >"$out/pid"' \
+	'sed "s/.*) //" /proc/$$/stat | cut -d" " -f3,4 >"$out/pgrp-sid"' \
+	'echo contract-hook-output' \
+	'exit 0'
+
+# A body of more than 64 KiB: pretty-printed, with multi-byte UTF-8 and a
+# long metadata string.
+{
+	printf '{\n  "id": "%s",\n  "uploaded": "2024-01-01T12:00:00.000Z",\n' "$ID"
+	printf '  "metadata": {\n    "name": "caf\303\251 \342\202\254",\n    "blob": "'
+	awk 'BEGIN { for (i = 0; i < 100000; i++) printf "%c", 97 + i % 26 }'
+	printf '"\n  }\n}\n'
+} >"$T/big.json"
+size=$(wc -c <"$T/big.json" | tr -d ' ')
+[ "$size" -gt 65536 ] || hard_error "the big body has only $size bytes"
+
+# Signals ignored by whoever starts the CGI stay ignored across execve:
+# the hook must get them back to their defaults.
+trap '' USR1 USR2 PIPE
+cgi POST "$T/big.json" HTTP_X_LEAK=request-header-must-not-leak LEAKY_SERVER_VAR=leak
+trap - USR1 USR2 PIPE
+expect_answer 200 OK
+expect_one_delivery applied 200
+RUN=$(sql "SELECT id FROM hook_runs WHERE image_id = '$ID'")
+expect_eq "$(sql "SELECT count(*) FROM hook_runs")" 1 "one hook run queued"
+wait_until 20 sql_is "SELECT state FROM hook_runs WHERE id = '$RUN'" "done" ||
+	fail "run $RUN not done 20 s after the answer: $(sql "SELECT state, exit_code, output FROM hook_runs")"
+OUT=$T/out/$RUN
+HOOKS_REAL=$(cd "$HOOKS" && pwd -P)
+DB_REAL=$(cd "$T" && pwd -P)/webhook.db
+if [ -d "$OUT" ]; then
+	expect_eq "$(cat "$OUT/argv")" "$HOOKS/uploaded
+2
+$ID
+uploaded" "argv: the path, then image_id and status"
+	cmp -s "$OUT/stdin" "$T/big.json" ||
+		fail "stdin is not the body ($(wc -c <"$OUT/stdin") of $size bytes)"
+	expect_eq "$(sed -n 's/=.*//p' "$OUT/env" | sort | tr '\n' ' ')" \
+		"CFIMAGES_DB CFIMAGES_EVENT CFIMAGES_HOOK_ATTEMPT CFIMAGES_HOOK_RUN_ID CFIMAGES_IMAGE_ID CFIMAGES_PREVIOUS_STATUS CFIMAGES_STATUS PATH " \
+		"the hook's environment variables (exactly these)"
+	expect_eq "$(grep -c '' "$OUT/env")" 8 "lines of the hook's environment"
+	expect_eq "$(grep -v '^PATH=' "$OUT/env" | sort)" "CFIMAGES_DB=$DB_REAL
+CFIMAGES_EVENT=upload.complete
+CFIMAGES_HOOK_ATTEMPT=1
+CFIMAGES_HOOK_RUN_ID=$RUN
+CFIMAGES_IMAGE_ID=$ID
+CFIMAGES_PREVIOUS_STATUS=pending
+CFIMAGES_STATUS=uploaded" "the hook's CFIMAGES_* values"
+	grep -q '^PATH=/' "$OUT/env" || fail "PATH is not an absolute list: $(grep '^PATH' "$OUT/env")"
+	grep -q 'leak' "$OUT/env" && fail "the request's environment leaked into the hook"
+	expect_eq "$(cat "$OUT/cwd")" "$HOOKS_REAL" "the hook's working directory"
+	expect_eq "$(sed -n 's/^SigBlk:[[:space:]]*//p' "$OUT/signals")" 0000000000000000 \
+		"signals blocked in the hook"
+	# SigIgn is a hexadecimal mask, bit N-1 for signal N.  Signals 32
+	# and 33 are the ones glibc's sigaction() refuses (reserved for its
+	# threads): resetting them takes the raw system call, but a hook that
+	# is not a glibc program still inherits them ignored.
+	case $(sed -n 's/^SigIgn:[[:space:]]*//p' "$OUT/signals") in
+	0000000000000000) ;;
+	00000001[08]0000000)
+		fail "signals 32/33 (glibc-reserved) are still ignored in the hook: exec_child resets dispositions with sigaction(), which refuses them" ;;
+	*) fail "signals ignored in the hook: SigIgn $(sed -n 's/^SigIgn:[[:space:]]*//p' "$OUT/signals")" ;;
+	esac
+	expect_eq "$(tr '\n' ' ' <"$OUT/fds")" "0 1 2 3 " \
+		"descriptors of a child of the hook (3 is ls's own directory)"
+	hook_pid=$(cat "$OUT/pid")
+	# shellcheck disable=SC2046 # two numbers
+	set -- $(cat "$OUT/pgrp-sid")
+	expect_eq "$1" "$hook_pid" "the hook leads its own process group"
+	my_pgrp=$(ps -o pgid= -p $$ | tr -d ' ')
+	my_sid=$(ps -o sid= -p $$ | tr -d ' ')
+	[ "$1" != "$my_pgrp" ] || fail "the hook is in the CGI's process group $my_pgrp"
+	[ "$2" != "$my_sid" ] || fail "the hook is in the CGI's session $my_sid (no setsid)"
+else
+	fail "the hook left no record in $OUT (state: $(sql "SELECT state, exit_code, output FROM hook_runs"))"
+fi
+expect_sql "SELECT attempts, exit_code, output FROM hook_runs WHERE id = '$RUN'" \
+	"1|0|contract-hook-output" "the done run: one attempt, exit 0, its output"
+
+# The database named relative to the CGI's working directory: the hook
+# still gets an absolute CFIMAGES_DB naming the same file.
+write_file "$T/rel.json" "{\"id\":\"$ID2\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"
+cd "$T" || hard_error "cd $T"
+cgi POST "$T/rel.json" CFIMAGES_WEBHOOK_DB=webhook.db
+cd "$OLDPWD" || hard_error "cd back"
+expect_answer 200 OK
+RUN2=$(sql "SELECT id FROM hook_runs WHERE image_id = '$ID2'")
+if [ -z "$RUN2" ]; then
+	fail "no hook run for the delivery through a relative database path"
+else
+	wait_until 20 sql_is "SELECT state FROM hook_runs WHERE id = '$RUN2'" "done" ||
+		fail "run $RUN2 not done: $(sql "SELECT state, output FROM hook_runs WHERE id = '$RUN2'")"
+	expect_eq "$(sed -n 's/^CFIMAGES_DB=//p' "$T/out/$RUN2/env" 2>/dev/null)" "$DB_REAL" \
+		"CFIMAGES_DB with a relative db setting"
+	cmp -s "$T/out/$RUN2/stdin" "$T/rel.json" || fail "stdin of the second run is not its body"
+	expect_eq "$(sed -n 's/^CFIMAGES_HOOK_RUN_ID=//p' "$T/out/$RUN2/env" 2>/dev/null)" "$RUN2" \
+		"CFIMAGES_HOOK_RUN_ID of the second run"
+fi
+exit 0

@@ -1,0 +1,167 @@
+#!/bin/sh
+# SPEC 9 and 10: `expire` marks pending images whose expires_at has passed
+# as expired and queues their `expired` hooks, which run with
+# CFIMAGES_EVENT=expire and {"id":…,"status":"expired"} on stdin; so are
+# draft ones.  An image not yet expired, or uploaded, is left alone.
+. "$top_srcdir/tests/lib.sh"
+# --- Local helpers of the hook tests (SPEC 9) -------------------------
+# Hooks run after the answer, in a detached runner: these wait for their
+# effects with bounded polls, and at exit kill (by PID) whatever this test
+# left behind.
+
+# The processes of this test that may outlive a request: those whose
+# working directory is in $T (hooks run in $HOOKS) or whose environment
+# names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
+# CFIMAGES_DB).  Never this shell.
+leftover_pids()
+{
+	{
+		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'
+	} | sort -u | grep -vx -e "$$"
+}
+
+# Of those, the detached hook runners.
+runner_pids()
+{
+	for rp in $(leftover_pids); do
+		tr '\0' ' ' <"/proc/$rp/cmdline" 2>/dev/null | grep -q 'hooks run --detached' &&
+			echo "$rp"
+	done
+}
+
+kill_leftovers()
+{
+	kl_i=0
+	while [ "$kl_i" -lt 10 ]; do
+		kl_pids=$(leftover_pids)
+		[ -n "$kl_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kl_pids 2>/dev/null
+		sleep 0.2
+		kl_i=$((kl_i + 1))
+	done
+}
+
+# Stops the detached runners (e.g. one lingering for a retry) so that the
+# test alone decides when a due run is taken up.
+kill_runners()
+{
+	kr_i=0
+	while [ "$kr_i" -lt 50 ]; do
+		kr_pids=$(runner_pids)
+		[ -n "$kr_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kr_pids 2>/dev/null
+		sleep 0.1
+		kr_i=$((kr_i + 1))
+	done
+	fail "could not stop the hook runners $(runner_pids)"
+}
+
+# shellcheck disable=SC2154 # hk_rc is set when the trap runs
+trap 'hk_rc=$?; kill_leftovers; cleanup "$hk_rc"' EXIT
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; false when it never did.
+wait_until()
+{
+	wu_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		[ "$wu_n" -gt 0 ] || return 1
+		sleep 0.1
+		wu_n=$((wu_n - 1))
+	done
+	return 0
+}
+
+# sql_is SQL EXPECTED: the output of SQL is EXPECTED (a condition).
+sql_is()
+{
+	[ "$(sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+no_runner()
+{
+	[ -z "$(runner_pids)" ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# hook_script PATH LINES...: an executable (0755) shell script.
+hook_script()
+{
+	hs_path=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf '%s\n' "$@"
+	} >"$hs_path"
+	chmod 755 "$hs_path"
+}
+# --- end of the local helpers -----------------------------------------
+
+init_db
+cfw register img-old --expires-at 2000-01-01T00:00:00Z >/dev/null || hard_error "register img-old"
+cfw register img-future --expires-at 2999-01-01T00:00:00Z >/dev/null || hard_error "register img-future"
+cfw register img-done --expires-at 2000-01-01T00:00:00Z >/dev/null || hard_error "register img-done"
+cfw register img-draft --expires-at 2000-01-01T00:00:00Z >/dev/null || hard_error "register img-draft"
+sql "UPDATE cloudflare_images SET status = 'uploaded' WHERE cloudflare_id = 'img-done';
+	UPDATE cloudflare_images SET status = 'draft' WHERE cloudflare_id = 'img-draft'"
+mkdir -p "$HOOKS" "$T/out"
+chmod 755 "$HOOKS"
+hook_script "$HOOKS/expired" \
+	"out='$T/out'/\$1" \
+	'mkdir "$out" || exit 1' \
+	'cat >"$out/stdin"' \
+	'printf "%s\n" "$1" "$2" >"$out/argv"' \
+	'tr "\0" "\n" </proc/$$/environ | sort >"$out/env"'
+
+cfw expire >"$T/expire.out" 2>"$T/expire.err"
+expect_eq "$?" 0 "expire exit status ($(cat "$T/expire.err"))"
+expect_eq "$(image_status img-old)" expired "the expired image"
+expect_eq "$(image_status img-future)" pending "the image not yet expired"
+expect_eq "$(image_status img-done)" uploaded "the uploaded image"
+expect_eq "$(image_status img-draft)" expired "the expired draft"
+expect_sql "SELECT image_id, status, hook, event FROM hook_runs ORDER BY image_id" \
+	"img-draft|expired|expired|expire
+img-old|expired|expired|expire" "the hook runs queued by expire"
+wait_until 20 sql_is "SELECT group_concat(state) FROM hook_runs" done,done ||
+	fail "the expired hook did not run: $(sql "SELECT state, exit_code, output FROM hook_runs")"
+RUN=$(sql "SELECT id FROM hook_runs WHERE image_id = 'img-old'")
+OUT=$T/out/img-old
+write_file "$T/expected-stdin" '{"id":"img-old","status":"expired"}'
+cmp -s "$OUT/stdin" "$T/expected-stdin" || fail "stdin of the expired hook: [$(cat "$OUT/stdin")]"
+expect_eq "$(cat "$OUT/argv" 2>/dev/null)" "img-old
+expired" "argv of the expired hook"
+expect_eq "$(grep '^CFIMAGES_' "$OUT/env" 2>/dev/null)" "CFIMAGES_DB=$(cd "$T" && pwd -P)/webhook.db
+CFIMAGES_EVENT=expire
+CFIMAGES_HOOK_ATTEMPT=1
+CFIMAGES_HOOK_RUN_ID=$RUN
+CFIMAGES_IMAGE_ID=img-old
+CFIMAGES_PREVIOUS_STATUS=pending
+CFIMAGES_STATUS=expired" "the expired hook's environment"
+expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = 'img-old'
+	AND event_type = 'expired'" 1 "the log row of the expiry"
+expect_eq "$(sed -n 's/^CFIMAGES_PREVIOUS_STATUS=//p' "$T/out/img-draft/env" 2>/dev/null)" draft \
+	"CFIMAGES_PREVIOUS_STATUS of the expired draft"
+write_file "$T/expected-stdin" '{"id":"img-draft","status":"expired"}'
+cmp -s "$T/out/img-draft/stdin" "$T/expected-stdin" || fail "stdin of the draft's expired hook"
+
+# Again: nothing more to expire, no new run.
+cfw expire >"$T/expire.out" 2>"$T/expire.err"
+expect_eq "$?" 0 "second expire exit status"
+expect_sql "SELECT count(*) FROM hook_runs" 2 "hook runs after a second expire"
+wait_until 20 no_runner || fail "a hook runner is still there 20 s later"
+exit 0

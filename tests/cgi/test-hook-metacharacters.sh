@@ -1,0 +1,162 @@
+#!/bin/sh
+# SPEC 6 and 9: hooks receive the image id and the body only as data
+# (argv, environment values, stdin), never inside a shell string.  An id
+# and metadata full of shell metacharacters ($(...), backquotes, ;, |, &,
+# quotes, globs, backslashes, %n, a leading dash) reach the hook byte for
+# byte, and none of the commands in them runs: no file pwned-* appears,
+# neither in the test's directory nor where the binary and the hooks run.
+. "$top_srcdir/tests/lib.sh"
+# --- Local helpers of the hook tests (SPEC 9) -------------------------
+# Hooks run after the answer, in a detached runner: these wait for their
+# effects with bounded polls, and at exit kill (by PID) whatever this test
+# left behind.
+
+# The processes of this test that may outlive a request: those whose
+# working directory is in $T (hooks run in $HOOKS) or whose environment
+# names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
+# CFIMAGES_DB).  Never this shell.
+leftover_pids()
+{
+	{
+		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'
+	} | sort -u | grep -vx -e "$$"
+}
+
+# Of those, the detached hook runners.
+runner_pids()
+{
+	for rp in $(leftover_pids); do
+		tr '\0' ' ' <"/proc/$rp/cmdline" 2>/dev/null | grep -q 'hooks run --detached' &&
+			echo "$rp"
+	done
+}
+
+kill_leftovers()
+{
+	kl_i=0
+	while [ "$kl_i" -lt 10 ]; do
+		kl_pids=$(leftover_pids)
+		[ -n "$kl_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kl_pids 2>/dev/null
+		sleep 0.2
+		kl_i=$((kl_i + 1))
+	done
+}
+
+# Stops the detached runners (e.g. one lingering for a retry) so that the
+# test alone decides when a due run is taken up.
+kill_runners()
+{
+	kr_i=0
+	while [ "$kr_i" -lt 50 ]; do
+		kr_pids=$(runner_pids)
+		[ -n "$kr_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kr_pids 2>/dev/null
+		sleep 0.1
+		kr_i=$((kr_i + 1))
+	done
+	fail "could not stop the hook runners $(runner_pids)"
+}
+
+# shellcheck disable=SC2154 # hk_rc is set when the trap runs
+trap 'hk_rc=$?; kill_leftovers; cleanup "$hk_rc"' EXIT
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; false when it never did.
+wait_until()
+{
+	wu_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		[ "$wu_n" -gt 0 ] || return 1
+		sleep 0.1
+		wu_n=$((wu_n - 1))
+	done
+	return 0
+}
+
+# sql_is SQL EXPECTED: the output of SQL is EXPECTED (a condition).
+sql_is()
+{
+	[ "$(sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+no_runner()
+{
+	[ -z "$(runner_pids)" ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# hook_script PATH LINES...: an executable (0755) shell script.
+hook_script()
+{
+	hs_path=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf '%s\n' "$@"
+	} >"$hs_path"
+	chmod 755 "$hs_path"
+}
+# --- end of the local helpers -----------------------------------------
+
+P=pwned-$$
+Q="'"
+ID="-x\$(touch $P-1)\`touch $P-2\`;touch $P-3;${Q}q$Q\"d\"|&<>*?[a]{b,c}!#~ \\ \\n %s%n \$HOME \$(touch\${IFS}$P-4) é"
+# JSON string escaping of the id: backslash and double quote.
+ID_JSON=$(printf '%s' "$ID" | sed 's/\\/\\\\/g; s/"/\\"/g')
+printf '%s' "$ID" >"$T/expected-id"
+{
+	printf '{"id":"%s","uploaded":"2024-01-01T12:00:00.000Z",\n' "$ID_JSON"
+	printf '"metadata":{"cmd":"$(touch %s-5)","tick":"`touch %s-6`",' "$P" "$P"
+	printf '"semi":"; touch %s-7; rm -rf /nonexistent-%s","quotes":"\\"\\u0027%s-8",' "$P" "$P" "$P"
+	printf '"lines":"a\\nb\\r\\n$(touch %s-9)\\t|","%s-key":"x"}}' "$P" "$P"
+} >"$T/body.json"
+
+# auto_register: `register` would take the leading dash for an option.
+init_db
+mkdir -p "$HOOKS" "$T/out"
+chmod 755 "$HOOKS"
+hook_script "$HOOKS/uploaded" \
+	"out='$T/out'" \
+	'printf "%s" "$1" >"$out/argv1"' \
+	'printf "%s" "$2" >"$out/argv2"' \
+	'tr "\0" "\n" </proc/$$/environ | sed -n "s/^CFIMAGES_IMAGE_ID=//p" >"$out/env-id"' \
+	'cat >"$out/stdin"'
+
+ls -d -- pwned-* "$top_srcdir"/pwned-* 2>/dev/null >"$T/before"
+cgi POST "$T/body.json" CFIMAGES_WEBHOOK_AUTO_REGISTER=yes
+expect_answer 200 OK
+expect_one_delivery applied 200
+expect_eq "$(image_status "$ID")" uploaded "the image's status"
+wait_until 20 sql_is "SELECT state FROM hook_runs" "done" ||
+	fail "the hook run is not done: $(sql "SELECT state, exit_code, output FROM hook_runs")"
+wait_until 20 no_runner || fail "a hook runner is still there 20 s later"
+
+cmp -s "$T/out/argv1" "$T/expected-id" || fail "argv[1] is not the id: [$(cat "$T/out/argv1")]"
+expect_eq "$(cat "$T/out/argv2" 2>/dev/null)" uploaded "argv[2]"
+printf '%s\n' "$ID" >"$T/expected-env-id"
+cmp -s "$T/out/env-id" "$T/expected-env-id" ||
+	fail "CFIMAGES_IMAGE_ID is not the id: [$(cat "$T/out/env-id")]"
+cmp -s "$T/out/stdin" "$T/body.json" || fail "stdin is not the body"
+expect_sql "SELECT image_id = '$(sql_quote "$ID")' FROM hook_runs" 1 "hook_runs.image_id"
+
+found=$(find "$T" -name 'pwned-*' 2>/dev/null)
+[ -z "$found" ] || fail "a command in the data ran: $found"
+ls -d -- pwned-* "$top_srcdir"/pwned-* 2>/dev/null >"$T/after"
+cmp -s "$T/before" "$T/after" || fail "a command in the data ran: $(cat "$T/after")"
+exit 0

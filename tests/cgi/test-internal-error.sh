@@ -1,0 +1,77 @@
+#!/bin/sh
+# SPEC 4 row 10 and SPEC 8: anything unexpected (the database cannot be
+# opened, it was written by a newer version, it stays locked past the busy
+# timeout) is answered 500 `Internal server error`, and a 500 means that
+# nothing of the delivery's effect was committed: the sender's retry is
+# then applied exactly once.  A newer database is refused, not touched.
+. "$top_srcdir/tests/lib.sh"
+
+ID=2cdc28f0-017a-49c4-9ed7-87056c83901
+UP=$PAYLOADS/cloudflare-upload-complete.json
+
+# The database cannot be created: its directory does not exist.
+cgi POST "$UP" CFIMAGES_WEBHOOK_DB="$T/no/such/dir/webhook.db"
+expect_answer 500 "Internal server error"
+[ -e "$T/no" ] && fail "something was created for an impossible database path"
+# Its path is a directory.
+mkdir -p "$T/adir.db"
+cgi POST "$UP" CFIMAGES_WEBHOOK_DB="$T/adir.db"
+expect_answer 500 "Internal server error"
+
+# A database from a newer version: refused, left exactly as it was.
+NEWER=$T/newer.db
+"$SQLITE3" "$NEWER" 'CREATE TABLE app_data(x); INSERT INTO app_data VALUES (42); PRAGMA user_version = 999;'
+cp "$NEWER" "$T/newer.copy"
+cgi POST "$UP" CFIMAGES_WEBHOOK_DB="$NEWER"
+expect_answer 500 "Internal server error"
+cmp -s "$NEWER" "$T/newer.copy" || fail "the newer database was modified"
+expect_eq "$(sql_db "$NEWER" 'PRAGMA user_version')" 999 "newer database: version kept"
+expect_eq "$(sql_db "$NEWER" "SELECT count(*) FROM sqlite_master WHERE name = 'webhook_deliveries'")" 0 \
+	"newer database: no table added"
+cfw CFIMAGES_WEBHOOK_DB="$NEWER" check >"$T/check.out" 2>&1
+expect_eq $? 1 "check on a newer database exits 1"
+cfw CFIMAGES_WEBHOOK_DB="$NEWER" init >/dev/null 2>&1
+[ $? -ne 0 ] || fail "init on a newer database exits 0"
+cmp -s "$NEWER" "$T/newer.copy" || fail "check or init modified the newer database"
+
+# An application's own tables in a version-0 database are kept.
+"$SQLITE3" "$DB" 'CREATE TABLE app_data(x); INSERT INTO app_data VALUES (7);'
+init_db "$ID"
+expect_sql "SELECT x FROM app_data" 7 "the application's table survives init"
+
+# Locked past the busy timeout: 500, nothing committed.
+mkfifo "$T/lock.fifo"
+"$SQLITE3" "$DB" <"$T/lock.fifo" >/dev/null 2>&1 &
+register_pid $!
+exec 3>"$T/lock.fifo"
+printf 'BEGIN IMMEDIATE;\nINSERT INTO app_data VALUES (8);\n' >&3
+locked=
+for i in $(seq 1 50); do
+	if ! "$SQLITE3" -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1; then
+		locked=yes
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$locked" ] || hard_error "could not lock the database"
+before=$(snapshot)
+start=$(date +%s)
+cgi POST "$UP"
+expect_answer 500 "Internal server error"
+[ $(($(date +%s) - start)) -ge 2 ] || fail "the 500 came before any busy wait"
+exec 3>&- # EOF: the locking shell rolls back and exits
+for i in $(seq 1 50); do
+	"$SQLITE3" -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1 && break
+	sleep 0.1
+done
+expect_eq "$(snapshot)" "$before" "a 500 committed nothing"
+expect_eq "$(image_status "$ID")" pending "a 500 applied nothing"
+expect_sql "SELECT count(*) FROM webhook_deliveries WHERE status_code = 200" 0 "no 200 delivery row"
+
+# The sender's retry is applied, once.
+cgi POST "$UP"
+expect_answer 200 OK
+expect_one_delivery applied 200
+expect_eq "$(image_status "$ID")" uploaded "the retry is applied"
+expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE event_type = 'status_changed'" 1 \
+	"one status change in all"

@@ -1,0 +1,244 @@
+#!/bin/sh
+# SPEC 2 and 9 in FastCGI mode (spawn-fcgi puts the listening socket on
+# fd 0; cgi-fcgi sends the requests): hooks run after the answer, in a
+# detached runner, so a slow (5 s) hook delays neither its own answer nor
+# the next request the same process answers meanwhile; the hook's output
+# is recorded; and the accept loop accumulates no zombie children over
+# many deliveries that start runners.
+. "$top_srcdir/tests/lib.sh"
+# --- Local helpers of the hook tests (SPEC 9) -------------------------
+# Hooks run after the answer, in a detached runner: these wait for their
+# effects with bounded polls, and at exit kill (by PID) whatever this test
+# left behind.
+
+# The processes of this test that may outlive a request: those whose
+# working directory is in $T (hooks run in $HOOKS) or whose environment
+# names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
+# CFIMAGES_DB).  Never this shell.
+leftover_pids()
+{
+	{
+		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'
+	} | sort -u | grep -vx -e "$$"
+}
+
+# Of those, the detached hook runners.
+runner_pids()
+{
+	for rp in $(leftover_pids); do
+		tr '\0' ' ' <"/proc/$rp/cmdline" 2>/dev/null | grep -q 'hooks run --detached' &&
+			echo "$rp"
+	done
+}
+
+kill_leftovers()
+{
+	kl_i=0
+	while [ "$kl_i" -lt 10 ]; do
+		kl_pids=$(leftover_pids)
+		[ -n "$kl_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kl_pids 2>/dev/null
+		sleep 0.2
+		kl_i=$((kl_i + 1))
+	done
+}
+
+# Stops the detached runners (e.g. one lingering for a retry) so that the
+# test alone decides when a due run is taken up.
+kill_runners()
+{
+	kr_i=0
+	while [ "$kr_i" -lt 50 ]; do
+		kr_pids=$(runner_pids)
+		[ -n "$kr_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kr_pids 2>/dev/null
+		sleep 0.1
+		kr_i=$((kr_i + 1))
+	done
+	fail "could not stop the hook runners $(runner_pids)"
+}
+
+# shellcheck disable=SC2154 # hk_rc is set when the trap runs
+trap 'hk_rc=$?; kill_leftovers; cleanup "$hk_rc"' EXIT
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; false when it never did.
+wait_until()
+{
+	wu_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		[ "$wu_n" -gt 0 ] || return 1
+		sleep 0.1
+		wu_n=$((wu_n - 1))
+	done
+	return 0
+}
+
+# sql_is SQL EXPECTED: the output of SQL is EXPECTED (a condition).
+sql_is()
+{
+	[ "$(sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+no_runner()
+{
+	[ -z "$(runner_pids)" ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# hook_script PATH LINES...: an executable (0755) shell script.
+hook_script()
+{
+	hs_path=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf '%s\n' "$@"
+	} >"$hs_path"
+	chmod 755 "$hs_path"
+}
+# --- end of the local helpers -----------------------------------------
+
+SPAWN_FCGI=${SPAWN_FCGI:-$(command -v spawn-fcgi)}
+CGI_FCGI=${CGI_FCGI:-$(command -v cgi-fcgi)}
+[ -n "$SPAWN_FCGI" ] && [ -x "$SPAWN_FCGI" ] || skip "no spawn-fcgi"
+[ -n "$CGI_FCGI" ] && [ -x "$CGI_FCGI" ] || skip "no cgi-fcgi (libfcgi-bin)"
+
+START_SECONDS=10
+LIMIT_MS=2000
+SOCK=$T/fcgi.sock
+N=20
+
+# fcgi METHOD BODYFILE [VAR=VALUE...]: lib.sh's cgi through cgi-fcgi to
+# the FastCGI process on $SOCK; ELAPSED_MS is how long it took.
+fcgi()
+{
+	f_bin=$CFW_BIN
+	f_wrapper=$CFW_WRAPPER
+	CFW_WRAPPER="$CGI_FCGI -bind -connect"
+	CFW_BIN=$SOCK
+	f_start=$(date +%s%N)
+	cgi "$@"
+	ELAPSED_MS=$((($(date +%s%N) - f_start) / 1000000))
+	CFW_BIN=$f_bin
+	CFW_WRAPPER=$f_wrapper
+}
+uploaded_body()
+{
+	write_file "$T/$1.json" "{\"id\":\"$1\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"
+}
+zombies()
+{
+	ps -o stat= --ppid "$APP_PID" 2>/dev/null | grep -c '^Z'
+}
+
+mkdir -p "$HOOKS"
+chmod 755 "$HOOKS"
+hook_script "$HOOKS/uploaded" \
+	'echo "hook for $1 started"' \
+	'[ "$1" = img-slow ] && sleep 5' \
+	"echo \"\$1\" >>'$T/ran.log'" \
+	'echo "hook for $1 done"'
+init_db img-slow img-next
+i=1
+while [ "$i" -le "$N" ]; do
+	cfw register "img-$i" >/dev/null || hard_error "register img-$i"
+	i=$((i + 1))
+done
+
+WRAPPER=
+if [ -n "$CFW_WRAPPER" ]; then
+	# shellcheck disable=SC2086 # the wrapper is a list of words
+	set -- $CFW_WRAPPER
+	WRAPPER=$(command -v "$1") || hard_error "CFW_WRAPPER: no $1"
+	shift
+	WRAPPER="$WRAPPER $*"
+	set --
+fi
+# shellcheck disable=SC2086 # the wrapper is a list of words
+env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
+	CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" \
+	"$SPAWN_FCGI" -n -s "$SOCK" -M 0600 -- $WRAPPER "$CFW_BIN" \
+	>"$T/app.stdout" 2>"$T/app.stderr" &
+APP_PID=$!
+register_pid "$APP_PID"
+i=0
+while [ ! -S "$SOCK" ]; do
+	alive "$APP_PID" || hard_error "spawn-fcgi failed: $(cat "$T/app.stderr")"
+	[ "$i" -lt $((START_SECONDS * 10)) ] || hard_error "no socket after $START_SECONDS s"
+	sleep 0.1
+	i=$((i + 1))
+done
+
+# The slow hook's own answer.
+uploaded_body img-slow
+fcgi POST "$T/img-slow.json"
+expect_answer 200 OK
+expect_one_delivery applied 200
+say "answer with a 5 s hook: $ELAPSED_MS ms"
+[ "$ELAPSED_MS" -lt "$LIMIT_MS" ] || fail "the answer took $ELAPSED_MS ms: the 5 s hook delayed it"
+wait_until 10 sql_is "SELECT state FROM hook_runs WHERE image_id = 'img-slow'" running ||
+	fail "the slow hook is not running: $(sql "SELECT state, output FROM hook_runs")"
+
+# The next request, to the same process, while the hook runs.
+uploaded_body img-next
+fcgi POST "$T/img-next.json"
+expect_answer 200 OK
+expect_one_delivery applied 200
+say "next answer: $ELAPSED_MS ms"
+[ "$ELAPSED_MS" -lt "$LIMIT_MS" ] || fail "the next request took $ELAPSED_MS ms while a hook ran"
+expect_sql "SELECT state FROM hook_runs WHERE image_id = 'img-slow'" running \
+	"the slow hook after the next answer"
+
+# The hook's output is recorded once it ends.
+wait_until 30 sql_is "SELECT group_concat(state) FROM hook_runs" done,done ||
+	fail "the hooks did not finish: $(sql "SELECT image_id, state, exit_code FROM hook_runs")"
+expect_sql "SELECT output FROM hook_runs WHERE image_id = 'img-slow'" "hook for img-slow started
+hook for img-slow done" "the slow hook's output"
+
+# Many deliveries, each starting a runner: no zombie children.
+i=1
+while [ "$i" -le "$N" ]; do
+	uploaded_body "img-$i"
+	fcgi POST "$T/img-$i.json"
+	expect_eq "$STATUS $BODY" "200 OK" "delivery for img-$i"
+	i=$((i + 1))
+done
+expect_eq "$(zombies)" 0 "zombie children of the FastCGI process right after $N deliveries"
+wait_until 60 sql_is "SELECT count(*) FROM hook_runs WHERE state = 'done'" $((N + 2)) ||
+	fail "not all hooks ran: $(sql "SELECT state, count(*) FROM hook_runs GROUP BY state")"
+wait_until 20 no_runner || fail "hook runners still there 20 s after the last run"
+expect_eq "$(zombies)" 0 "zombie children of the FastCGI process after the runners ended"
+expect_eq "$(sort "$T/ran.log" | uniq -d)" "" "hooks that ran twice"
+expect_eq "$(wc -l <"$T/ran.log" | tr -d ' ')" $((N + 2)) "hook executions"
+alive "$APP_PID" || fail "the FastCGI process is gone: $(cat "$T/app.stderr")"
+expect_sql "SELECT count(*) FROM webhook_deliveries" $((N + 2)) "deliveries recorded"
+app_gone()
+{
+	! alive "$APP_PID"
+}
+kill -TERM "$APP_PID"
+if ! wait_until 10 app_gone; then
+	fail "the FastCGI process still runs 10 s after SIGTERM"
+	kill -KILL "$APP_PID"
+fi
+wait "$APP_PID"
+expect_eq "$?" 0 "exit status of the FastCGI process after SIGTERM"
+unregister_pid "$APP_PID"
+grep -q "AddressSanitizer\|runtime error" "$T/app.stderr" && fail "app.stderr: $(head -5 "$T/app.stderr")"
+exit 0
