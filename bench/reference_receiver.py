@@ -79,6 +79,9 @@ class Pool:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like lighttpd in front of ours
+    # Headers and body leave in two writes: without TCP_NODELAY the second
+    # waits for the client's delayed ACK (40 ms), which would be unfair.
+    disable_nagle_algorithm = True
     server_version = "reference"
     sys_version = ""
 

@@ -36,6 +36,8 @@ LEAK_WARMUP=${LEAK_WARMUP:-10000}
 START_WAIT_TENTHS=100
 # Cap on the duration of a request-counted wrk run, seconds.
 COUNTED_RUN_CAP_S=600
+# How often a request-counted run counts the rows written, seconds.
+COUNT_POLL_S=0.5
 # The FastCGI processes lighttpd starts (the shape contrib/lighttpd.conf ships).
 MAX_PROCS=2
 SECRET=bench-secret-0123456789abcdef
@@ -51,7 +53,9 @@ case $BIN in
 /*) ;;
 *) BIN=$PWD/$BIN ;;
 esac
-[ -f "$BIN" ] && [ -x "$BIN" ] || die "no executable binary at $BIN (build it first, or pass its path)"
+if ! [ -f "$BIN" ] || ! [ -x "$BIN" ]; then
+	die "no executable binary at $BIN (build it first, or pass its path)"
+fi
 for tool in lighttpd wrk curl python3; do
 	command -v "$tool" >/dev/null 2>&1 ||
 		[ -x "/usr/sbin/$tool" ] || die "$tool is missing (Debian: apt-get install -y lighttpd wrk curl python3)"
@@ -83,7 +87,9 @@ cleanup()
 	# lighttpd stops its FastCGI children itself; any it left behind are
 	# ours too (their parent was our lighttpd), and are stopped by PID.
 	for pid in $CHILDREN_SEEN; do
-		is_our_fcgi "$pid" && kill "$pid" 2>/dev/null || true
+		if is_our_fcgi "$pid"; then
+			kill "$pid" 2>/dev/null || true
+		fi
 	done
 	if [ -n "${KEEP_TEMP:-}" ]; then
 		printf 'bench: kept %s\n' "$T" >&2
@@ -247,19 +253,37 @@ post()
 		--data-binary "@$2/body.json" "$1"
 }
 
-# run_wrk URL DIR OUT [REQUESTS_PER_THREAD]: wrk's report into OUT.
+# run_wrk URL DIR OUT: a wrk load run of DURATION seconds, its report into OUT.
 run_wrk()
 {
-	if [ $# -ge 4 ]; then
-		rw_limit=$4
-		rw_d=$COUNTED_RUN_CAP_S
-	else
-		rw_limit=
-		rw_d=$DURATION
-	fi
-	BENCH_BODY=$2/body.json BENCH_SIGNATURE=$(cat "$2/signature") BENCH_REQUESTS=$rw_limit \
-		wrk -t"$THREADS" -c"$CONNECTIONS" -d"${rw_d}s" --latency -s "$here/post.lua" "$1" \
+	BENCH_BODY=$2/body.json BENCH_SIGNATURE=$(cat "$2/signature") \
+		wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$here/post.lua" "$1" \
 		>"$3" 2>&1 || die "wrk failed: $(cat "$3")"
+}
+
+# run_counted URL DIR OUT N: about N requests (wrk only knows durations).
+# Each wrk thread stops sending after its share; wrk itself only ends when
+# its duration is over or on SIGINT, so the delivery rows are counted every
+# COUNT_POLL_S and wrk is interrupted once all N are in the database.
+run_counted()
+{
+	rc_target=$(($(count_rows "$2/webhook.db") + $4))
+	BENCH_BODY=$2/body.json BENCH_SIGNATURE=$(cat "$2/signature") \
+		BENCH_REQUESTS=$((($4 + THREADS - 1) / THREADS)) \
+		wrk -t"$THREADS" -c"$CONNECTIONS" -d"${COUNTED_RUN_CAP_S}s" -s "$here/post.lua" "$1" \
+		>"$3" 2>&1 &
+	rc_pid=$!
+	PIDS="$PIDS $rc_pid"
+	while kill -0 "$rc_pid" 2>/dev/null; do
+		sleep "$COUNT_POLL_S"
+		[ "$(count_rows "$2/webhook.db")" -ge "$rc_target" ] || continue
+		kill -INT "$rc_pid" 2>/dev/null || true
+		break
+	done
+	rc_status=0
+	wait "$rc_pid" || rc_status=$?
+	forget_pid "$rc_pid"
+	[ "$rc_status" -eq 0 ] || die "wrk failed: $(cat "$3")"
 }
 
 # wrk_field OUT NAME: requests/sec ("rps"), latency percentiles in ms ("p50",
@@ -330,8 +354,13 @@ print_table()
 			return x >= 1 ? sprintf("%.1fx less memory", x) : sprintf("%.1fx more memory", 1 / x)
 		return x >= 1 ? sprintf("%.1fx faster", x) : sprintf("%.1fx slower", 1 / x)
 	}
+	# Rates and times: whole numbers from 100 up, else two decimals.
+	function num(v) {
+		if (v !~ /^[0-9]+\.[0-9]+$/) return v
+		return v + 0 >= 100 ? sprintf("%.0f", v) : sprintf("%.2f", v)
+	}
 	BEGIN { printf "  %-44s %12s %12s   %s\n", "metric", "ours", "reference", "ratio" }
-	{ printf "  %-44s %12s %12s   %s\n", $1, $2, $3, ($4 == "info" ? "" : ratio($2, $3, $4)) }'
+	{ printf "  %-44s %12s %12s   %s\n", $1, num($2), num($3), ($4 == "info" ? "" : ratio($2, $3, $4)) }'
 	ROWS=
 }
 
@@ -348,6 +377,7 @@ bench_durability()
 	esac
 	dir=$T/$dur
 	setup_site "$dir" "$dur"
+	# shellcheck disable=SC2046 # two port numbers into $1 $2
 	set -- $(free_ports)
 	ours_url=http://127.0.0.1:$1/webhook
 	ref_url=http://127.0.0.1:$2/webhook
@@ -363,8 +393,10 @@ bench_durability()
 
 	printf 'bench: durability = %s: wrk %ss each, %s connections ...\n' "$dur" "$DURATION" \
 		"$CONNECTIONS" >&2
+	# shellcheck disable=SC2086 # a list of PIDs
 	c0=$(cpu_ticks "$OURS_PID" $OURS_CHILDREN)
 	run_wrk "$ours_url" "$dir" "$dir/wrk-ours.txt"
+	# shellcheck disable=SC2086 # a list of PIDs
 	c1=$(cpu_ticks "$OURS_PID" $OURS_CHILDREN)
 	r0=$(cpu_ticks "$REF_PID")
 	run_wrk "$ref_url" "$dir" "$dir/wrk-ref.txt"
@@ -378,6 +410,7 @@ bench_durability()
 	while [ "$i" -lt "$SEQUENTIAL" ]; do
 		for side in ours ref; do
 			[ "$side" = ours ] && url=$ours_url || url=$ref_url
+			# shellcheck disable=SC2046 # "CODE SECONDS" into $1 $2
 			set -- $(post "$url" "$dir")
 			[ "$1" = 200 ] || seq_bad=$((seq_bad + 1))
 			awk -v s="$2" 'BEGIN { print s * 1000 }' >>"$dir/seq-$side"
@@ -439,44 +472,61 @@ bench_durability()
 
 # --- memory growth -----------------------------------------------------------
 
-# KiB of private dirty memory of each process, "pid:KiB ..."
+# fcgi_memory PID: "pid:KiB ..." for each FastCGI child of PID, then the
+# total KiB alone on the last line.
 fcgi_memory()
 {
 	fm=
+	fm_sum=0
 	for pid in $(fcgi_children "$1"); do
-		fm="$fm $pid:$(private_dirty_kib "$pid")KiB"
+		m=$(private_dirty_kib "$pid")
+		fm="$fm $pid:${m}KiB"
+		[ "$m" = "?" ] || fm_sum=$((fm_sum + m))
 	done
-	echo "${fm# }"
+	printf '%s\n%s\n' "${fm# }" "$fm_sum"
 }
 
+# The memory of our FastCGI processes after 1, LEAK_WARMUP, half of
+# LEAK_REQUESTS and LEAK_REQUESTS deliveries: a leak grows with the count,
+# a cache fills once and stays.
 bench_growth()
 {
 	dir=$T/growth
 	setup_site "$dir" normal
+	# shellcheck disable=SC2046 # two port numbers into $1 $2
 	set -- $(free_ports)
 	url=http://127.0.0.1:$1/webhook
 	start_ours "$dir" "$1"
 	code=$(post "$url" "$dir" | cut -d' ' -f1)
 	[ "$code" = 200 ] || die "first delivery to $url answered $code"
-	m1=$(fcgi_memory "$OURS_PID")
-	per_thread=$(((LEAK_WARMUP + THREADS - 1) / THREADS))
-	printf 'bench: memory growth: %s requests ...\n' "$LEAK_WARMUP" >&2
-	run_wrk "$url" "$dir" "$dir/wrk-warmup.txt" "$per_thread"
-	n1=$(count_rows "$dir/webhook.db")
-	m2=$(fcgi_memory "$OURS_PID")
-	per_thread=$(((LEAK_REQUESTS - LEAK_WARMUP + THREADS - 1) / THREADS))
-	printf 'bench: memory growth: %s requests more ...\n' "$((LEAK_REQUESTS - LEAK_WARMUP))" >&2
-	run_wrk "$url" "$dir" "$dir/wrk-leak.txt" "$per_thread"
-	n2=$(count_rows "$dir/webhook.db")
-	m3=$(fcgi_memory "$OURS_PID")
-	errs=$(($(wrk_field "$dir/wrk-warmup.txt" errors) + $(wrk_field "$dir/wrk-leak.txt" errors)))
+	m0=$(fcgi_memory "$OURS_PID")
+	growth_lines="$(printf '  after %9s requests   %6s KiB   (%s)' 1 "$(echo "$m0" | tail -1)" \
+		"$(echo "$m0" | head -1)")"
+	errs=0
+	half=$(((LEAK_WARMUP + LEAK_REQUESTS) / 2))
+	[ "$half" -gt "$LEAK_WARMUP" ] || half=$LEAK_WARMUP
+	done_n=0
+	for goal in "$LEAK_WARMUP" "$half" "$LEAK_REQUESTS"; do
+		[ "$goal" -gt "$done_n" ] || continue
+		printf 'bench: memory growth: up to %s requests ...\n' "$goal" >&2
+		run_counted "$url" "$dir" "$dir/wrk-growth.txt" "$((goal - done_n))"
+		errs=$((errs + $(wrk_field "$dir/wrk-growth.txt" errors)))
+		done_n=$(count_rows "$dir/webhook.db")
+		m=$(fcgi_memory "$OURS_PID")
+		[ "$goal" = "$LEAK_WARMUP" ] && { n_first=$done_n; m_first=$(echo "$m" | tail -1); }
+		growth_lines="$growth_lines
+$(printf '  after %9s requests   %6s KiB   (%s)' "$done_n" "$(echo "$m" | tail -1)" "$(echo "$m" | head -1)")"
+	done
 	stop_pid "$OURS_PID"
 
-	printf '\nmemory growth of ours (durability = normal; private dirty KiB per FastCGI process, pid:KiB)\n'
-	printf '  after %9s requests   %s\n' 1 "$m1"
-	printf '  after %9s requests   %s\n' "$n1" "$m2"
-	printf '  after %9s requests   %s\n' "$n2" "$m3"
+	printf '\nmemory growth of ours (durability = normal; private dirty memory, both FastCGI processes,\n'
+	printf 'and each as pid:KiB)\n%s\n' "$growth_lines"
+	printf '  growth from %s to %s requests: %+d KiB\n' "$n_first" "$done_n" \
+		"$(($(echo "$m" | tail -1) - m_first))"
 	[ "$errs" -eq 0 ] || printf '  WARNING: %s answers were not 200\n' "$errs"
+	# A process that died and was restarted would hide a leak.
+	[ "$(echo "$m0" | head -1 | sed 's/:[^ ]*//g')" = "$(echo "$m" | head -1 | sed 's/:[^ ]*//g')" ] ||
+		printf '  WARNING: the FastCGI processes changed during the run: no conclusion\n'
 }
 
 # --- main ----------------------------------------------------------------------

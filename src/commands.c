@@ -3,6 +3,7 @@
  * its own arguments; they share the configuration, the store and one way
  * of reporting errors: "cfimages-webhook: WHAT: WHY" on stderr.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,6 +189,8 @@ static int cmd_register(struct ctx *c, int argc, char **argv)
 				        PROGRAM_NAME, t);
 				return EXIT_USAGE;
 			}
+		} else if (id == NULL && strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+			id = argv[++i]; /* an id that starts with '-' */
 		} else if (id == NULL && (argv[i][0] != '-' || argv[i][1] == '\0')) {
 			id = argv[i];
 		} else {
@@ -338,6 +341,8 @@ static int cmd_log(struct ctx *c, int argc, char **argv)
 		if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
 			if (!parse_limit(argv[++i], &limit))
 				return usage_error(usage);
+		} else if (args[0] == NULL && strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+			args[0] = argv[++i];
 		} else if (args[0] == NULL && argv[i][0] != '-') {
 			args[0] = argv[i];
 		} else {
@@ -567,6 +572,29 @@ static void check_database(struct ctx *c, int *problems)
 		       store_schema_version(c->store));
 }
 
+/* Reports every script in an S.d directory that would be refused. */
+static void check_hook_dir_entries(const char *dir, int *problems)
+{
+	struct dirent **entries = NULL;
+	int n = scandir(dir, &entries, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *name = entries[i]->d_name;
+		size_t len = strlen(name);
+		char path[4096];
+		const char *p;
+		struct stat st;
+
+		if (name[0] != '.' && name[len - 1] != '~' &&
+		    snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (p = hooks_path_problem(path, false)) != NULL)
+			report(problems, true, "hook %s %s", path, p);
+		free(entries[i]);
+	}
+	free(entries);
+}
+
 static void check_hooks(struct ctx *c, int *problems)
 {
 	static const char *const statuses[] = {"pending", "draft", "queued", "uploaded",
@@ -598,6 +626,8 @@ static void check_hooks(struct ctx *c, int *problems)
 		p = hooks_path_problem(path, true);
 		if (p && strcmp(p, "does not exist"))
 			report(problems, true, "hook directory %s %s", path, p);
+		else if (p == NULL)
+			check_hook_dir_entries(path, problems);
 		if (hooks_discover(c->cfg.hooks_dir, statuses[i], &list) == 0) {
 			total += list.n;
 			hook_list_free(&list);

@@ -98,7 +98,8 @@ static void finish(struct handler *h, struct delivery *d, const struct outcome *
 }
 
 /*
- * Parses CONTENT_LENGTH: absent means an empty body; anything but plain
+ * Parses CONTENT_LENGTH: absent means an empty body; digits too many for
+ * an int64 are INT64_MAX (certainly above max_body); anything but plain
  * digits is reported as malformed (the body is then treated as truncated).
  */
 static bool content_length(const struct request *req, int64_t *len)
@@ -107,7 +108,12 @@ static bool content_length(const struct request *req, int64_t *len)
 	*len = 0;
 	if (v == NULL || v[0] == '\0')
 		return true;
-	return parse_int64(v, 0, INT64_MAX, len);
+	if (parse_int64(v, 0, INT64_MAX, len))
+		return true;
+	if (strspn(v, "0123456789") != strlen(v))
+		return false;
+	*len = INT64_MAX;
+	return true;
 }
 
 /*

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -262,8 +263,17 @@ static void exec_child(const struct hook_exec *x, int in_fd, int out_fd, char *c
 	setpgid(0, 0);
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL);
+	for (int sig = 1; sig < NSIG; sig++) {
+		/* glibc refuses its reserved real-time signals (32, 33), which an
+		 * ignored disposition inherited from our parent would otherwise
+		 * pass on: ask the kernel directly.  An all-zero kernel sigaction
+		 * is SIG_DFL with no flags and an empty mask on every layout. */
+		struct {
+			unsigned long words[4];
+		} kdfl = {{0}};
+		if (sigaction(sig, &dfl, NULL) < 0)
+			syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(unsigned long));
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
@@ -629,12 +639,21 @@ static size_t runner_environment(char **out, size_t cap)
  */
 void hooks_spawn_runner(const struct config *cfg, bool quiet)
 {
-	char *argv[10], *envp[64];
+	char *argv[10], *envp[64], exe[PATH_MAX];
 	sigset_t none;
+	ssize_t n;
 	size_t argc = 0;
 	pid_t a;
 	int devnull;
 
+	/* readlink, not "/proc/self/exe" itself: under valgrind the former
+	 * names our program and the latter valgrind's tool. */
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0) {
+		log_error("cannot start the hook runner: /proc/self/exe: %s", strerror(errno));
+		return;
+	}
+	exe[n] = '\0';
 	argv[argc++] = PROGRAM_NAME;
 	if (cfg->path) {
 		argv[argc++] = "--config";
@@ -672,6 +691,6 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 			dup2(devnull, STDERR_FILENO);
 	}
 	closefrom(3);
-	execve("/proc/self/exe", argv, envp);
+	execve(exe, argv, envp);
 	_exit(127);
 }

@@ -111,4 +111,14 @@ expect_eq "$(image_status drafty)" uploaded "draft then uploaded"
 expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE event_type = 'duplicate' AND image_id = '$ID'" \
 	2 "one duplicate log row per duplicate delivery"
 
+# expired is not final: an upload that arrives after `expire` is applied.
+cfw register late --expires-at 2001-01-01T00:00:00Z >/dev/null
+cfw expire >/dev/null || fail "expire failed"
+expect_eq "$(image_status late)" expired "expired by the expire command"
+write_file "$T/late" '{"id":"late","uploaded":"2024-02-02T00:00:00Z"}'
+cgi POST "$T/late"
+expect_answer 200 OK
+expect_one_delivery applied 200
+expect_eq "$(image_status late)" uploaded "expired then uploaded: applied"
+
 wait_hook_runners || fail "hook runs still running or due 10 s after the last request"

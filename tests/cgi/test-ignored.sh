@@ -43,9 +43,31 @@ ignored_json '{"event":"job.cancelled"}'
 ignored_json '{"event":"user.created","id":"abc","uploaded":"2025-01-15T10:30:45.000Z"}'
 ignored_json '{"alert_type":"universal_ssl_event_type","data":"anything"}'
 ignored_json '{"alert_type":"image_resizing_notification","data":{"id":"abc","uploaded":"2024-01-01T12:00:00.000Z"}}'
-# An Images notification whose data carries no id: kept, answered Ignored.
-ignored_json '{"name":"Images","text":"something happened","data":{"count":3},"ts":1704110400,"alert_type":"image_notification"}'
-ignored_json '{"name":"Images","text":"x","data":{},"alert_type":"images_upload_notification"}'
+
+# An Images notification whose data carries no id (SPEC 6): answered
+# Ignored (an unknown shape must not make Cloudflare retry) and "kept in
+# full in its log row": one cloudflare_image_logs row holding the body
+# byte for byte; still no image and no hook run.
+kept_in_full()
+{
+	write_file "$T/body" "$1"
+	logs=$(sql "SELECT count(*) FROM cloudflare_image_logs")
+	images=$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")
+	runs=$(sql "SELECT count(*) FROM hook_runs")
+	cgi POST "$T/body"
+	expect_answer 200 Ignored
+	expect_one_delivery ignored 200
+	expect_sql "SELECT count(*) FROM cloudflare_image_logs" $((logs + 1)) \
+		"request $CGI_N: one log row keeps the unrecognized Images notification"
+	rm -f "$T/kept"
+	sql "SELECT writefile('$T/kept', data) FROM cloudflare_image_logs ORDER BY id DESC LIMIT 1" >/dev/null
+	cmp -s "$T/kept" "$T/body" || fail "request $CGI_N: the log row's data is not the body in full"
+	expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")" "$images" \
+		"request $CGI_N: no image touched"
+	expect_sql "SELECT count(*) FROM hook_runs" "$runs" "request $CGI_N: no hook run"
+}
+kept_in_full '{"name":"Images","text":"something happened","data":{"count":3},"ts":1704110400,"alert_type":"image_notification"}'
+kept_in_full '{"name":"Images","text":"x","data":{},"alert_type":"images_upload_notification"}'
 
 expect_eq "$(image_status "$ID")" pending "image untouched by ignored deliveries"
 expect_eq "$(image_status abc)" pending "abc untouched by ignored deliveries"

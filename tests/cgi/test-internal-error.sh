@@ -40,29 +40,29 @@ init_db "$ID"
 expect_sql "SELECT x FROM app_data" 7 "the application's table survives init"
 
 # Locked past the busy timeout: 500, nothing committed.
+# A sqlite3 shell fed through a FIFO takes the write lock, says so, and
+# keeps it until the FIFO is closed.
 mkfifo "$T/lock.fifo"
-"$SQLITE3" "$DB" <"$T/lock.fifo" >/dev/null 2>&1 &
+"$SQLITE3" -cmd '.timeout 5000' "$DB" <"$T/lock.fifo" >"$T/lock.out" 2>&1 &
 register_pid $!
 exec 3>"$T/lock.fifo"
-printf 'BEGIN IMMEDIATE;\nINSERT INTO app_data VALUES (8);\n' >&3
-locked=
-for i in $(seq 1 50); do
-	if ! "$SQLITE3" -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1; then
-		locked=yes
-		break
-	fi
+printf "BEGIN IMMEDIATE;\nINSERT INTO app_data VALUES (8);\nSELECT 'locked';\n" >&3
+i=0
+until grep -q '^locked$' "$T/lock.out" 2>/dev/null || [ $i -ge 100 ]; do
 	sleep 0.1
+	i=$((i + 1))
 done
-[ -n "$locked" ] || hard_error "could not lock the database"
+grep -q '^locked$' "$T/lock.out" || hard_error "could not lock the database: $(cat "$T/lock.out")"
 before=$(snapshot)
 start=$(date +%s)
 cgi POST "$UP"
 expect_answer 500 "Internal server error"
 [ $(($(date +%s) - start)) -ge 2 ] || fail "the 500 came before any busy wait"
 exec 3>&- # EOF: the locking shell rolls back and exits
-for i in $(seq 1 50); do
-	"$SQLITE3" -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1 && break
+i=0
+until "$SQLITE3" -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1 || [ $i -ge 100 ]; do
 	sleep 0.1
+	i=$((i + 1))
 done
 expect_eq "$(snapshot)" "$before" "a 500 committed nothing"
 expect_eq "$(image_status "$ID")" pending "a 500 applied nothing"

@@ -187,6 +187,17 @@ shape alert-before-flat '{"alert_type":"image_notification","data":{"id":"ID",'"
 	uploaded
 expect_eq "$(image_status other)" "" "only the recognized shape's id is touched"
 
+# Times are stored in UTC with milliseconds (SPEC 8), whatever the offset.
+for pair in '2024-01-01T12:00:00.5+02:00=2024-01-01T10:00:00.500Z' \
+	'2024-01-01T00:00:00-00:30=2024-01-01T00:30:00.000Z' \
+	'2024-01-01T12:00:00.123456789Z=2024-01-01T12:00:00.123Z' \
+	'2024-02-29T23:59:59Z=2024-02-29T23:59:59.000Z'; do
+	n=$((${n:-0} + 1))
+	shape "time-$n" '{"id":"ID","uploaded":"'"${pair%%=*}"'"}' uploaded
+	expect_sql "SELECT uploaded_at FROM cloudflare_images WHERE cloudflare_id = 'time-$n'" "${pair#*=}" \
+		"uploaded ${pair%%=*} stored in UTC"
+done
+
 # `show` of a completed job embeds its result as JSON.
 rm -f "$DB" "$DB-wal" "$DB-shm"
 init_db "$JOB"

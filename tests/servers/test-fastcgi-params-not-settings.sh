@@ -98,3 +98,32 @@ kill "$SPID"
 wait "$SPID"
 expect_eq $? 0 "serve exits 0 on SIGTERM"
 unregister_pid "$SPID"
+
+# Without a secret: a parameter cannot impose one either, and the
+# "no secret" warning comes once per process, not once per request (SPEC 5).
+rm -f "$SOCK"
+# shellcheck disable=SC2086 # the wrapper is a list of words
+env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="$DB" \
+	CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" \
+	$CFW_WRAPPER "$CFW_BIN" serve --listen "$SOCK" </dev/null >"$T/serve2.stdout" 2>"$T/serve2.stderr" &
+SPID=$!
+register_pid "$SPID"
+i=0
+while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do
+	kill -0 "$SPID" 2>/dev/null || break
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -S "$SOCK" ] || hard_error "serve --listen did not create $SOCK: $(cat "$T/serve2.stderr")"
+fcgi "$UP" CFIMAGES_WEBHOOK_SECRET=imposed
+expect_answer 200 OK
+expect_eq "$(last_delivery scheme)" "'none'" "a parameter imposed no secret"
+fcgi "$UP"
+expect_answer 200 OK
+fcgi "$UP"
+expect_answer 200 OK
+kill "$SPID"
+wait "$SPID"
+unregister_pid "$SPID"
+expect_eq "$(grep -c -i 'secret' "$T/serve2.stderr")" 1 \
+	"one no-secret warning for three requests: $(cat "$T/serve2.stderr")"
