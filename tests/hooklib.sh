@@ -1,0 +1,107 @@
+# Helpers of the hook tests (SPEC 9), sourced after tests/lib.sh.
+#
+# Hooks run after the answer, in a detached runner: these wait for their
+# effects with bounded polls, and at exit kill (by PID) whatever the test
+# left behind.
+
+# The processes of this test that may outlive a request: those whose
+# working directory is in $T (hooks run in $HOOKS) or whose environment
+# names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
+# CFIMAGES_DB).  Never this shell.
+leftover_pids()
+{
+	{
+		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
+			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'
+	} | sort -u | grep -vx -e "$$"
+}
+
+# Of those, the detached hook runners.
+runner_pids()
+{
+	for rp in $(leftover_pids); do
+		tr '\0' ' ' <"/proc/$rp/cmdline" 2>/dev/null | grep -q 'hooks run --detached' &&
+			echo "$rp"
+	done
+}
+
+kill_leftovers()
+{
+	kl_i=0
+	while [ "$kl_i" -lt 10 ]; do
+		kl_pids=$(leftover_pids)
+		[ -n "$kl_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kl_pids 2>/dev/null
+		sleep 0.2
+		kl_i=$((kl_i + 1))
+	done
+}
+
+# Stops the detached runners (e.g. one lingering for a retry) so that the
+# test alone decides when a due run is taken up.
+kill_runners()
+{
+	kr_i=0
+	while [ "$kr_i" -lt 50 ]; do
+		kr_pids=$(runner_pids)
+		[ -n "$kr_pids" ] || return 0
+		# shellcheck disable=SC2086 # a list of PIDs
+		kill -KILL $kr_pids 2>/dev/null
+		sleep 0.1
+		kr_i=$((kr_i + 1))
+	done
+	fail "could not stop the hook runners $(runner_pids)"
+}
+
+# shellcheck disable=SC2154 # hk_rc is set when the trap runs
+trap 'hk_rc=$?; kill_leftovers; cleanup "$hk_rc"' EXIT
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; false when it never did.
+wait_until()
+{
+	wu_n=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		[ "$wu_n" -gt 0 ] || return 1
+		sleep 0.1
+		wu_n=$((wu_n - 1))
+	done
+	return 0
+}
+
+# sql_is SQL EXPECTED: the output of SQL is EXPECTED (a condition).
+sql_is()
+{
+	[ "$(sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+no_runner()
+{
+	[ -z "$(runner_pids)" ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# hook_script PATH LINES...: an executable (0755) shell script.
+hook_script()
+{
+	hs_path=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf '%s\n' "$@"
+	} >"$hs_path"
+	chmod 755 "$hs_path"
+}
