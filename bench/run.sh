@@ -253,12 +253,20 @@ post()
 		--data-binary "@$2/body.json" "$1"
 }
 
-# run_wrk URL DIR OUT: a wrk load run of DURATION seconds, its report into OUT.
+# run_wrk URL DIR OUT: a wrk load run of DURATION seconds, its report into
+# OUT.  In the background and waited for, so that a signal to this script
+# is handled at once (the shell defers traps until a foreground child ends).
 run_wrk()
 {
 	BENCH_BODY=$2/body.json BENCH_SIGNATURE=$(cat "$2/signature") \
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$here/post.lua" "$1" \
-		>"$3" 2>&1 || die "wrk failed: $(cat "$3")"
+		>"$3" 2>&1 &
+	rw_pid=$!
+	PIDS="$PIDS $rw_pid"
+	rw_status=0
+	wait "$rw_pid" || rw_status=$?
+	forget_pid "$rw_pid"
+	[ "$rw_status" -eq 0 ] || die "wrk failed: $(cat "$3")"
 }
 
 # run_counted URL DIR OUT N: about N requests (wrk only knows durations).
@@ -350,6 +358,8 @@ print_table()
 		if (o == "" || r == "" || o == "?" || r == "?" || o + 0 <= 0 || r + 0 <= 0)
 			return "-"
 		x = (kind == "higher") ? o / r : r / o
+		if (x > 0.95 && x < 1.05)
+			return sprintf("about the same (%.2f)", x)
 		if (kind == "memory")
 			return x >= 1 ? sprintf("%.1fx less memory", x) : sprintf("%.1fx more memory", 1 / x)
 		return x >= 1 ? sprintf("%.1fx faster", x) : sprintf("%.1fx slower", 1 / x)
@@ -444,8 +454,10 @@ bench_durability()
 	cpu_ref=$(awk -v t=$((r1 - r0)) -v n="$n_ref" -v hz="$CLK_TCK" \
 		'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "?" }')
 
-	printf '\ndurability = %s (SQLite synchronous=%s, WAL), %s\n' "$dur" "$sync" \
-		"$(stat -f -c 'database on %T' "$dir")"
+	# statfs names ext4 "ext2/ext3"; findmnt knows better.
+	fstype=$(findmnt -no FSTYPE -T "$dir" 2>/dev/null || stat -f -c %T "$dir")
+	printf '\ndurability = %s (SQLite synchronous=%s, WAL), database on %s\n' "$dur" "$sync" \
+		"$fstype"
 	row "throughput, requests/s (wrk ${DURATION}s)" "$(wrk_field "$dir/wrk-ours.txt" rps)" \
 		"$(wrk_field "$dir/wrk-ref.txt" rps)" higher
 	row "latency under load, p50 ms" "$(wrk_field "$dir/wrk-ours.txt" p50)" \

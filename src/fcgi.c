@@ -261,6 +261,10 @@ int cgi_serve(struct handler *h, char *const *envp)
 	size_t off = 0, n;
 	int devnull;
 
+	/* libfcgi's FCGX_IsCGI() installed its own SIGTERM handler, which would
+	 * keep a CGI process waiting for a body that never comes; the server's
+	 * TERM must end it (nothing is committed before the body is read). */
+	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	h->cgi = true;
 	handler_handle(h, &r, &ans);

@@ -84,16 +84,6 @@ no_runner()
 	[ -z "$(runner_pids)" ]
 }
 
-# alive PID: the process exists and is not a zombie.
-alive()
-{
-	kill -0 "$1" 2>/dev/null || return 1
-	case $(ps -o stat= -p "$1" 2>/dev/null) in
-	Z* | '') return 1 ;;
-	esac
-	return 0
-}
-
 # hook_script PATH LINES...: an executable (0755) shell script.
 hook_script()
 {

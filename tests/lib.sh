@@ -432,3 +432,13 @@ write_file()
 {
 	printf '%s' "$2" >"$1"
 }
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	kill -0 "$1" 2>/dev/null || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	Z* | '') return 1 ;;
+	esac
+	return 0
+}

@@ -6,6 +6,7 @@
 # is recorded; and the accept loop accumulates no zombie children over
 # many deliveries that start runners.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/serverlib.sh"
 . "$top_srcdir/tests/hooklib.sh"
 
 SPAWN_FCGI=${SPAWN_FCGI:-$(command -v spawn-fcgi)}
@@ -18,20 +19,6 @@ LIMIT_MS=2000
 SOCK=$T/fcgi.sock
 N=20
 
-# fcgi METHOD BODYFILE [VAR=VALUE...]: lib.sh's cgi through cgi-fcgi to
-# the FastCGI process on $SOCK; ELAPSED_MS is how long it took.
-fcgi()
-{
-	f_bin=$CFW_BIN
-	f_wrapper=$CFW_WRAPPER
-	CFW_WRAPPER="$CGI_FCGI -bind -connect"
-	CFW_BIN=$SOCK
-	f_start=$(date +%s%N)
-	cgi "$@"
-	ELAPSED_MS=$((($(date +%s%N) - f_start) / 1000000))
-	CFW_BIN=$f_bin
-	CFW_WRAPPER=$f_wrapper
-}
 uploaded_body()
 {
 	write_file "$T/$1.json" "{\"id\":\"$1\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"

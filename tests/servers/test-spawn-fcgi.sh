@@ -10,6 +10,7 @@
 # (cgi-fcgi sends the whole environment lib.sh's cgi builds, and a hostile
 # client could send anything); SIGTERM while idle exits 0 within 2 s.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/serverlib.sh"
 
 SPAWN_FCGI=${SPAWN_FCGI:-$(command -v spawn-fcgi)}
 CGI_FCGI=${CGI_FCGI:-$(command -v cgi-fcgi)}
@@ -21,36 +22,6 @@ START_SECONDS=10
 STOP_SECONDS=2
 SOCK=$T/fcgi.sock
 EVIL=$T/evil.db
-
-alive()
-{
-	kill -0 "$1" 2>/dev/null || return 1
-	case $(ps -o stat= -p "$1" 2>/dev/null) in
-	Z*) return 1 ;;
-	esac
-	return 0
-}
-
-# fcgi METHOD BODYFILE [VAR=VALUE...]: lib.sh's cgi, but the request goes
-# through cgi-fcgi to the FastCGI process on $SOCK (cgi's environment
-# becomes the FastCGI parameters, its stdin the body).
-fcgi()
-{
-	f_bin=$CFW_BIN
-	f_wrapper=$CFW_WRAPPER
-	CFW_WRAPPER="$CGI_FCGI -bind -connect"
-	CFW_BIN=$SOCK
-	cgi "$@"
-	CFW_BIN=$f_bin
-	CFW_WRAPPER=$f_wrapper
-}
-
-signed_fcgi()
-{
-	sf_body=$1
-	shift
-	fcgi POST "$sf_body" HTTP_X_SIGNATURE="$(sign_hex "$SECRET" "$sf_body")" "$@"
-}
 
 mkdir -p "$HOOKS"
 init_db img-a img-b

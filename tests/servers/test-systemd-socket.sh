@@ -7,6 +7,7 @@
 # through cgi-fcgi (libfcgi's client).  Also: LISTEN_FDS meant for another
 # process (LISTEN_PID not ours) is not socket activation.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/serverlib.sh"
 
 ACTIVATE=${SYSTEMD_SOCKET_ACTIVATE:-$(command -v systemd-socket-activate)}
 CGI_FCGI=${CGI_FCGI:-$(command -v cgi-fcgi)}
@@ -17,28 +18,6 @@ SECRET=systemd-test-secret
 START_SECONDS=10
 STOP_SECONDS=2
 SOCK=$T/fcgi.sock
-
-alive()
-{
-	kill -0 "$1" 2>/dev/null || return 1
-	case $(ps -o stat= -p "$1" 2>/dev/null) in
-	Z*) return 1 ;;
-	esac
-	return 0
-}
-
-# fcgi METHOD BODYFILE [VAR=VALUE...]: lib.sh's cgi, through cgi-fcgi to
-# the FastCGI process on $SOCK.
-fcgi()
-{
-	f_bin=$CFW_BIN
-	f_wrapper=$CFW_WRAPPER
-	CFW_WRAPPER="$CGI_FCGI -bind -connect"
-	CFW_BIN=$SOCK
-	cgi "$@"
-	CFW_BIN=$f_bin
-	CFW_WRAPPER=$f_wrapper
-}
 
 mkdir -p "$HOOKS"
 init_db img-a
