@@ -241,7 +241,6 @@ static void test_schema_and_reopen(void)
 	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
 	CHECK(q_int(st, "PRAGMA user_version", NULL) == 1);
 	CHECK_SQL(st, "PRAGMA journal_mode", NULL, "wal");
-	CHECK(q_int(st, "PRAGMA busy_timeout", NULL) == STORE_BUSY_TIMEOUT_MS);
 	CHECK(q_int(st, "PRAGMA cache_size", NULL) == -STORE_CACHE_KIB);
 	CHECK(q_int(st,
 	            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
