@@ -10,9 +10,6 @@
 . "$top_srcdir/tests/lib.sh"
 
 command -v faketime >/dev/null 2>&1 || skip "faketime is not installed"
-# libfaketime is preloaded: ASan must not insist on coming first.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
 V=$VECTORS/signatures.json
 init_db
 
@@ -52,8 +49,9 @@ check()
 	else
 		ck_wrapper=$CFW_WRAPPER
 	fi
+	# libfaketime is preloaded: an ASan build must not insist on coming first.
 	CFW_WRAPPER=$ck_wrapper cgi POST "$T/body" CFIMAGES_WEBHOOK_SECRET="$ck_secret" \
-		CFIMAGES_WEBHOOK_TOLERANCE="${ck_tol:-300}" "$@"
+		CFIMAGES_WEBHOOK_TOLERANCE="${ck_tol:-300}" ASAN_OPTIONS=verify_asan_link_order=0 "$@"
 	ck_what="$ck_group vector $ck_i ($(field "$ck_group" "$ck_i" why))"
 	if [ "$ck_valid" = 1 ]; then
 		[ "$STATUS" = 401 ] && fail "$ck_what: valid but refused: $BODY"
