@@ -35,7 +35,7 @@ hook_script "$HOOKS/uploaded" \
 	'[ "$1" = img-slow ] && sleep 5' \
 	"echo \"\$1\" >>'$T/ran.log'" \
 	'echo "hook for $1 done"'
-init_db img-slow img-next
+init_db img-slow img-next img-contract
 i=1
 while [ "$i" -le "$N" ]; do
 	cfw register "img-$i" >/dev/null || hard_error "register img-$i"
@@ -53,7 +53,7 @@ if [ -n "$CFW_WRAPPER" ]; then
 fi
 # shellcheck disable=SC2086 # the wrapper is a list of words
 env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
-	CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" \
+	CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" SERVER_ONLY=leak \
 	"$SPAWN_FCGI" -n -s "$SOCK" -M 0600 -- $WRAPPER "$CFW_BIN" \
 	>"$T/app.stdout" 2>"$T/app.stderr" &
 APP_PID=$!
@@ -109,6 +109,28 @@ expect_eq "$(sort "$T/ran.log" | uniq -d)" "" "hooks that ran twice"
 expect_eq "$(wc -l <"$T/ran.log" | tr -d ' ')" $((N + 2)) "hook executions"
 alive "$APP_PID" || fail "the FastCGI process is gone: $(cat "$T/app.stderr")"
 expect_sql "SELECT count(*) FROM webhook_deliveries" $((N + 2)) "deliveries recorded"
+# The contract in FastCGI mode: argv, exactly the eight variables (nothing
+# of the FastCGI process's environment, nothing of the request), stdin the
+# body byte for byte.
+cat >"$HOOKS/failed" <<EOF
+#!/bin/sh
+printf '%s\n' "\$0" "\$1" "\$2" >'$T/fc.argv'
+tr '\0' '\n' </proc/\$\$/environ | sed 's/=.*//' | sort >'$T/fc.env'
+cat >'$T/fc.stdin'
+EOF
+chmod 755 "$HOOKS/failed"
+write_file "$T/failed.json" '{"id":"img-contract","error":"it \"broke\"; $(touch x)","timestamp":"2024-01-01T12:00:00.000Z"}'
+fcgi POST "$T/failed.json" HTTP_X_EVIL=1 CFIMAGES_WEBHOOK_HOOKS_DIR=/nonexistent
+expect_answer 200 OK
+wait_until 20 test -s "$T/fc.stdin" || fail "the failed hook did not run in FastCGI mode"
+expect_eq "$(cat "$T/fc.argv")" "$HOOKS/failed
+img-contract
+failed" "hook argv in FastCGI mode"
+expect_eq "$(tr '\n' ' ' <"$T/fc.env")" "CFIMAGES_DB CFIMAGES_EVENT CFIMAGES_HOOK_ATTEMPT \
+CFIMAGES_HOOK_RUN_ID CFIMAGES_IMAGE_ID CFIMAGES_PREVIOUS_STATUS CFIMAGES_STATUS PATH " \
+	"hook environment in FastCGI mode"
+cmp -s "$T/fc.stdin" "$T/failed.json" || fail "hook stdin differs from the body in FastCGI mode"
+
 app_gone()
 {
 	! alive "$APP_PID"
