@@ -247,6 +247,23 @@ out:
 	return rc;
 }
 
+/*
+ * A relative path is taken from the working directory at start-up, and
+ * stored absolute: hooks run in hooks_dir, and the hook runner and the
+ * hooks (CFIMAGES_DB) must find the same files.
+ */
+static bool make_absolute(char **path)
+{
+	char cwd[4096], *abs;
+	if ((*path)[0] == '/')
+		return true;
+	if (getcwd(cwd, sizeof cwd) == NULL || asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return false;
+	free(*path);
+	*path = abs;
+	return true;
+}
+
 static const char *env_get(char *const *envp, const char *name)
 {
 	size_t n = strlen(name);
@@ -327,8 +344,9 @@ int config_load(struct config *cfg, const char *explicit_path, char *const *envp
 	if (read_environment(cfg, envp, err, errlen) < 0)
 		return -1;
 	if ((cfg->db == NULL && !replace_string(&cfg->db, DEFAULT_DB)) ||
-	    (cfg->hooks_dir == NULL && !replace_string(&cfg->hooks_dir, DEFAULT_HOOKS_DIR))) {
-		snprintf(err, errlen, "out of memory");
+	    (cfg->hooks_dir == NULL && !replace_string(&cfg->hooks_dir, DEFAULT_HOOKS_DIR)) ||
+	    !make_absolute(&cfg->db) || !make_absolute(&cfg->hooks_dir)) {
+		snprintf(err, errlen, "out of memory, or no working directory");
 		return -1;
 	}
 	return 0;

@@ -7,6 +7,7 @@
  * everything allocated is handed back in the event or freed here.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -141,13 +142,19 @@ static const char *find_duplicate_keys(const cJSON *node, struct key_buffer *kb)
 	return NULL;
 }
 
+/* Room for an error code number written as text. */
+#define ERROR_CODE_TEXT_SIZE 32
+
 /*
  * Validates an "error" member: a string, or an object with a string
  * "message".  SPEC section 6 stores "an error object's message (else its
- * code)", so an object without "message" but with a string "code" is
- * accepted too.  On success points *text into the tree and returns NULL.
+ * code)", so an object without "message" but with a "code" is accepted
+ * too: a string, or an integer (Cloudflare's error codes are numbers),
+ * written as decimal text into buf.  On success points *text into the tree
+ * or buf and returns NULL.
  */
-static const char *read_error(const cJSON *err, const char **text)
+static const char *read_error(const cJSON *err, const char **text,
+                              char buf[ERROR_CODE_TEXT_SIZE])
 {
 	const cJSON *msg, *code;
 
@@ -165,10 +172,17 @@ static const char *read_error(const cJSON *err, const char **text)
 		return NULL;
 	}
 	code = member(err, "code");
-	if (!cJSON_IsString(code))
-		return "error object has no string message or code";
-	*text = code->valuestring;
-	return NULL;
+	if (cJSON_IsString(code)) {
+		*text = code->valuestring;
+		return NULL;
+	}
+	if (cJSON_IsNumber(code) && code->valuedouble == (double)(long long)code->valuedouble &&
+	    code->valuedouble > -1e15 && code->valuedouble < 1e15) {
+		snprintf(buf, ERROR_CODE_TEXT_SIZE, "%lld", (long long)code->valuedouble);
+		*text = buf;
+		return NULL;
+	}
+	return "error object has no string message, nor a string or integer code";
 }
 
 /* Validates an optional RFC 3339 member; stores its time when out_ms is not NULL. */
@@ -211,6 +225,7 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 	const cJSON *id = member(obj, id_key), *item, *v;
 	const cJSON *metadata = member(obj, "metadata"), *meta = member(obj, "meta");
 	const char *why, *text = NULL;
+	char code_text[ERROR_CODE_TEXT_SIZE];
 
 	if (id == NULL)
 		return "payload has no id";
@@ -261,7 +276,7 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 			return why;
 	}
 	if ((item = member(obj, "error")) != NULL) {
-		if ((why = read_error(item, &text)) != NULL)
+		if ((why = read_error(item, &text, code_text)) != NULL)
 			return why;
 		if ((ev->error_text = copy_string(text)) == NULL)
 			return WHY_NO_MEMORY;
@@ -341,6 +356,7 @@ static enum event_result image_envelope(const cJSON *root, const char *name, str
 {
 	const cJSON *image = member(root, "image"), *top_error = member(root, "error");
 	const char *top_text = NULL;
+	char code_text[ERROR_CODE_TEXT_SIZE];
 
 	if (strcmp(name, "image.uploaded") == 0) {
 		ev->status = STATUS_UPLOADED;
@@ -355,7 +371,7 @@ static enum event_result image_envelope(const cJSON *root, const char *name, str
 		return EVENT_BAD_PAYLOAD;
 	}
 	if ((*why = read_time(root, "timestamp", NULL, NULL)) != NULL ||
-	    (top_error != NULL && (*why = read_error(top_error, &top_text)) != NULL) ||
+	    (top_error != NULL && (*why = read_error(top_error, &top_text, code_text)) != NULL) ||
 	    (*why = read_payload(image, "id", ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (ev->error_text == NULL && top_text != NULL &&
@@ -413,11 +429,7 @@ static enum event_result notification(const cJSON *root, const char *name, struc
 		*why = "notification alert type not acted on";
 		return EVENT_IGNORED;
 	}
-	if (!cJSON_IsObject(data)) {
-		*why = "notification data is not an object";
-		return EVENT_BAD_PAYLOAD;
-	}
-	if (member(data, "id") == NULL) {
+	if (!cJSON_IsObject(data) || member(data, "id") == NULL) {
 		*why = "image notification without an id";
 		ev->keep_body = true;
 		return EVENT_IGNORED;

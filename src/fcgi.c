@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <setjmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +26,19 @@
 #define SD_LISTEN_FDS_START 3
 
 /*
- * Signal handling of the accept loop.  TERM, INT and HUP are blocked while
- * a request is in hand, so no read of its body is cut short by EINTR, and
- * only unblocked while waiting in accept.  A signal that arrives while
- * waiting jumps out of the wait to the loop's normal exit (nothing is in
- * flight then); one that arrives during a request is held until the
- * answer and the hooks are done, and then ends the loop.
+ * Signal handling of the accept loop.  TERM, INT and HUP stay blocked
+ * except while the loop waits in ppoll() for the next connection, so no
+ * read of a request is ever cut short by EINTR and the handler only sets a
+ * flag: a signal that arrives while waiting ends the wait at once, one that
+ * arrives during a request is delivered at the next wait, after the answer
+ * and the hooks, and ends the loop there.
  */
-static sigjmp_buf idle_exit;
-static volatile sig_atomic_t waiting_for_request;
 static volatile sig_atomic_t stop_requested;
 
 static void on_terminate(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-	if (waiting_for_request)
-		siglongjmp(idle_exit, 1);
 }
 
 static void termination_signals(sigset_t *set)
@@ -89,6 +85,13 @@ bool fcgi_detect(int *listen_fd)
 		*listen_fd = 0;
 		return true;
 	}
+	/* FCGX_IsCGI() initialised libfcgi, which installed handlers for TERM,
+	 * USR1 and PIPE that only set a flag: a CGI process waiting for a body
+	 * that never comes, a command, or a hook runner must die of TERM like
+	 * any program (nothing is committed before a body is read). */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	return false;
 }
 
@@ -192,38 +195,58 @@ static int format_answer(const struct answer *ans, char *buf, size_t cap)
 	                strlen(ans->body), ans->body);
 }
 
+/*
+ * Waits until the next request can be read without blocking: a new
+ * connection on the listening socket, or the next request on a connection
+ * the server keeps open (FCGI_KEEP_CONN).  Termination signals are
+ * deliverable only here.  Returns false when the loop should stop.
+ */
+static bool wait_for_request(const FCGX_Request *req, int listen_fd, const sigset_t *unblocked)
+{
+	struct pollfd pfd = {.fd = req->ipcFd >= 0 ? req->ipcFd : listen_fd, .events = POLLIN};
+
+	while (!stop_requested) {
+		int r = ppoll(&pfd, 1, NULL, unblocked);
+		if (r > 0)
+			return true;
+		if (r < 0 && errno != EINTR) {
+			log_error("FastCGI: waiting for a request: %s", strerror(errno));
+			return false;
+		}
+	}
+	return false;
+}
+
 int fcgi_serve(struct handler *h, int listen_fd)
 {
-	static FCGX_Request req;
-	sigset_t term;
+	FCGX_Request req;
+	sigset_t unblocked;
 	char out[512];
+	int flags;
 
 	install_signals();
-	termination_signals(&term);
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	sigprocmask(SIG_BLOCK, NULL, &unblocked);
+	sigdelset(&unblocked, SIGTERM);
+	sigdelset(&unblocked, SIGINT);
+	sigdelset(&unblocked, SIGHUP);
+	/* Non-blocking: when several processes share the socket and another
+	 * one took the connection ppoll announced, accept fails with EAGAIN
+	 * instead of blocking us where no signal can reach. */
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK);
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
 		log_error("cannot initialise libfcgi");
 		return 1;
 	}
 	log_debug("FastCGI accept loop on fd %d", listen_fd);
-	if (sigsetjmp(idle_exit, 1) != 0) {
-		/* A termination signal while waiting: the mask saved above (signals
-		 * blocked) is back; nothing was accepted that we answer. */
-		waiting_for_request = 0;
-		log_debug("termination signal while idle: exiting");
-		return 0;
-	}
-	while (!stop_requested) {
+	while (wait_for_request(&req, listen_fd, &unblocked)) {
 		struct answer ans = {0};
 		struct request r;
-		int n, rc;
+		int n;
 
-		waiting_for_request = 1;
-		sigprocmask(SIG_UNBLOCK, &term, NULL);
-		rc = FCGX_Accept_r(&req);
-		sigprocmask(SIG_BLOCK, &term, NULL);
-		waiting_for_request = 0;
-		if (rc < 0) {
-			if (errno == EINTR || stop_requested)
+		if (FCGX_Accept_r(&req) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				continue;
 			log_error("FastCGI accept failed: %s", strerror(errno));
 			FCGX_Free(&req, 1);
@@ -261,10 +284,6 @@ int cgi_serve(struct handler *h, char *const *envp)
 	size_t off = 0, n;
 	int devnull;
 
-	/* libfcgi's FCGX_IsCGI() installed its own SIGTERM handler, which would
-	 * keep a CGI process waiting for a body that never comes; the server's
-	 * TERM must end it (nothing is committed before the body is read). */
-	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	h->cgi = true;
 	handler_handle(h, &r, &ans);

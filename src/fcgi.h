@@ -14,7 +14,8 @@
 /*
  * True when started as a FastCGI application: a listening socket on fd 0
  * (FCGX_IsCGI() says so), or systemd socket activation (LISTEN_PID is us
- * and LISTEN_FDS >= 1, socket on fd 3).  Stores the listening fd.
+ * and LISTEN_FDS >= 1, socket on fd 3).  Stores the listening fd.  When
+ * it returns false, the signal handlers libfcgi installed are undone.
  */
 bool fcgi_detect(int *listen_fd);
 

@@ -81,10 +81,29 @@ static void set_answer(struct answer *ans, const struct outcome *o)
 	ans->allow_post = o->status == 405;
 }
 
+/* Opens the store on first use; false (logged) when it cannot be opened. */
+static bool ensure_store(struct handler *h)
+{
+	char err[512];
+	struct store_options opts = {
+		.path = h->cfg.db,
+		.db_mode = h->cfg.db_mode,
+		.durable = h->cfg.durability_full,
+		.create = true,
+	};
+	if (h->store)
+		return true;
+	h->store = store_open(&opts, err, sizeof err);
+	if (h->store == NULL)
+		log_error("database: %s", err);
+	return h->store != NULL;
+}
+
 /*
  * Writes the delivery row of a request that changed nothing else and sets
- * the answer.  When even that row cannot be written the rejection still
- * stands (the store has logged why), except for a 200, which would tell the
+ * the answer.  When even that row cannot be written (no database, or an
+ * error the store has logged) the rejection still stands -- the first
+ * failed check decides (SPEC 4) -- except for a 200, which would tell the
  * sender its delivery was recorded: that becomes a 500 so it retries.
  */
 static void finish(struct handler *h, struct delivery *d, const struct outcome *o,
@@ -92,7 +111,7 @@ static void finish(struct handler *h, struct delivery *d, const struct outcome *
 {
 	d->status_code = o->status;
 	d->reason = o->reason;
-	if (store_record(h->store, d) < 0 && o->status == 200)
+	if ((!ensure_store(h) || store_record(h->store, d) < 0) && o->status == 200)
 		o = &INTERNAL;
 	set_answer(ans, o);
 }
@@ -147,24 +166,6 @@ static void collect_headers(const struct request *req, struct auth_headers *hd)
 	hd->webhook_signature = request_param(req, "HTTP_WEBHOOK_SIGNATURE");
 	hd->webhook_id = request_param(req, "HTTP_WEBHOOK_ID");
 	hd->webhook_timestamp = request_param(req, "HTTP_WEBHOOK_TIMESTAMP");
-}
-
-/* Opens the store on first use; false (logged) when it cannot be opened. */
-static bool ensure_store(struct handler *h)
-{
-	char err[512];
-	struct store_options opts = {
-		.path = h->cfg.db,
-		.db_mode = h->cfg.db_mode,
-		.durable = h->cfg.durability_full,
-		.create = true,
-	};
-	if (h->store)
-		return true;
-	h->store = store_open(&opts, err, sizeof err);
-	if (h->store == NULL)
-		log_error("database: %s", err);
-	return h->store != NULL;
 }
 
 /*
@@ -279,10 +280,6 @@ void handler_handle(struct handler *h, const struct request *req, struct answer 
 		set_answer(ans, &INTERNAL);
 		return;
 	}
-	if (!ensure_store(h)) {
-		set_answer(ans, &INTERNAL);
-		return;
-	}
 	if (!config_allows(&h->cfg, d.remote_addr)) {
 		finish(h, &d, &FORBIDDEN, ans);
 		return;
@@ -308,6 +305,8 @@ void handler_handle(struct handler *h, const struct request *req, struct answer 
 	o = authenticate(h, req, body, got, &d);
 	if (o == NULL && (!clen_ok || got < (size_t)clen))
 		o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
+	if (o == NULL && !ensure_store(h))
+		o = &INTERNAL_UNRECORDED;
 	if (o == NULL && d.message_id) {
 		bool seen = false;
 		if (store_message_seen(h->store, d.message_id, &seen) < 0)

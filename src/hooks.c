@@ -419,6 +419,9 @@ out:
 
 /* --- The outbox runner ----------------------------------------------- */
 
+/* What readlink(/proc/self/exe) appends once the file was replaced. */
+#define DELETED_SUFFIX " (deleted)"
+
 /* Extra seconds past timeout + grace before a running row counts as abandoned. */
 #define HOOK_STALE_SLACK_SECONDS 10
 /* How often a lingering runner looks for new work, ms. */
@@ -454,12 +457,57 @@ static void reclaim_stale(struct store *st, const struct config *cfg)
 struct started_ctx {
 	struct store *st;
 	int64_t run_id;
+	int64_t attempt;
 };
 
 static void record_pgid(void *ctx, pid_t pgid)
 {
 	struct started_ctx *c = ctx;
-	outbox_set_pgid(c->st, c->run_id, pgid, process_start_time(pgid));
+	outbox_set_pgid(c->st, c->run_id, c->attempt, pgid, process_start_time(pgid));
+}
+
+/*
+ * The file a run executes, rebuilt from hooks_dir and the run's hook name
+ * (never the path stored in the row: whoever may write the database, e.g.
+ * the application's group with db_mode 0660, must not choose a program).
+ * The name must be STATUS or STATUS.d/NAME as discovery makes them, and
+ * the directories and the file must still pass the ownership and mode
+ * rules.  Returns NULL with path filled, or a short reason.
+ */
+static const char *run_path(const struct config *cfg, const struct hook_run *run, char *path,
+                            size_t cap)
+{
+	char dir[HOOK_PATH_BYTES];
+	size_t n = strlen(run->status);
+	const char *name, *problem;
+
+	if (!status_is_known(run->status) || strncmp(run->hook, run->status, n) != 0)
+		return "is not a hook name discovery would queue";
+	name = run->hook + n;
+	if (*name != '\0') {
+		size_t len;
+		if (strncmp(name, ".d/", 3) != 0)
+			return "is not a hook name discovery would queue";
+		name += 3;
+		len = strlen(name);
+		if (len == 0 || name[0] == '.' || name[len - 1] == '~' || strchr(name, '/'))
+			return "is not a hook name discovery would queue";
+	}
+	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != NULL)
+		return problem;
+	if (*name != '\0') {
+		if (snprintf(dir, sizeof dir, "%s/%s.d", cfg->hooks_dir, run->status) >= (int)sizeof dir)
+			return "path too long";
+		if ((problem = hooks_path_problem(dir, true)) != NULL)
+			return problem;
+	}
+	if (!join_path(path, cap, cfg->hooks_dir, run->hook))
+		return "path too long";
+	if ((problem = hooks_path_problem(path, false)) != NULL)
+		return problem;
+	if (access(path, X_OK) < 0)
+		return "is not executable";
+	return NULL;
 }
 
 /* Executes one claimed run and records its outcome. */
@@ -467,9 +515,10 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
                         struct hook_run *run)
 {
 	struct hook_result *r = calloc(1, sizeof *r);
-	struct started_ctx sc = {st, run->id};
+	struct started_ctx sc = {st, run->id, run->attempt};
+	char path[HOOK_PATH_BYTES];
 	struct hook_exec x = {
-		.path = run->path,
+		.path = path,
 		.hooks_dir = cfg->hooks_dir,
 		.image_id = run->image_id,
 		.status = run->status,
@@ -490,11 +539,9 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 
 	if (r == NULL)
 		return; /* left running: reclaimed after the timeout */
-	problem = hooks_path_problem(run->path, false);
-	if (problem == NULL && access(run->path, X_OK) < 0)
-		problem = "is not executable";
+	problem = run_path(cfg, run, path, sizeof path);
 	if (problem) {
-		log_warn("hook %s refused: %s", run->path, problem);
+		log_warn("hook %s refused: %s", run->hook, problem);
 		snprintf(r->output, sizeof r->output, "[cfimages-webhook: hook %s refused: %s]\n",
 		         run->hook, problem);
 		r->output_len = strlen(r->output);
@@ -513,7 +560,7 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 		state = RUN_QUEUED;
 		next = now + hook_backoff_seconds(run->attempt) * 1000;
 	}
-	if (outbox_finish(st, run->id, state, r->started, r->exit_code, r->output, r->output_len,
+	if (outbox_finish(st, run->id, run->attempt, state, r->started, r->exit_code, r->output, r->output_len,
 	                  next, now) < 0)
 		log_error("hook run %lld: could not record its outcome", (long long)run->id);
 	if (ok)
@@ -654,6 +701,11 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 		return;
 	}
 	exe[n] = '\0';
+	/* After an upgrade replaced the binary, the link reads "PATH (deleted)":
+	 * start the new one at PATH. */
+	if ((size_t)n > strlen(DELETED_SUFFIX) &&
+	    strcmp(exe + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX) == 0)
+		exe[n - strlen(DELETED_SUFFIX)] = '\0';
 	argv[argc++] = PROGRAM_NAME;
 	if (cfg->path) {
 		argv[argc++] = "--config";

@@ -103,29 +103,32 @@ int outbox_claim(struct store *st, int64_t now_ms, struct hook_run *run)
 	return result;
 }
 
-int outbox_set_pgid(struct store *st, int64_t run_id, int64_t pgid, int64_t pg_start)
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
+                    int64_t pg_start)
 {
-	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET pgid = ?2, pg_start = ?3 WHERE id = ?1");
+	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
+	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?4");
 	int rc;
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_int64(s, 2, pgid);
 	sqlite3_bind_int64(s, 3, pg_start);
+	sqlite3_bind_int64(s, 4, attempt);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
 	return rc;
 }
 
-int outbox_finish(struct store *st, int64_t run_id, const char *state, bool has_exit,
-                  int exit_code, const char *output, size_t output_len, int64_t next_ms,
-                  int64_t now_ms)
+int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+                  bool has_exit, int exit_code, const char *output, size_t output_len,
+                  int64_t next_ms, int64_t now_ms)
 {
 	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET state = ?2, exit_code = ?3,"
 	                              " output = ?4, next_attempt_at = ?5,"
 	                              " finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END,"
 	                              " pgid = NULL, pg_start = NULL"
-	                              " WHERE id = ?1");
+	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?7");
 	int rc;
 	if (s == NULL)
 		return -1;
@@ -140,8 +143,12 @@ int outbox_finish(struct store *st, int64_t run_id, const char *state, bool has_
 	sqlite3_bind_text(s, 4, output ? output : "", (int)output_len, SQLITE_STATIC);
 	bind_time(s, 5, next_ms);
 	bind_time(s, 6, now_ms);
+	sqlite3_bind_int64(s, 7, attempt);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
+	if (rc == 0 && sqlite3_changes(store_db(st)) == 0)
+		log_warn("hook run %lld: taken up by another runner meanwhile; outcome of attempt "
+		         "%lld not recorded", (long long)run_id, (long long)attempt);
 	return rc;
 }
 

@@ -41,16 +41,23 @@ struct hook_run {
  */
 int outbox_claim(struct store *st, int64_t now_ms, struct hook_run *run);
 
-/* Records the process group (and its start time, for safe killing later). */
-int outbox_set_pgid(struct store *st, int64_t run_id, int64_t pgid, int64_t pg_start);
+/*
+ * Records the process group (and its start time, for safe killing later)
+ * of attempt number attempt, if the run is still that attempt.
+ */
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
+                    int64_t pg_start);
 
 /*
- * Records the end of an attempt: state done / failed / queued (a retry at
- * next_ms), exit_code (has_exit false stores NULL) and the output tail.
+ * Records the end of attempt number attempt: state done / failed / queued
+ * (a retry at next_ms), exit_code (has_exit false stores NULL) and the
+ * output tail -- only while the run is still running that attempt: a run
+ * reclaimed meanwhile (this runner was stopped past the timeout) belongs
+ * to whoever took it up.
  */
-int outbox_finish(struct store *st, int64_t run_id, const char *state, bool has_exit,
-                  int exit_code, const char *output, size_t output_len, int64_t next_ms,
-                  int64_t now_ms);
+int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+                  bool has_exit, int exit_code, const char *output, size_t output_len,
+                  int64_t next_ms, int64_t now_ms);
 
 /* A run left running since before stale_before_ms, by a process that died. */
 struct stale_run {

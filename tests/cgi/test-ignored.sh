@@ -68,6 +68,9 @@ kept_in_full()
 }
 kept_in_full '{"name":"Images","text":"something happened","data":{"count":3},"ts":1704110400,"alert_type":"image_notification"}'
 kept_in_full '{"name":"Images","text":"x","data":{},"alert_type":"images_upload_notification"}'
+# No data object at all is the same unknown shape.
+kept_in_full '{"name":"Images","text":"x","data":"abc","alert_type":"image_notification"}'
+kept_in_full '{"name":"Images","text":"x","alert_type":"image_notification"}'
 
 expect_eq "$(image_status "$ID")" pending "image untouched by ignored deliveries"
 expect_eq "$(image_status abc)" pending "abc untouched by ignored deliveries"

@@ -121,7 +121,6 @@ refused '{"event":"job.completed","job_id":"abc","result":"done"}'
 refused '{"event":"job.failed","job_id":"abc","error":7}'
 refused '{"alert_type":"image_notification","data":{"id":"..",'"$UP"'}}'
 refused '{"alert_type":"image_notification","data":{"id":"abc","uploaded":7}}'
-refused '{"alert_type":"image_notification","data":"abc"}'
 refused '{"alert_type":42,"data":{"id":"abc",'"$UP"'}}'
 
 # Keys differing only in case are distinct (no duplicate), and unknown

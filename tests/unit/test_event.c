@@ -411,7 +411,13 @@ static void test_fields(void)
 	expect("{\"id\":\"a\",\"error\":[\"x\"]}", EVENT_BAD_PAYLOAD);
 	expect("{\"id\":\"a\",\"error\":{}}", EVENT_BAD_PAYLOAD);
 	expect("{\"id\":\"a\",\"error\":{\"message\":5,\"code\":\"c\"}}", EVENT_BAD_PAYLOAD);
-	expect("{\"id\":\"a\",\"error\":{\"code\":5}}", EVENT_BAD_PAYLOAD);
+	/* an integer code (Cloudflare's are numbers) is stored as its decimal text */
+	CHECK(parse("{\"id\":\"a\",\"error\":{\"code\":5400}}", &ev) == EVENT_OK);
+	CHECK_STR(ev.error_text, "5400");
+	event_free(&ev);
+	expect("{\"id\":\"a\",\"error\":{\"code\":1.5}}", EVENT_BAD_PAYLOAD);
+	expect("{\"id\":\"a\",\"error\":{\"code\":1e300}}", EVENT_BAD_PAYLOAD);
+	expect("{\"id\":\"a\",\"error\":{\"code\":null}}", EVENT_BAD_PAYLOAD);
 	CHECK(parse("{\"id\":\"a\",\"error\":{\"code\":\"E1\"}}", &ev) == EVENT_OK);
 	CHECK_STR(ev.error_text, "E1");
 	CHECK_STR(ev.status, "failed");
@@ -521,7 +527,7 @@ static void test_jobs(void)
 	expect("{\"event\":\"job.completed\",\"id\":\"a\"}", EVENT_BAD_PAYLOAD);
 	expect("{\"event\":\"job.completed\",\"job_id\":\"a\",\"result\":\"r\"}",
 	       EVENT_BAD_PAYLOAD);
-	expect("{\"event\":\"job.failed\",\"job_id\":\"a\",\"error\":{\"code\":1}}",
+	expect("{\"event\":\"job.failed\",\"job_id\":\"a\",\"error\":{\"code\":true}}",
 	       EVENT_BAD_PAYLOAD);
 	expect_ok("{\"event\":\"job.completed\",\"job_id\":\"j/1\"}", "completed", "j/1",
 	          "job.completed");
@@ -552,8 +558,12 @@ static void test_notifications(void)
 	expect("{\"alert_type\":\"image_notification\",\"data\":{\"status\":\"x\"}}",
 	       EVENT_IGNORED);
 	expect("{\"alert_type\":\"image_notification\",\"data\":{}}", EVENT_IGNORED);
-	expect("{\"alert_type\":\"image_notification\"}", EVENT_BAD_PAYLOAD);
-	expect("{\"alert_type\":\"image_notification\",\"data\":[]}", EVENT_BAD_PAYLOAD);
+	/* no data object at all is an unknown shape too: ignored and kept */
+	expect("{\"alert_type\":\"image_notification\"}", EVENT_IGNORED);
+	expect("{\"alert_type\":\"image_notification\",\"data\":[]}", EVENT_IGNORED);
+	CHECK(parse("{\"alert_type\":\"images_x\",\"data\":null}", &ev) == EVENT_IGNORED);
+	CHECK(ev.keep_body);
+	event_free(&ev);
 	expect("{\"alert_type\":\"image_notification\",\"data\":{\"id\":5," UPLOADED "}}",
 	       EVENT_BAD_PAYLOAD);
 	expect("{\"alert_type\":\"image_notification\",\"data\":{\"id\":\"a\"}}",
