@@ -454,14 +454,18 @@ void secret_set_free(struct secret_set *set)
 }
 
 /* Reads the whole secret file into set->file_data and splits it into lines. */
-static int load_secret_file(struct secret_set *set, const char *path, const struct stat *st)
+static int load_secret_file(struct secret_set *set, const char *path, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0, size;
 	char *data;
 
-	if (fd < 0) {
+	/* Identity and size come from the file actually opened, so a rename
+	 * between the caller's stat and this open cannot mix two files. */
+	if (fd < 0 || fstat(fd, st) < 0) {
 		log_error("secret_file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	if (st->st_size > CONFIG_MAX_SECRETS * CONFIG_SECRET_BYTES) {
@@ -543,6 +547,7 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 		return -1;
 	}
 	set->file_secrets = set->n - inline_secrets;
+	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	set->dev = st.st_dev;
 	set->ino = st.st_ino;
 	set->size = st.st_size;
