@@ -2,7 +2,7 @@
 # installs the missing ones (apt-get update once, then apt-get install -y).
 # Sourced by demo.sh and test.sh.
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev"
-TEST_PACKAGES="sqlite3 curl faketime lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
+TEST_PACKAGES="sqlite3 curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
 
 install_packages() {
