@@ -597,8 +597,6 @@ static void check_hook_dir_entries(const char *dir, int *problems)
 
 static void check_hooks(struct ctx *c, int *problems)
 {
-	static const char *const statuses[] = {"pending", "draft", "queued", "uploaded",
-	                                       "completed", "failed", "expired"};
 	const char *problem = hooks_path_problem(c->cfg.hooks_dir, true);
 	size_t total = 0;
 
@@ -611,24 +609,24 @@ static void check_hooks(struct ctx *c, int *problems)
 		report(problems, true, "hooks_dir %s %s", c->cfg.hooks_dir, problem);
 		return;
 	}
-	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+	for (size_t i = 0; i < STATUS_COUNT; i++) {
 		char path[4096];
 		struct hook_list list;
 		const char *p;
 
-		snprintf(path, sizeof path, "%s/%s", c->cfg.hooks_dir, statuses[i]);
+		snprintf(path, sizeof path, "%s/%s", c->cfg.hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, false);
 		if (p && strcmp(p, "does not exist") && strcmp(p, "is not a regular file"))
 			report(problems, true, "hook %s %s", path, p);
 		else if (p == NULL && access(path, X_OK) < 0)
 			report(problems, true, "hook %s is not executable (chmod u+x %s)", path, path);
-		snprintf(path, sizeof path, "%s/%s.d", c->cfg.hooks_dir, statuses[i]);
+		snprintf(path, sizeof path, "%s/%s.d", c->cfg.hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, true);
 		if (p && strcmp(p, "does not exist"))
 			report(problems, true, "hook directory %s %s", path, p);
 		else if (p == NULL)
 			check_hook_dir_entries(path, problems);
-		if (hooks_discover(c->cfg.hooks_dir, statuses[i], &list) == 0) {
+		if (hooks_discover(c->cfg.hooks_dir, status_names[i], &list) == 0) {
 			total += list.n;
 			hook_list_free(&list);
 		}

@@ -509,21 +509,26 @@ static int load_secret_file(struct secret_set *set, const char *path, struct sta
 	return 0;
 }
 
+/* Starts the set with the `secret` setting, if any. */
+static void set_inline_secret(struct secret_set *set, const struct config *cfg)
+{
+	set->n = 0;
+	if (cfg->secret) {
+		set->items[0].bytes = cfg->secret;
+		set->items[0].len = strlen(cfg->secret);
+		set->n = 1;
+	}
+}
+
 int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 {
 	struct stat st;
 	int64_t mtime_ns;
 
 	if (cfg->secret_file == NULL) {
-		if (!set->loaded) {
-			set->n = 0;
-			if (cfg->secret) {
-				set->items[0].bytes = cfg->secret;
-				set->items[0].len = strlen(cfg->secret);
-				set->n = 1;
-			}
-			set->loaded = true;
-		}
+		if (!set->loaded)
+			set_inline_secret(set, cfg);
+		set->loaded = true;
 		return 0;
 	}
 	if (stat(cfg->secret_file, &st) < 0) {
@@ -536,11 +541,7 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 	    set->size == st.st_size && set->mtime_ns == mtime_ns)
 		return set->file_secrets ? 0 : -1;
 	secret_set_free(set);
-	if (cfg->secret) {
-		set->items[0].bytes = cfg->secret;
-		set->items[0].len = strlen(cfg->secret);
-		set->n = 1;
-	}
+	set_inline_secret(set, cfg);
 	size_t inline_secrets = set->n;
 	if (load_secret_file(set, cfg->secret_file, &st) < 0) {
 		secret_set_free(set);

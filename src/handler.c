@@ -34,15 +34,15 @@ static const struct outcome BAD_JSON = {400, "Bad Request", "Invalid JSON", "inv
 static const struct outcome BAD_PAYLOAD = {400, "Bad Request", "Invalid payload",
                                            "invalid_payload"};
 static const struct outcome IGNORED = {200, "OK", "Ignored", "ignored"};
-static const struct outcome NOT_FOUND = {404, "Not Found", "Image not found", "not_found"};
 static const struct outcome INTERNAL = {500, "Internal Server Error", "Internal server error",
                                         "internal_error"};
-/* Outcomes whose delivery row is already written (or could not be). */
+static const struct outcome REPLAY = {200, "OK", "OK", "replay"};
+/* Outcomes whose delivery row is already written (or could not be): no reason. */
+static const struct outcome PROCESSED = {200, "OK", "OK", NULL};
+static const struct outcome NOT_FOUND_RECORDED = {404, "Not Found", "Image not found", NULL};
 static const struct outcome IGNORED_RECORDED = {200, "OK", "Ignored", NULL};
 static const struct outcome INTERNAL_UNRECORDED = {500, "Internal Server Error",
                                                    "Internal server error", NULL};
-static const struct outcome REPLAY = {200, "OK", "OK", "replay"};
-static const struct outcome PROCESSED = {200, "OK", "OK", "applied"};
 
 const char *request_param(const struct request *req, const char *name)
 {
@@ -202,7 +202,11 @@ static const struct outcome *authenticate(struct handler *h, const struct reques
 	return NULL;
 }
 
-/* Rows 6 to 11, once the body is authenticated. */
+/*
+ * Rows 6 to 11, once the body is authenticated.  Returns the outcome; one
+ * without a reason token has had its delivery row written already (by the
+ * store's transaction) or could not have it written.
+ */
 static const struct outcome *apply(struct handler *h, const char *body, size_t len,
                                    struct delivery *d, struct event *ev)
 {
@@ -247,19 +251,19 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 	switch (so) {
 	case STORE_APPLIED:
 		log_info("image %s: now %s (%s)", ev->image_id, ev->status, ev->event_name);
-		return NULL;
+		return &PROCESSED;
 	case STORE_DUPLICATE:
 	case STORE_STALE:
 		log_info("image %s: %s %s not applied (%s)", ev->image_id, ev->event_name,
 		         ev->status, so == STORE_STALE ? "stale" : "duplicate");
-		return NULL;
+		return &PROCESSED;
 	case STORE_NOT_FOUND:
 		log_info("image %s: not registered (auto_register is off)", ev->image_id);
-		return NULL;
+		return &NOT_FOUND_RECORDED;
 	case STORE_ERROR:
 		break;
 	}
-	return NULL;
+	return &INTERNAL_UNRECORDED; /* store_apply logged it and tried to record a 500 */
 }
 
 void handler_handle(struct handler *h, const struct request *req, struct answer *ans)
@@ -314,24 +318,12 @@ void handler_handle(struct handler *h, const struct request *req, struct answer 
 		else if (seen)
 			o = &REPLAY;
 	}
-	if (o == NULL) {
+	if (o == NULL)
 		o = apply(h, body, got, &d, &ev);
-		if (o == NULL) {
-			/* store_apply wrote the delivery row and chose the answer. */
-			if (d.status_code == 200)
-				set_answer(ans, &PROCESSED);
-			else if (d.status_code == 404)
-				set_answer(ans, &NOT_FOUND);
-			else
-				set_answer(ans, &INTERNAL);
-			goto out;
-		}
-	}
 	if (o->reason == NULL)
 		set_answer(ans, o); /* its row is written already (or could not be) */
 	else
 		finish(h, &d, o, ans);
-out:
 	event_free(&ev);
 	free(body);
 }

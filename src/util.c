@@ -448,12 +448,13 @@ const char *image_id_problem(const char *id)
 	return NULL;
 }
 
+const char *const status_names[STATUS_COUNT] = {"pending",   "draft",  "queued", "uploaded",
+                                                "completed", "failed", "expired"};
+
 bool status_is_known(const char *s)
 {
-	static const char *const statuses[] = {"pending",   "draft",  "queued", "uploaded",
-	                                       "completed", "failed", "expired"};
-	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-		if (strcmp(s, statuses[i]) == 0)
+	for (size_t i = 0; i < STATUS_COUNT; i++)
+		if (strcmp(s, status_names[i]) == 0)
 			return true;
 	return false;
 }

@@ -100,7 +100,10 @@ long utf8_count(const char *s, size_t len);
  */
 const char *image_id_problem(const char *id);
 
-/* Status names of SPEC section 7; true when s is one of them. */
+/* The status names of SPEC section 7. */
+#define STATUS_COUNT 7
+extern const char *const status_names[STATUS_COUNT];
+/* True when s is one of them. */
 bool status_is_known(const char *s);
 
 /*
