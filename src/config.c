@@ -36,6 +36,7 @@ static void set_defaults(struct config *cfg)
 	cfg->hook_attempts = HOOK_ATTEMPTS_DEFAULT;
 	cfg->max_body_bytes = MAX_BODY_BYTES_DEFAULT;
 	cfg->tolerance_seconds = TOLERANCE_SECONDS_DEFAULT;
+	cfg->read_timeout_seconds = READ_TIMEOUT_SECONDS_DEFAULT;
 	cfg->durability_full = true;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
@@ -164,6 +165,9 @@ const char *config_set(struct config *cfg, const char *key, const char *value)
 	if (strcmp(key, "tolerance") == 0)
 		return set_number(&cfg->tolerance_seconds, value, 0, TOLERANCE_SECONDS_MAX,
 		                  "expected seconds between 0 and 31536000");
+	if (strcmp(key, "read_timeout") == 0)
+		return set_number(&cfg->read_timeout_seconds, value, 1, READ_TIMEOUT_SECONDS_MAX,
+		                  "expected seconds between 1 and 3600");
 	if (strcmp(key, "auto_register") == 0)
 		return set_bool(&cfg->auto_register, value);
 	if (strcmp(key, "allow_from") == 0)

@@ -27,6 +27,8 @@
 #define MAX_BODY_BYTES_MAX (64 * 1048576)
 #define TOLERANCE_SECONDS_DEFAULT 300
 #define TOLERANCE_SECONDS_MAX (86400 * 365)
+#define READ_TIMEOUT_SECONDS_DEFAULT 30
+#define READ_TIMEOUT_SECONDS_MAX 3600
 #define CONFIG_LINE_BYTES 8192
 #define CONFIG_MAX_CIDRS 64
 #define CONFIG_MAX_SECRETS 64
@@ -56,6 +58,7 @@ struct config {
 	struct cidr allow_from[CONFIG_MAX_CIDRS];
 	bool durability_full;
 	enum log_level log_level;
+	int64_t read_timeout_seconds; /* a FastCGI connection's time to send its request */
 };
 
 /*

@@ -2,14 +2,20 @@
  * FastCGI, CGI and the `serve` socket.  This is the only file that knows
  * libfcgi; past handler_handle() every transport shares every line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,12 +32,12 @@
 #define SD_LISTEN_FDS_START 3
 
 /*
- * Signal handling of the accept loop.  TERM, INT and HUP stay blocked
- * except while the loop waits in ppoll() for the next connection, so no
- * read of a request is ever cut short by EINTR and the handler only sets a
- * flag: a signal that arrives while waiting ends the wait at once, one that
- * arrives during a request is delivered at the next wait, after the answer
- * and the hooks, and ends the loop there.
+ * Signal handling.  TERM, INT and HUP are blocked in every thread and
+ * deliverable only while the main thread waits in ppoll(), so no read of
+ * a request is ever cut short by EINTR and the handler only sets a flag:
+ * the main thread then stops taking connections, lets the workers finish
+ * the requests in hand (each bounded by read_timeout while it is still
+ * being received) and returns.
  */
 static volatile sig_atomic_t stop_requested;
 
@@ -173,11 +179,105 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 	return listen_tcp(spec, err, errlen);
 }
 
+/*
+ * The FastCGI accept loop.
+ *
+ * The main thread owns every connection that is not in a worker's hands:
+ * it accepts them, watches them with epoll (edge-triggered) until a whole
+ * request has arrived, and only then queues them for one of a few worker
+ * threads, each with its own FCGX_Request and its own handler (database
+ * handle).  So a connection that sends nothing, or half a request, holds
+ * no worker: it is closed once read_timeout has passed since it was
+ * accepted (or since its first byte, on a connection kept open).  A
+ * request too large to wait for (GATE_PEEK_BYTES) is handed over while
+ * its body still streams in; the worker's reading is then bounded by the
+ * same deadline, enforced by the main thread shutting the socket down.
+ * Kept-open connections (FCGI_KEEP_CONN) return to the main thread
+ * between requests; others are closed after draining what the server
+ * still sends, so that it never sees a reset instead of the answer.
+ *
+ * libfcgi reads a request from FCGX_Request.ipcFd when it is already set
+ * (it accepts only when it is -1); the worker gives it a dup() of the
+ * connection and keeps the original open, so the descriptor number the
+ * main thread may shut down is never reused while the worker runs.
+ */
+
+/* Threads answering requests at once in one process. */
+#define WORKER_THREADS 4
+#define WORKER_STACK_BYTES (1024 * 1024)
+/* Connections held open at once; beyond it the oldest idle kept-open
+ * connection is closed, or else the new one. */
+#define MAX_CONNECTIONS 256
+/* A request is queued once complete, or once this many bytes wait. */
+#define GATE_PEEK_BYTES 65536
+/* Records looked at before a request is queued anyway. */
+#define GATE_MAX_RECORDS 256
+/* How long a finished connection's remaining input is drained. */
+#define LINGER_MS 2000
+/* How long a kept-open connection may wait for its next request. */
+#define KEEPALIVE_IDLE_MS (600 * 1000)
+/* How long accepting pauses after running out of descriptors. */
+#define ACCEPT_PAUSE_MS 1000
+/* FastCGI record header (FastCGI specification, section 3.3). */
+#define FCGI_HEADER_BYTES 8
+#define FCGI_RECORD_PARAMS 4
+#define FCGI_RECORD_STDIN 5
+
+enum conn_state {
+	CONN_FREE = 0,
+	CONN_ARRIVING, /* main thread: waiting for a whole request */
+	CONN_QUEUED,   /* waiting for a worker */
+	CONN_WORKING,  /* a worker has it */
+	CONN_LINGER,   /* main thread: answered, draining before close */
+};
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	int64_t deadline_ms; /* ARRIVING: drop it then; LINGER: close it then */
+	int64_t idle_since_ms; /* ARRIVING on a kept connection, before its first byte */
+	bool started;        /* ARRIVING: bytes of a request have been seen */
+	size_t gate_need;    /* ARRIVING: bytes needed before peeking again */
+	bool keep;           /* set by the worker: may carry another request */
+};
+
+struct worker {
+	struct pool *pool;
+	pthread_t thread;
+	pthread_cond_t wake;
+	bool idle;            /* on the pool's idle stack */
+	struct handler h;     /* this thread's handler (own database handle) */
+	FCGX_Request req;
+	int conn;             /* index in pool->conns, or -1 */
+	int64_t deadline_ms;  /* while receiving: shut the connection down then; else 0 */
+	bool shut;            /* the deadline passed and the connection was shut down */
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	struct worker workers[WORKER_THREADS];
+	int n_workers;
+	int idle[WORKER_THREADS]; /* LIFO: the last worker to finish takes the next request */
+	int n_idle;
+	int queue[MAX_CONNECTIONS]; /* conns waiting for a worker, FIFO */
+	size_t q_head, q_len;
+	int done[MAX_CONNECTIONS]; /* conns handed back by workers */
+	size_t n_done;
+	bool stopping;            /* workers exit once the queue is empty */
+	int wake_fd;              /* eventfd: a worker handed a connection back */
+	int64_t read_timeout_ms;
+	struct conn conns[MAX_CONNECTIONS];
+	size_t n_conns;
+};
+
 static ssize_t fcgi_read(void *ctx, char *buf, size_t len)
 {
 	FCGX_Stream *in = ctx;
 	int want = len > (size_t)INT32_MAX ? INT32_MAX : (int)len;
-	return FCGX_GetStr(buf, want, in);
+	int n = FCGX_GetStr(buf, want, in);
+	if (n == 0 && FCGX_GetError(in) != 0)
+		return -1; /* the connection failed or was shut down at its deadline */
+	return n;
 }
 
 /* The CGI-style header block and body both transports send. */
@@ -196,74 +296,551 @@ static int format_answer(const struct answer *ans, char *buf, size_t cap)
 }
 
 /*
- * Waits until the next request can be read without blocking: a new
- * connection on the listening socket, or the next request on a connection
- * the server keeps open (FCGI_KEEP_CONN).  Termination signals are
- * deliverable only here.  Returns false when the loop should stop.
+ * One request on connection c, in worker w: libfcgi reads the parameters,
+ * the handler receives the body (under the deadline), then processes it
+ * and the answer is written.  Returns whether the connection may carry
+ * another request: the server asked to keep it (FCGI_KEEP_CONN), the
+ * request's input was read to its end and nothing failed.
  */
-static bool wait_for_request(const FCGX_Request *req, int listen_fd, const sigset_t *unblocked)
+static bool serve_one(struct worker *w, struct conn *c)
 {
-	struct pollfd pfd = {.fd = req->ipcFd >= 0 ? req->ipcFd : listen_fd, .events = POLLIN};
+	struct pool *p = w->pool;
+	struct received rx;
+	struct answer ans = {0};
+	struct request r;
+	char out[512];
+	bool input_done, timed_out, keep;
+	int n, werr;
 
-	while (!stop_requested) {
-		int r = ppoll(&pfd, 1, NULL, unblocked);
-		if (r > 0)
-			return true;
-		if (r < 0 && errno != EINTR) {
-			log_error("FastCGI: waiting for a request: %s", strerror(errno));
-			return false;
+	w->req.ipcFd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	if (w->req.ipcFd < 0) {
+		log_error("FastCGI: dup: %s", strerror(errno));
+		return false;
+	}
+	/* Not closed by the Finish that FCGX_Accept_r starts with; and
+	 * closed without libfcgi's own blocking drain when it closes it. */
+	w->req.keepConnection = 1;
+	w->req.detached = 1;
+	if (FCGX_Accept_r(&w->req) < 0) {
+		/* libfcgi closed its descriptor: not a request (EOF, garbage, or
+		 * shut down at the deadline). */
+		w->req.ipcFd = -1;
+		return false;
+	}
+	r.params = w->req.envp;
+	r.read_body = fcgi_read;
+	r.read_ctx = w->req.in;
+	handler_receive(&w->h, &r, &rx);
+	/* Whatever the handler did not read means the connection cannot be
+	 * reused; reading one byte tells (the request is complete here). */
+	input_done = !rx.dropped && FCGX_GetChar(w->req.in) == EOF &&
+	             FCGX_GetError(w->req.in) == 0;
+	pthread_mutex_lock(&p->lock);
+	w->deadline_ms = 0;
+	timed_out = w->shut;
+	pthread_mutex_unlock(&p->lock);
+
+	handler_process(&w->h, &r, &rx, &ans);
+	handler_received_free(&rx);
+	n = format_answer(&ans, out, sizeof out);
+	werr = timed_out || FCGX_PutStr(out, n, w->req.out) < 0;
+	werr |= FCGX_FClose(w->req.out) != 0;
+	if (werr && !timed_out)
+		log_warn("the web server went away before the answer was sent");
+	keep = w->req.keepConnection && input_done && !werr && FCGX_GetError(w->req.in) == 0;
+	w->req.keepConnection = 0;
+	w->req.detached = 1;
+	FCGX_Finish_r(&w->req); /* closes only libfcgi's dup */
+	return keep;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->pool;
+	int64_t one = 1;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		int ci;
+		bool keep;
+
+		while (p->q_len == 0 && !p->stopping) {
+			if (!w->idle) {
+				p->idle[p->n_idle++] = (int)(w - p->workers);
+				w->idle = true;
+			}
+			pthread_cond_wait(&w->wake, &p->lock);
 		}
+		if (p->q_len == 0)
+			break; /* stopping, and nothing left */
+		if (w->idle) { /* woken by something else than a dispatch to us */
+			for (int i = 0; i < p->n_idle; i++)
+				if (p->idle[i] == (int)(w - p->workers)) {
+					p->idle[i] = p->idle[--p->n_idle];
+					break;
+				}
+			w->idle = false;
+		}
+		ci = p->queue[p->q_head];
+		p->q_head = (p->q_head + 1) % MAX_CONNECTIONS;
+		p->q_len--;
+		p->conns[ci].state = CONN_WORKING;
+		w->conn = ci;
+		w->shut = false;
+		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
+		pthread_mutex_unlock(&p->lock);
+
+		keep = serve_one(w, &p->conns[ci]);
+
+		pthread_mutex_lock(&p->lock);
+		w->conn = -1;
+		w->deadline_ms = 0;
+		p->conns[ci].keep = keep;
+		p->done[p->n_done++] = ci;
+		pthread_mutex_unlock(&p->lock);
+		if (write(p->wake_fd, &one, sizeof one) < 0)
+			log_error("FastCGI: waking the main thread: %s", strerror(errno));
+		handler_after_answer(&w->h);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Queues a complete (or large) request for the workers. */
+static void dispatch(struct pool *p, int epfd, int ci)
+{
+	struct conn *c = &p->conns[ci];
+
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_lock(&p->lock);
+	c->state = CONN_QUEUED;
+	p->queue[(p->q_head + p->q_len) % MAX_CONNECTIONS] = ci;
+	p->q_len++;
+	if (p->n_idle > 0) {
+		struct worker *w = &p->workers[p->idle[--p->n_idle]];
+		w->idle = false;
+		pthread_cond_signal(&w->wake);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void conn_close(struct pool *p, int epfd, int ci)
+{
+	struct conn *c = &p->conns[ci];
+
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	p->n_conns--;
+}
+
+/*
+ * Whether the request arriving on c is complete: the FastCGI records in
+ * the socket's queue (looked at, not taken) end both the PARAMS and the
+ * STDIN stream.  Also true for anything a worker should see now: a
+ * management record, a request too large to wait for, a malformed
+ * stream (libfcgi then refuses it).
+ */
+static bool gate_open(struct conn *c)
+{
+	static unsigned char buf[GATE_PEEK_BYTES];
+	size_t off = 0, n, records = 0;
+	bool params_done = false;
+	ssize_t got;
+	int avail = 0;
+
+	if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
+		return false;
+	c->started = true;
+	if ((size_t)avail >= GATE_PEEK_BYTES)
+		return true;
+	if ((size_t)avail < c->gate_need)
+		return false;
+	got = recv(c->fd, buf, (size_t)avail, MSG_PEEK | MSG_DONTWAIT);
+	if (got <= 0)
+		return false;
+	n = (size_t)got;
+	while (off + FCGI_HEADER_BYTES <= n) {
+		const unsigned char *h = buf + off;
+		size_t clen = ((size_t)h[4] << 8) | h[5];
+		unsigned request_id = ((unsigned)h[2] << 8) | h[3];
+
+		if (h[0] != 1 || request_id == 0 || ++records > GATE_MAX_RECORDS)
+			return true;
+		if (clen == 0 && h[1] == FCGI_RECORD_PARAMS)
+			params_done = true;
+		if (clen == 0 && h[1] == FCGI_RECORD_STDIN && params_done)
+			return true;
+		off += FCGI_HEADER_BYTES + clen + h[6];
+	}
+	c->gate_need = off + FCGI_HEADER_BYTES;
+	return false;
+}
+
+/* Events on a connection the main thread holds. */
+static void conn_event(struct pool *p, int epfd, int ci, uint32_t events)
+{
+	struct conn *c = &p->conns[ci];
+
+	if (c->state == CONN_LINGER) {
+		char trash[4096];
+		ssize_t n;
+		while ((n = recv(c->fd, trash, sizeof trash, MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_close(p, epfd, ci);
+		return;
+	}
+	if (c->state != CONN_ARRIVING)
+		return;
+	{
+		bool was_started = c->started;
+		bool open = gate_open(c);
+		if (c->started && !was_started)
+			c->deadline_ms = time_now_ms() + p->read_timeout_ms;
+		if (open) {
+			dispatch(p, epfd, ci);
+			return;
+		}
+	}
+	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		int avail = 0;
+		/* The peer is gone (or stopped sending) before a whole request
+		 * arrived: nothing more can complete it. */
+		if (!c->started || ioctl(c->fd, FIONREAD, &avail) < 0 || avail == 0 ||
+		    (events & (EPOLLHUP | EPOLLERR)))
+			conn_close(p, epfd, ci);
+		else
+			dispatch(p, epfd, ci); /* half-closed after its data: libfcgi decides */
+	}
+}
+
+static int conn_watch(int epfd, int fd, int ci)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = (uint64_t)ci + 2};
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* A connection a worker handed back: wait for its next request, or close it. */
+static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
+{
+	struct conn *c = &p->conns[ci];
+	int64_t now = time_now_ms();
+
+	c->started = false;
+	c->gate_need = 0;
+	if (c->keep && !stopping) {
+		c->state = CONN_ARRIVING;
+		c->idle_since_ms = now;
+		c->deadline_ms = now + KEEPALIVE_IDLE_MS;
+	} else {
+		c->state = CONN_LINGER;
+		c->deadline_ms = now + LINGER_MS;
+		shutdown(c->fd, SHUT_WR);
+	}
+	if (conn_watch(epfd, c->fd, ci) < 0)
+		conn_close(p, epfd, ci);
+}
+
+/* The web server addresses libfcgi would accept (FCGI_WEB_SERVER_ADDRS). */
+static bool peer_allowed(const struct sockaddr_storage *sa)
+{
+	const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
+	char addr[INET6_ADDRSTRLEN];
+	size_t n;
+
+	if (list == NULL || sa->ss_family == AF_UNIX)
+		return true;
+	if (sa->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+	else if (sa->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+	else
+		return false;
+	n = strlen(addr);
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, addr, n) == 0)
+			return true;
+		p += len;
+		p += *p == ',';
 	}
 	return false;
 }
 
+/* Makes room for one more connection; false when there is none to make. */
+static bool make_room(struct pool *p, int epfd)
+{
+	int oldest = -1;
+
+	if (p->n_conns < MAX_CONNECTIONS)
+		return true;
+	for (int i = 0; i < MAX_CONNECTIONS; i++) {
+		struct conn *c = &p->conns[i];
+		if ((c->state == CONN_LINGER ||
+		     (c->state == CONN_ARRIVING && c->idle_since_ms && !c->started)) &&
+		    (oldest < 0 || c->deadline_ms < p->conns[oldest].deadline_ms))
+			oldest = i;
+	}
+	if (oldest < 0)
+		return false;
+	conn_close(p, epfd, oldest);
+	return true;
+}
+
+/* Accepts what the listening socket has; returns false when it failed. */
+static bool accept_all(struct pool *p, int epfd, int listen_fd)
+{
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof sa;
+		int fd = accept4(listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC), ci = -1, one = 1;
+
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED || errno == EPROTO)
+				return true;
+			log_error("FastCGI: accept: %s", strerror(errno));
+			return false;
+		}
+		if (!peer_allowed(&sa) || !make_room(p, epfd)) {
+			if (p->n_conns >= MAX_CONNECTIONS)
+				log_warn("FastCGI: %d connections open: closing a new one", MAX_CONNECTIONS);
+			close(fd);
+			continue;
+		}
+		if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		for (int k = 0; k < MAX_CONNECTIONS; k++)
+			if (p->conns[k].state == CONN_FREE) {
+				ci = k;
+				break;
+			}
+		p->conns[ci] = (struct conn){.fd = fd, .state = CONN_ARRIVING,
+		                             .deadline_ms = time_now_ms() + p->read_timeout_ms};
+		p->n_conns++;
+		if (conn_watch(epfd, fd, ci) < 0)
+			conn_close(p, epfd, ci);
+	}
+	return true;
+}
+
+/*
+ * Deadlines: connections still arriving, or lingering, past theirs are
+ * closed; a worker still receiving past its deadline has its connection
+ * shut down, which ends its reads.  Returns the milliseconds until the
+ * next deadline (at most 1 s).
+ */
+static int check_deadlines(struct pool *p, int epfd)
+{
+	int64_t now = time_now_ms(), next = now + 1000;
+
+	for (int i = 0; i < MAX_CONNECTIONS; i++) {
+		struct conn *c = &p->conns[i];
+		if (c->state != CONN_ARRIVING && c->state != CONN_LINGER)
+			continue;
+		if (c->deadline_ms <= now) {
+			if (c->state == CONN_ARRIVING && c->started)
+				log_warn("FastCGI: a request did not arrive within read_timeout: dropped");
+			conn_close(p, epfd, i);
+		} else if (c->deadline_ms < next) {
+			next = c->deadline_ms;
+		}
+	}
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		if (w->deadline_ms == 0 || w->shut)
+			continue;
+		if (w->deadline_ms <= now) {
+			log_warn("FastCGI: a request body did not arrive within read_timeout: dropped");
+			shutdown(p->conns[w->conn].fd, SHUT_RDWR);
+			w->shut = true;
+		} else if (w->deadline_ms < next) {
+			next = w->deadline_ms;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return (int)(next - now) + 1;
+}
+
+/* Whether every request in hand has been answered (when stopping). */
+static bool requests_in_hand(struct pool *p)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < MAX_CONNECTIONS; i++) {
+		enum conn_state s = p->conns[i].state;
+		if (s == CONN_QUEUED || s == CONN_WORKING ||
+		    (s == CONN_ARRIVING && p->conns[i].started))
+			any = true;
+	}
+	any = any || p->n_done > 0;
+	pthread_mutex_unlock(&p->lock);
+	return any;
+}
+
+static int start_workers(struct pool *p, struct handler *parent)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
+	for (int i = 0; i < WORKER_THREADS; i++) {
+		struct worker *w = &p->workers[i];
+		w->pool = p;
+		w->conn = -1;
+		handler_clone(&w->h, parent);
+		pthread_cond_init(&w->wake, NULL);
+		FCGX_InitRequest(&w->req, -1, 0); /* never accepts: listen_sock -1 */
+		if (pthread_create(&w->thread, &attr, worker_main, w) != 0) {
+			log_error("FastCGI: cannot start a worker thread");
+			handler_fini(&w->h);
+			pthread_cond_destroy(&w->wake);
+			break;
+		}
+		p->n_workers++;
+	}
+	pthread_attr_destroy(&attr);
+	return p->n_workers > 0 ? 0 : -1;
+}
+
+static void stop_workers(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	for (int i = 0; i < p->n_workers; i++)
+		pthread_cond_signal(&p->workers[i].wake);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		pthread_join(w->thread, NULL);
+		FCGX_Free(&w->req, 1);
+		handler_fini(&w->h);
+		pthread_cond_destroy(&w->wake);
+	}
+}
+
 int fcgi_serve(struct handler *h, int listen_fd)
 {
-	FCGX_Request req;
+	struct pool *p;
 	sigset_t unblocked;
-	char out[512];
-	int flags;
+	int epfd = -1, flags, rc = 0;
+	bool stopping = false, listening = false;
+	int64_t pause_until = 0;
 
 	install_signals();
 	sigprocmask(SIG_BLOCK, NULL, &unblocked);
 	sigdelset(&unblocked, SIGTERM);
 	sigdelset(&unblocked, SIGINT);
 	sigdelset(&unblocked, SIGHUP);
-	/* Non-blocking: when several processes share the socket and another
-	 * one took the connection ppoll announced, accept fails with EAGAIN
-	 * instead of blocking us where no signal can reach. */
+	/* Non-blocking: several processes may share the socket, and another
+	 * one may take the connection epoll announced. */
 	flags = fcntl(listen_fd, F_GETFL);
 	if (flags >= 0)
 		fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK);
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
+	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");
 		return 1;
 	}
-	log_debug("FastCGI accept loop on fd %d", listen_fd);
-	while (wait_for_request(&req, listen_fd, &unblocked)) {
-		struct answer ans = {0};
-		struct request r;
-		int n;
-
-		if (FCGX_Accept_r(&req) < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				continue;
-			log_error("FastCGI accept failed: %s", strerror(errno));
-			FCGX_Free(&req, 1);
-			return 1;
-		}
-		r.params = req.envp;
-		r.read_body = fcgi_read;
-		r.read_ctx = req.in;
-		handler_handle(h, &r, &ans);
-		n = format_answer(&ans, out, sizeof out);
-		if (FCGX_PutStr(out, n, req.out) < 0)
-			log_warn("the web server went away before the answer was sent");
-		FCGX_Finish_r(&req);
-		handler_after_answer(h);
+	p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		log_error("out of memory");
+		return 1;
 	}
-	FCGX_Free(&req, 1);
-	return 0;
+	pthread_mutex_init(&p->lock, NULL);
+	for (int i = 0; i < MAX_CONNECTIONS; i++)
+		p->conns[i].fd = -1;
+	p->read_timeout_ms = (h->cfg_ok ? h->cfg.read_timeout_seconds : READ_TIMEOUT_SECONDS_DEFAULT) * 1000;
+	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->wake_fd < 0 || epfd < 0) {
+		log_error("FastCGI: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	{
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+		epoll_ctl(epfd, EPOLL_CTL_ADD, p->wake_fd, &ev);
+	}
+	if (start_workers(p, h) < 0) {
+		rc = 1;
+		goto out;
+	}
+	log_debug("FastCGI accept loop on fd %d, %d threads", listen_fd, p->n_workers);
+	for (;;) {
+		struct epoll_event evs[64];
+		int timeout, n;
+		int64_t now;
+
+		if (stop_requested && !stopping) {
+			stopping = true;
+			for (int i = 0; i < MAX_CONNECTIONS; i++)
+				if (p->conns[i].state == CONN_ARRIVING && !p->conns[i].started)
+					conn_close(p, epfd, i);
+		}
+		if (stopping && !requests_in_hand(p))
+			break;
+		now = time_now_ms();
+		if (!stopping && !listening && now >= pause_until) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+			listening = epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) == 0;
+		}
+		if (listening && stopping) {
+			epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, NULL);
+			listening = false;
+		}
+		timeout = check_deadlines(p, epfd);
+		if (!listening && !stopping && pause_until > now && pause_until - now < timeout)
+			timeout = (int)(pause_until - now);
+		n = epoll_pwait(epfd, evs, 64, timeout, &unblocked);
+		if (n < 0 && errno != EINTR) {
+			log_error("FastCGI: waiting for a request: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			if (tag == 0) {
+				int64_t count;
+				size_t nd;
+				int done[MAX_CONNECTIONS];
+				if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+					log_error("FastCGI: eventfd: %s", strerror(errno));
+				pthread_mutex_lock(&p->lock);
+				nd = p->n_done;
+				memcpy(done, p->done, nd * sizeof done[0]);
+				p->n_done = 0;
+				pthread_mutex_unlock(&p->lock);
+				for (size_t k = 0; k < nd; k++)
+					conn_returned(p, epfd, done[k], stopping);
+			} else if (tag == 1) {
+				if (!stopping && !accept_all(p, epfd, listen_fd)) {
+					epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, NULL);
+					listening = false;
+					pause_until = time_now_ms() + ACCEPT_PAUSE_MS;
+				}
+			} else {
+				conn_event(p, epfd, (int)(tag - 2), evs[i].events);
+			}
+		}
+	}
+	stop_workers(p);
+out:
+	for (int i = 0; i < MAX_CONNECTIONS; i++)
+		if (p->conns[i].state != CONN_FREE)
+			close(p->conns[i].fd);
+	if (epfd >= 0)
+		close(epfd);
+	if (p->wake_fd >= 0)
+		close(p->wake_fd);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return rc;
 }
 
 static ssize_t cgi_read(void *ctx, char *buf, size_t len)

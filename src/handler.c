@@ -3,6 +3,7 @@
  * check either decides the answer (and the delivery row that records it)
  * or hands over to the next.  Only this file maps result codes to HTTP.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,9 @@ static const struct outcome IGNORED_RECORDED = {200, "OK", "Ignored", NULL};
 static const struct outcome INTERNAL_UNRECORDED = {500, "Internal Server Error",
                                                    "Internal server error", NULL};
 
+/* "No secret configured" is logged once per process, whichever thread sees it. */
+static atomic_bool warned_no_secret;
+
 const char *request_param(const struct request *req, const char *name)
 {
 	size_t n = strlen(name);
@@ -65,11 +69,22 @@ void handler_init(struct handler *h, const char *config_path, char *const *envp,
 		log_error("configuration: %s", h->cfg_error);
 }
 
+void handler_clone(struct handler *h, const struct handler *parent)
+{
+	memset(h, 0, sizeof *h);
+	h->cfg = parent->cfg;
+	h->cfg_ok = parent->cfg_ok;
+	memcpy(h->cfg_error, parent->cfg_error, sizeof h->cfg_error);
+	h->cgi = parent->cgi;
+	h->borrowed_cfg = true;
+}
+
 void handler_fini(struct handler *h)
 {
 	store_close(h->store);
 	secret_set_free(&h->secrets);
-	config_free(&h->cfg);
+	if (!h->borrowed_cfg)
+		config_free(&h->cfg);
 	memset(h, 0, sizeof *h);
 }
 
@@ -138,17 +153,25 @@ static bool content_length(const struct request *req, int64_t *len)
 /*
  * Reads exactly want bytes if the transport has them.  Returns a malloc'd
  * buffer (NUL-terminated for convenience) and the count actually read; a
- * short count means the body was truncated.
+ * short count means the body was truncated (the transport said it ended).
+ * A read error (the connection failed or read_timeout passed) sets
+ * *dropped and returns NULL: there is nobody left to answer.
  */
-static char *read_body(const struct request *req, size_t want, size_t *got)
+static char *read_body(const struct request *req, size_t want, size_t *got, bool *dropped)
 {
 	char *buf = malloc(want + 1);
 	*got = 0;
+	*dropped = false;
 	if (buf == NULL)
 		return NULL;
 	while (*got < want) {
 		ssize_t n = req->read_body(req->read_ctx, buf + *got, want - *got);
-		if (n <= 0)
+		if (n < 0) {
+			*dropped = true;
+			free(buf);
+			return NULL;
+		}
+		if (n == 0)
 			break;
 		*got += (size_t)n;
 	}
@@ -183,9 +206,8 @@ static const struct outcome *authenticate(struct handler *h, const struct reques
 	if (secret_set_refresh(&h->secrets, &h->cfg) < 0)
 		return &INTERNAL;
 	if (h->secrets.n == 0) {
-		if (!h->warned_no_secret)
+		if (!atomic_exchange(&warned_no_secret, true))
 			log_warn("no secret configured: accepting unauthenticated deliveries");
-		h->warned_no_secret = true;
 		d->scheme = auth_scheme_token(AUTH_SCHEME_NONE);
 		d->message_id = hd.webhook_id;
 		return NULL;
@@ -266,66 +288,105 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 	return &INTERNAL_UNRECORDED; /* store_apply logged it and tried to record a 500 */
 }
 
-void handler_handle(struct handler *h, const struct request *req, struct answer *ans)
+/*
+ * Rows 1 to 3 and the body: everything a request needs from its
+ * connection, decided without the database (rows 1-3 are recorded later,
+ * by handler_process).  A transport that must bound how long a client may
+ * take to send its request bounds exactly this call.
+ */
+void handler_receive(struct handler *h, const struct request *req, struct received *rx)
 {
-	struct delivery d = {0};
-	struct event ev = {0};
-	const struct outcome *o = NULL;
 	const char *method = request_param(req, "REQUEST_METHOD");
-	char *body = NULL;
-	size_t got = 0;
-	int64_t clen;
-	bool clen_ok;
 
-	d.received_ms = time_now_ms();
-	d.remote_addr = request_param(req, "REMOTE_ADDR");
+	memset(rx, 0, sizeof *rx);
+	rx->d.received_ms = time_now_ms();
+	rx->d.remote_addr = request_param(req, "REMOTE_ADDR");
+	if (!h->cfg_ok)
+		return; /* answered 500 by handler_process, no row */
+	if (!config_allows(&h->cfg, rx->d.remote_addr)) {
+		rx->decided = &FORBIDDEN;
+		return;
+	}
+	if (method == NULL || strcmp(method, "POST") != 0) {
+		rx->decided = &METHOD;
+		return;
+	}
+	rx->clen_ok = content_length(req, &rx->clen);
+	if (rx->clen_ok && rx->clen > h->cfg.max_body_bytes) {
+		rx->decided = &TOO_LARGE;
+		return;
+	}
+	rx->body = read_body(req, rx->clen_ok ? (size_t)rx->clen : 0, &rx->got, &rx->dropped);
+	if (rx->dropped)
+		return;
+	if (rx->body == NULL) {
+		log_error("out of memory reading a %lld-byte body", (long long)rx->clen);
+		rx->decided = &INTERNAL;
+		return;
+	}
+	rx->body_read = true;
+	rx->d.has_body = true;
+	rx->d.body_size = rx->got;
+	sha256(rx->body, rx->got, rx->d.body_sha256);
+}
+
+void handler_process(struct handler *h, const struct request *req, struct received *rx,
+                     struct answer *ans)
+{
+	struct delivery *d = &rx->d;
+	struct event ev = {0};
+	const struct outcome *o = rx->decided;
+
 	if (!h->cfg_ok) {
 		log_error("configuration: %s", h->cfg_error);
 		set_answer(ans, &INTERNAL);
 		return;
 	}
-	if (!config_allows(&h->cfg, d.remote_addr)) {
-		finish(h, &d, &FORBIDDEN, ans);
+	if (rx->dropped) {
+		log_warn("request from %s dropped: its body was not received (read error or "
+		         "read_timeout)",
+		         d->remote_addr ? d->remote_addr : "?");
+		set_answer(ans, &INTERNAL);
 		return;
 	}
-	if (method == NULL || strcmp(method, "POST") != 0) {
-		finish(h, &d, &METHOD, ans);
+	if (o != NULL) {
+		finish(h, d, o, ans);
 		return;
 	}
-	clen_ok = content_length(req, &clen);
-	if (clen_ok && clen > h->cfg.max_body_bytes) {
-		finish(h, &d, &TOO_LARGE, ans);
-		return;
-	}
-	body = read_body(req, clen_ok ? (size_t)clen : 0, &got);
-	if (body == NULL) {
-		log_error("out of memory reading a %lld-byte body", (long long)clen);
-		finish(h, &d, &INTERNAL, ans);
-		return;
-	}
-	d.has_body = true;
-	d.body_size = got;
-	sha256(body, got, d.body_sha256);
-	o = authenticate(h, req, body, got, &d);
-	if (o == NULL && (!clen_ok || got < (size_t)clen))
+	o = authenticate(h, req, rx->body, rx->got, d);
+	if (o == NULL && (!rx->clen_ok || rx->got < (size_t)rx->clen))
 		o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
 	if (o == NULL && !ensure_store(h))
 		o = &INTERNAL_UNRECORDED;
-	if (o == NULL && d.message_id) {
+	if (o == NULL && d->message_id) {
 		bool seen = false;
-		if (store_message_seen(h->store, d.message_id, &seen) < 0)
+		if (store_message_seen(h->store, d->message_id, &seen) < 0)
 			o = &INTERNAL;
 		else if (seen)
 			o = &REPLAY;
 	}
 	if (o == NULL)
-		o = apply(h, body, got, &d, &ev);
+		o = apply(h, rx->body, rx->got, d, &ev);
 	if (o->reason == NULL)
 		set_answer(ans, o); /* its row is written already (or could not be) */
 	else
-		finish(h, &d, o, ans);
+		finish(h, d, o, ans);
 	event_free(&ev);
-	free(body);
+}
+
+void handler_received_free(struct received *rx)
+{
+	free(rx->body);
+	rx->body = NULL;
+}
+
+void handler_handle(struct handler *h, const struct request *req, struct answer *ans)
+{
+	struct received rx;
+
+	handler_receive(h, req, &rx);
+	handler_process(h, req, &rx, ans);
+	handler_received_free(&rx);
 }
 
 void handler_after_answer(struct handler *h)

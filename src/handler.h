@@ -15,14 +15,18 @@
 /* How often the accept loop looks for due hook runs it did not queue itself. */
 #define HANDLER_DUE_CHECK_SECONDS 5
 
-/* Per-process state kept across requests in the accept loop. */
+/*
+ * State kept across requests: one per thread that answers requests (the
+ * store handle and the secret cache are not shared between threads; the
+ * configuration is loaded once and borrowed by the others' clones).
+ */
 struct handler {
 	struct config cfg;
 	bool cfg_ok;                       /* false: every request answers 500 */
+	bool borrowed_cfg;                 /* cfg belongs to the handler cloned */
 	char cfg_error[CONFIG_ERROR_BYTES]; /* why, logged once per request */
 	struct store *store;               /* opened on first use, kept open */
 	struct secret_set secrets;
-	bool warned_no_secret;
 	bool hooks_pending;                /* a run was queued: execute after the answer */
 	bool cgi;                          /* one request per process: detach quietly */
 	int64_t last_due_check_ms;         /* when waiting runs were last looked for */
@@ -36,7 +40,46 @@ struct handler {
 void handler_init(struct handler *h, const char *config_path, char *const *envp,
                   const char *exe_dir);
 
-/* Answers one request; *ans holds only static strings. */
+/*
+ * A handler for another thread: it borrows parent's configuration (which
+ * must outlive it) and has its own store handle and secret cache.
+ */
+void handler_clone(struct handler *h, const struct handler *parent);
+
+struct outcome;
+
+/*
+ * One request between its two halves.  handler_receive() fills it from
+ * the connection (the checks that need no database, and the body);
+ * handler_process() decides the answer and writes the rows.  A transport
+ * bounds the first half by its read timeout; the second half needs
+ * nothing more from the client.
+ */
+struct received {
+	struct delivery d;
+	const struct outcome *decided; /* the answer, when rows 1-3 settled it */
+	char *body;                    /* malloc'd, NUL-terminated */
+	size_t got;                    /* bytes in body */
+	int64_t clen;                  /* CONTENT_LENGTH */
+	bool clen_ok;                  /* CONTENT_LENGTH was digits (or absent) */
+	bool body_read;                /* the body was read up to CONTENT_LENGTH or its end */
+	bool dropped;                  /* reading failed: nobody is left to answer */
+};
+
+/* Rows 1-3 and the body; never touches the database. */
+void handler_receive(struct handler *h, const struct request *req, struct received *rx);
+
+/*
+ * The rest of the matrix: authentication, payload, the store, the answer
+ * (*ans holds only static strings).  req must be the one received.
+ */
+void handler_process(struct handler *h, const struct request *req, struct received *rx,
+                     struct answer *ans);
+
+/* Frees what handler_receive allocated. */
+void handler_received_free(struct received *rx);
+
+/* Both halves: answers one request. */
 void handler_handle(struct handler *h, const struct request *req, struct answer *ans);
 
 /*

@@ -16,7 +16,8 @@ struct request {
 	char *const *params;
 	/*
 	 * Reads up to len body bytes into buf; returns the number read, 0 at
-	 * the end of the body, -1 on an error.  Called only after the
+	 * the end of the body, -1 on an error (the connection failed or the
+	 * transport's read timeout passed: the request is dropped).  Called only after the
 	 * CONTENT_LENGTH check, never for more than CONTENT_LENGTH bytes.
 	 */
 	ssize_t (*read_body)(void *ctx, char *buf, size_t len);
