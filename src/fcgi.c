@@ -235,7 +235,7 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	int64_t deadline_ms; /* ARRIVING: drop it then; LINGER: close it then */
-	int64_t idle_since_ms; /* ARRIVING on a kept connection, before its first byte */
+	int64_t since_ms;    /* accepted, or handed back by its worker */
 	bool started;        /* ARRIVING: bytes of a request have been seen */
 	size_t gate_need;    /* ARRIVING: bytes needed before peeking again */
 	bool keep;           /* set by the worker: may carry another request */
@@ -532,9 +532,9 @@ static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
 
 	c->started = false;
 	c->gate_need = 0;
+	c->since_ms = now;
 	if (c->keep && !stopping) {
 		c->state = CONN_ARRIVING;
-		c->idle_since_ms = now;
 		c->deadline_ms = now + KEEPALIVE_IDLE_MS;
 	} else {
 		c->state = CONN_LINGER;
@@ -571,7 +571,13 @@ static bool peer_allowed(const struct sockaddr_storage *sa)
 	return false;
 }
 
-/* Makes room for one more connection; false when there is none to make. */
+/*
+ * Makes room for one more connection by closing the oldest one that is
+ * not being answered: one draining, else one still arriving or idle.  A
+ * web server's requests arrive whole at once and go to a worker, so this
+ * costs a stalled client its connection, not a request in progress.
+ * False when every connection is in a worker's hands or queued for one.
+ */
 static bool make_room(struct pool *p, int epfd)
 {
 	int oldest = -1;
@@ -580,9 +586,11 @@ static bool make_room(struct pool *p, int epfd)
 		return true;
 	for (int i = 0; i < MAX_CONNECTIONS; i++) {
 		struct conn *c = &p->conns[i];
-		if ((c->state == CONN_LINGER ||
-		     (c->state == CONN_ARRIVING && c->idle_since_ms && !c->started)) &&
-		    (oldest < 0 || c->deadline_ms < p->conns[oldest].deadline_ms))
+		if (c->state != CONN_LINGER && c->state != CONN_ARRIVING)
+			continue;
+		if (oldest < 0 || (c->state == CONN_LINGER) > (p->conns[oldest].state == CONN_LINGER) ||
+		    ((c->state == CONN_LINGER) == (p->conns[oldest].state == CONN_LINGER) &&
+		     c->since_ms < p->conns[oldest].since_ms))
 			oldest = i;
 	}
 	if (oldest < 0)
@@ -606,9 +614,12 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 			log_error("FastCGI: accept: %s", strerror(errno));
 			return false;
 		}
-		if (!peer_allowed(&sa) || !make_room(p, epfd)) {
-			if (p->n_conns >= MAX_CONNECTIONS)
-				log_warn("FastCGI: %d connections open: closing a new one", MAX_CONNECTIONS);
+		if (!peer_allowed(&sa)) {
+			close(fd);
+			continue;
+		}
+		if (!make_room(p, epfd)) {
+			log_warn("FastCGI: %d connections in progress: closing a new one", MAX_CONNECTIONS);
 			close(fd);
 			continue;
 		}
@@ -619,8 +630,8 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 				ci = k;
 				break;
 			}
-		p->conns[ci] = (struct conn){.fd = fd, .state = CONN_ARRIVING,
-		                             .deadline_ms = time_now_ms() + p->read_timeout_ms};
+		p->conns[ci] = (struct conn){.fd = fd, .state = CONN_ARRIVING, .since_ms = time_now_ms()};
+		p->conns[ci].deadline_ms = p->conns[ci].since_ms + p->read_timeout_ms;
 		p->n_conns++;
 		if (conn_watch(epfd, fd, ci) < 0)
 			conn_close(p, epfd, ci);
