@@ -226,8 +226,8 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 enum conn_state {
 	CONN_FREE = 0,
 	CONN_ARRIVING, /* main thread: waiting for a whole request */
-	CONN_QUEUED,   /* waiting for a worker */
-	CONN_WORKING,  /* a worker has it */
+	CONN_WORKER,   /* queued for a worker, or in its hands (only the
+	                * main thread writes the state) */
 	CONN_LINGER,   /* main thread: answered, draining before close */
 };
 
@@ -385,7 +385,6 @@ static void *worker_main(void *arg)
 		ci = p->queue[p->q_head];
 		p->q_head = (p->q_head + 1) % MAX_CONNECTIONS;
 		p->q_len--;
-		p->conns[ci].state = CONN_WORKING;
 		w->conn = ci;
 		w->shut = false;
 		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
@@ -415,7 +414,7 @@ static void dispatch(struct pool *p, int epfd, int ci)
 
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	pthread_mutex_lock(&p->lock);
-	c->state = CONN_QUEUED;
+	c->state = CONN_WORKER;
 	p->queue[(p->q_head + p->q_len) % MAX_CONNECTIONS] = ci;
 	p->q_len++;
 	if (p->n_idle > 0) {
@@ -686,7 +685,7 @@ static bool requests_in_hand(struct pool *p)
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < MAX_CONNECTIONS; i++) {
 		enum conn_state s = p->conns[i].state;
-		if (s == CONN_QUEUED || s == CONN_WORKING ||
+		if (s == CONN_WORKER ||
 		    (s == CONN_ARRIVING && p->conns[i].started))
 			any = true;
 	}
