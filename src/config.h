@@ -75,11 +75,39 @@ int config_load(struct config *cfg, const char *explicit_path, char *const *envp
 void config_free(struct config *cfg);
 
 /*
- * Applies one `key = value` setting (the value already trimmed).  Returns
- * NULL, or a short static reason ("unknown key", "empty value", "not a
- * number between 1 and 86400", ...).  Exposed for tests and fuzzing.
+ * Why config_set() refused a setting.  Callers decide on the code, never
+ * on its text: config_error_text() may be reworded freely.
  */
-const char *config_set(struct config *cfg, const char *key, const char *value);
+enum config_error {
+	CONFIG_OK = 0,
+	CONFIG_UNKNOWN_KEY, /* not a setting (an environment variable is only warned about) */
+	CONFIG_EMPTY_VALUE, /* `key =` with nothing after it */
+	CONFIG_NO_MEMORY,
+	CONFIG_BAD_HOOK_TIMEOUT,
+	CONFIG_BAD_HOOK_ATTEMPTS,
+	CONFIG_BAD_MAX_BODY,
+	CONFIG_BAD_TOLERANCE,
+	CONFIG_BAD_BOOL,        /* not yes/no/true/false/on/off/1/0 */
+	CONFIG_BAD_MODE,        /* not 3 or 4 octal digits */
+	CONFIG_MODE_TOO_WIDE,   /* bits above 0777 */
+	CONFIG_MODE_OWNER,      /* the owner lacks read or write */
+	CONFIG_MODE_EXECUTABLE, /* an execute bit is set */
+	CONFIG_BAD_CIDR_LIST,   /* an empty or overlong item, a trailing comma */
+	CONFIG_TOO_MANY_CIDRS,  /* more than CONFIG_MAX_CIDRS */
+	CONFIG_BAD_CIDR,        /* an item that is not an address or network */
+	CONFIG_BAD_DURABILITY,
+	CONFIG_BAD_LOG_LEVEL,
+};
+
+/* The reason as a short phrase for an error message ("unknown key", ...). */
+const char *config_error_text(enum config_error e);
+
+/*
+ * Applies one `key = value` setting (the value already trimmed).  Returns
+ * CONFIG_OK, or why the setting was refused.
+ * Exposed for tests and fuzzing.
+ */
+enum config_error config_set(struct config *cfg, const char *key, const char *value);
 
 /*
  * Parses one CIDR ("10.0.0.0/8", "2001:db8::/32", or a bare address as a

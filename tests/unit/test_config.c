@@ -141,13 +141,51 @@ static void test_errors(void)
 	config_free(&cfg);
 }
 
+/*
+ * config_set() answers with a code; callers decide on it, never on the
+ * text, and every code has a phrase of its own for the message.
+ */
+static void test_error_codes(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_set(&cfg, "bogus", "1") == CONFIG_UNKNOWN_KEY);
+	CHECK(config_set(&cfg, "db", "") == CONFIG_EMPTY_VALUE);
+	CHECK(config_set(&cfg, "hook_timeout", "0") == CONFIG_BAD_HOOK_TIMEOUT);
+	CHECK(config_set(&cfg, "hook_attempts", "101") == CONFIG_BAD_HOOK_ATTEMPTS);
+	CHECK(config_set(&cfg, "max_body", "0") == CONFIG_BAD_MAX_BODY);
+	CHECK(config_set(&cfg, "tolerance", "-1") == CONFIG_BAD_TOLERANCE);
+	CHECK(config_set(&cfg, "auto_register", "maybe") == CONFIG_BAD_BOOL);
+	CHECK(config_set(&cfg, "db_mode", "rw") == CONFIG_BAD_MODE);
+	CHECK(config_set(&cfg, "db_mode", "1600") == CONFIG_MODE_TOO_WIDE);
+	CHECK(config_set(&cfg, "db_mode", "0400") == CONFIG_MODE_OWNER);
+	CHECK(config_set(&cfg, "db_mode", "0700") == CONFIG_MODE_EXECUTABLE);
+	CHECK(config_set(&cfg, "allow_from", "10.0.0.0/8,") == CONFIG_BAD_CIDR_LIST);
+	CHECK(config_set(&cfg, "allow_from", "example.com") == CONFIG_BAD_CIDR);
+	CHECK(config_set(&cfg, "durability", "fast") == CONFIG_BAD_DURABILITY);
+	CHECK(config_set(&cfg, "log_level", "loud") == CONFIG_BAD_LOG_LEVEL);
+	CHECK(config_set(&cfg, "log_level", "info") == CONFIG_OK);
+	char many[65 * 16] = "";
+	for (int i = 0; i <= CONFIG_MAX_CIDRS; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), "%s10.0.%d.0/24",
+		         i ? "," : "", i);
+	CHECK(config_set(&cfg, "allow_from", many) == CONFIG_TOO_MANY_CIDRS);
+	for (int a = CONFIG_OK; a <= CONFIG_BAD_LOG_LEVEL; a++) {
+		const char *ta = config_error_text((enum config_error)a);
+		CHECK_MSG(ta != NULL && ta[0] != '\0', "code %d has no text", a);
+		for (int b = CONFIG_OK; b < a; b++)
+			CHECK_MSG(strcmp(ta, config_error_text((enum config_error)b)) != 0,
+			          "codes %d and %d share the text \"%s\"", a, b, ta);
+	}
+}
+
 static void test_allow_from(void)
 {
 	struct config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	CHECK(config_allows(&cfg, "203.0.113.9")); /* unset: anyone */
 	CHECK(config_set(&cfg, "allow_from", "10.0.0.0/8, 192.168.1.7, 2001:db8::/32, ::1") ==
-	      NULL);
+	      CONFIG_OK);
 	CHECK(cfg.n_allow == 4);
 	CHECK(config_allows(&cfg, "10.1.2.3"));
 	CHECK(config_allows(&cfg, "192.168.1.7"));
@@ -161,7 +199,7 @@ static void test_allow_from(void)
 	CHECK(!config_allows(&cfg, "not an address"));
 	CHECK(!config_allows(&cfg, NULL));
 	CHECK(!config_allows(&cfg, ""));
-	CHECK(config_set(&cfg, "allow_from", "0.0.0.0/0") == NULL);
+	CHECK(config_set(&cfg, "allow_from", "0.0.0.0/0") == CONFIG_OK);
 	CHECK(config_allows(&cfg, "8.8.8.8") && !config_allows(&cfg, "::2"));
 	struct cidr c;
 	CHECK(cidr_parse("172.16.0.0/12", &c) && c.prefix == 12);
@@ -210,6 +248,7 @@ int main(void)
 	test_defaults();
 	test_file_and_precedence();
 	test_errors();
+	test_error_codes();
 	test_allow_from();
 	test_secret_rotation();
 	char cmd[600];
