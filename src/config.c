@@ -63,6 +63,8 @@ const char *config_error_text(enum config_error e)
 		return "unknown key";
 	case CONFIG_EMPTY_VALUE:
 		return "empty value";
+	case CONFIG_BLANK_SECRET:
+		return "a secret of blanks only (use at least 16 random bytes)";
 	case CONFIG_NO_MEMORY:
 		return "out of memory";
 	case CONFIG_BAD_HOOK_TIMEOUT:
@@ -186,12 +188,22 @@ static enum config_error set_allow_from(struct config *cfg, const char *value)
 	return CONFIG_OK;
 }
 
+/*
+ * True when text holds nothing but spaces, tabs and line ends: such a
+ * secret is the same easy guess for everyone (and a web server strips it
+ * from a cf-webhook-auth header anyway).
+ */
+static bool is_blank(const char *text)
+{
+	return text[strspn(text, " \t\r\n")] == '\0';
+}
+
 enum config_error config_set(struct config *cfg, const char *key, const char *value)
 {
 	if (value[0] == '\0')
 		return CONFIG_EMPTY_VALUE;
 	if (strcmp(key, "secret") == 0)
-		return set_string(&cfg->secret, value);
+		return is_blank(value) ? CONFIG_BLANK_SECRET : set_string(&cfg->secret, value);
 	if (strcmp(key, "secret_file") == 0)
 		return set_string(&cfg->secret_file, value);
 	if (strcmp(key, "db") == 0)
@@ -506,11 +518,21 @@ void secret_set_free(struct secret_set *set)
 	memset(set, 0, sizeof *set);
 }
 
-/* Reads the whole secret file into set->file_data and splits it into lines. */
+/* What a secret_file line is trimmed of at both ends. */
+static bool is_secret_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/*
+ * Reads the whole secret file into set->file_data and splits it into
+ * lines, each trimmed; the items point into file_data.
+ */
 static int load_secret_file(struct secret_set *set, const char *path, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0, size;
+	unsigned lineno = 0;
 	char *data;
 
 	/* Identity and size come from the file actually opened, so a rename
@@ -548,11 +570,19 @@ static int load_secret_file(struct secret_set *set, const char *path, struct sta
 	for (char *line = data; line < data + got && set->n < CONFIG_MAX_SECRETS;) {
 		char *nl = memchr(line, '\n', (size_t)(data + got - line));
 		size_t len = nl ? (size_t)(nl - line) : (size_t)(data + got - line);
-		if (len && line[len - 1] == '\r')
+		char *start = line;
+
+		lineno++;
+		while (len && is_secret_blank(*start)) {
+			start++;
+			len--;
+		}
+		while (len && is_secret_blank(start[len - 1]))
 			len--;
 		if (len > 0) {
-			set->items[set->n].bytes = line;
+			set->items[set->n].bytes = start;
 			set->items[set->n].len = len;
+			set->lines[set->n] = lineno;
 			set->n++;
 		}
 		if (nl == NULL)
@@ -569,14 +599,36 @@ static void set_inline_secret(struct secret_set *set, const struct config *cfg)
 	if (cfg->secret) {
 		set->items[0].bytes = cfg->secret;
 		set->items[0].len = strlen(cfg->secret);
+		set->lines[0] = 0;
 		set->n = 1;
 	}
+}
+
+static int64_t timespec_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/*
+ * True when st describes the file already held, unchanged.  Size and
+ * modification time alone miss an in-place rewrite of the same size whose
+ * mtime was put back (cp -p, rsync -t, touch -r); the change time cannot
+ * be set back, so it is compared too, to the nanosecond.  Timestamps only
+ * move with the filesystem's clock tick, so a file read soon after its
+ * last change (settling) is never taken as unchanged: git's "racy clean"
+ * rule.
+ */
+static bool same_file(const struct secret_set *set, const struct stat *st)
+{
+	return set->loaded && !set->settling && set->dev == st->st_dev && set->ino == st->st_ino &&
+	       set->size == st->st_size && set->mtime_ns == timespec_ns(&st->st_mtim) &&
+	       set->ctime_ns == timespec_ns(&st->st_ctim);
 }
 
 int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 {
 	struct stat st;
-	int64_t mtime_ns;
+	int64_t changed_ms;
 
 	if (cfg->secret_file == NULL) {
 		if (!set->loaded)
@@ -589,9 +641,7 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 		secret_set_free(set);
 		return -1;
 	}
-	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if (set->loaded && set->dev == st.st_dev && set->ino == st.st_ino &&
-	    set->size == st.st_size && set->mtime_ns == mtime_ns)
+	if (same_file(set, &st))
 		return set->file_secrets ? 0 : -1;
 	secret_set_free(set);
 	set_inline_secret(set, cfg);
@@ -601,11 +651,13 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 		return -1;
 	}
 	set->file_secrets = set->n - inline_secrets;
-	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	set->dev = st.st_dev;
 	set->ino = st.st_ino;
 	set->size = st.st_size;
-	set->mtime_ns = mtime_ns;
+	set->mtime_ns = timespec_ns(&st.st_mtim);
+	set->ctime_ns = timespec_ns(&st.st_ctim);
+	changed_ms = (set->ctime_ns > set->mtime_ns ? set->ctime_ns : set->mtime_ns) / 1000000;
+	set->settling = time_now_ms() - changed_ms < SECRET_FILE_SETTLE_MS;
 	set->loaded = true;
 	if (set->file_secrets == 0) {
 		log_error("secret_file %s holds no secret: refusing every delivery",

@@ -31,6 +31,15 @@
 #define CONFIG_MAX_CIDRS 64
 #define CONFIG_MAX_SECRETS 64
 #define CONFIG_SECRET_BYTES 4096
+/* `check` warns about a secret shorter than this. */
+#define SECRET_MIN_BYTES 16
+/*
+ * The coarsest file timestamp granularity trusted (FAT keeps 2 s): a
+ * secret_file read this soon after its last change is read again on the
+ * next refresh, since a rewrite within the same tick may not show in its
+ * times.
+ */
+#define SECRET_FILE_SETTLE_MS 2000
 #define CONFIG_ERROR_BYTES 512
 
 /* One allow_from entry: an address family, the network bytes and a prefix length. */
@@ -82,6 +91,7 @@ enum config_error {
 	CONFIG_OK = 0,
 	CONFIG_UNKNOWN_KEY, /* not a setting (an environment variable is only warned about) */
 	CONFIG_EMPTY_VALUE, /* `key =` with nothing after it */
+	CONFIG_BLANK_SECRET, /* a secret of spaces, tabs and line ends only */
 	CONFIG_NO_MEMORY,
 	CONFIG_BAD_HOOK_TIMEOUT,
 	CONFIG_BAD_HOOK_ATTEMPTS,
@@ -124,12 +134,16 @@ bool cidr_parse(const char *text, struct cidr *out);
 bool config_allows(const struct config *cfg, const char *addr);
 
 /*
- * The current secrets: `secret` plus every non-empty line of secret_file.
- * The file is re-read when its identity, size or modification time
- * changes (one stat per call), so rotation needs no restart.
+ * The current secrets: `secret` plus every line of secret_file, trimmed of
+ * spaces, tabs and CR at both ends (lines left empty are skipped).  The
+ * file is re-read when its device, inode, size, modification or change
+ * time (to the nanosecond) differs from the copy held, and for
+ * SECRET_FILE_SETTLE_MS after any change, so rotation needs no restart:
+ * one stat per call.
  */
 struct secret_set {
 	struct auth_secret items[CONFIG_MAX_SECRETS];
+	unsigned lines[CONFIG_MAX_SECRETS]; /* secret_file line of each item; 0: `secret` */
 	size_t n;
 	char *file_data;        /* owned copy of the file's bytes, wiped on change */
 	size_t file_len;        /* bytes in file_data */
@@ -138,13 +152,17 @@ struct secret_set {
 	ino_t ino;
 	off_t size;
 	int64_t mtime_ns;
+	int64_t ctime_ns;       /* st_ctim: no one can set it back, unlike st_mtim */
+	bool settling;          /* read within SECRET_FILE_SETTLE_MS of its last change */
 	bool loaded;
 };
 
 /*
  * Refreshes *set from cfg.  Returns 0, or -1 (logged) when secret_file is
- * configured but cannot be read, or holds no secret: the caller must then
- * refuse to authenticate anyone (fail closed).
+ * configured but cannot be read, or holds no usable line (the operator
+ * asked for authentication; an empty or blank file must not switch it
+ * off, nor leave only `secret` by accident): the caller must then refuse
+ * to authenticate anyone (fail closed).
  */
 int secret_set_refresh(struct secret_set *set, const struct config *cfg);
 /* Wipes and frees; the set may then be refreshed again. */

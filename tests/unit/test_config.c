@@ -1,7 +1,9 @@
 /*
  * config.c: file parsing, precedence, error messages naming file, line and
- * key, allow_from CIDRs, and the secret set with rotation.
+ * key, allow_from CIDRs, and the secret set with rotation and trimming.
  */
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,11 +234,118 @@ static void test_secret_rotation(void)
 	CHECK(secret_set_refresh(&set, &cfg) == 0);
 	CHECK(set.n == 2 && set.items[1].len == 16 &&
 	      memcmp(set.items[1].bytes, "rotated-secret-2", 16) == 0);
-	/* Emptied or removed: fail closed. */
+	/* Emptied, blank, or removed: fail closed, though `secret` is set. */
 	write_file("secrets", "\n");
+	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	write_file("secrets", "   \n\t\r\n \t \n");
 	CHECK(secret_set_refresh(&set, &cfg) < 0);
 	unlink(secrets);
 	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	secret_set_free(&set);
+	config_free(&cfg);
+}
+
+/* True when item i of set is exactly text. */
+static bool item_is(const struct secret_set *set, size_t i, const char *text)
+{
+	return i < set->n && set->items[i].len == strlen(text) &&
+	       memcmp(set->items[i].bytes, text, strlen(text)) == 0;
+}
+
+/*
+ * Blank secrets are refused: `secret` of blanks (the file's values are
+ * trimmed, so only the environment can pass one) is a configuration error;
+ * secret_file lines are trimmed of spaces, tabs and CR and skipped when
+ * nothing is left.
+ */
+static void test_blank_secrets(void)
+{
+	struct config cfg;
+	struct secret_set set = {0};
+	char err[CONFIG_ERROR_BYTES];
+	char conf[1024];
+
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_set(&cfg, "secret", " ") == CONFIG_BLANK_SECRET);
+	CHECK(config_set(&cfg, "secret", " \t\r\n") == CONFIG_BLANK_SECRET);
+	CHECK(cfg.secret == NULL);
+
+	char *env[] = {"CFIMAGES_WEBHOOK_SECRET= ", NULL};
+	CHECK(config_load(&cfg, NULL, env, NULL, err, sizeof err) < 0);
+	CHECK_MSG(strstr(err, "CFIMAGES_WEBHOOK_SECRET") && strstr(err, "blank"), "%s", err);
+	config_free(&cfg);
+	char *env2[] = {"CFIMAGES_WEBHOOK_SECRET=\t", NULL};
+	CHECK(config_load(&cfg, NULL, env2, NULL, err, sizeof err) < 0);
+	config_free(&cfg);
+	char *env3[] = {"CFIMAGES_WEBHOOK_SECRET=", NULL};
+	CHECK(config_load(&cfg, NULL, env3, NULL, err, sizeof err) < 0);
+	config_free(&cfg);
+	expect_error("secret =  \t \n", ":1: secret: empty value");
+
+	const char *secrets = write_file("blank-secrets", "  old secret \t\r\n"
+	                                                  " \t \r\n"
+	                                                  "\tnew-secret\n"
+	                                                  "   \n"
+	                                                  "\r\n"
+	                                                  "last");
+	char *env4[] = {NULL};
+	snprintf(conf, sizeof conf, "secret_file = %s\n", secrets);
+	CHECK(config_load(&cfg, write_file("b.conf", conf), env4, NULL, err, sizeof err) == 0);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK_MSG(set.n == 3, "%zu secrets", set.n);
+	CHECK(item_is(&set, 0, "old secret") && set.lines[0] == 1);
+	CHECK(item_is(&set, 1, "new-secret") && set.lines[1] == 3);
+	CHECK(item_is(&set, 2, "last") && set.lines[2] == 6);
+	secret_set_free(&set);
+	config_free(&cfg);
+}
+
+/*
+ * An in-place rewrite of the same size whose modification time is put
+ * back (cp -p, rsync -t, touch -r) is still noticed: the change time
+ * moved.  A file read just after a change is re-read on the next refresh
+ * whatever its times say, since they move only with the filesystem's tick.
+ */
+static void test_secret_same_size_rewrite(void)
+{
+	struct config cfg;
+	struct secret_set set = {0};
+	char err[CONFIG_ERROR_BYTES];
+	char conf[1024];
+	char *env[] = {NULL};
+	struct stat before, after;
+	char secrets[512];
+
+	snprintf(secrets, sizeof secrets, "%s", write_file("same-size", "first-secret-0001\n"));
+
+	snprintf(conf, sizeof conf, "secret_file = %s\n", secrets);
+	CHECK(config_load(&cfg, write_file("ss.conf", conf), env, NULL, err, sizeof err) == 0);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(item_is(&set, 0, "first-secret-0001"));
+	CHECK(set.settling); /* just written */
+	CHECK(stat(secrets, &before) == 0);
+
+	/* As if the file were old: only its identity and times decide now. */
+	set.settling = false;
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(item_is(&set, 0, "first-secret-0001"));
+
+	/* Past the coarsest kernel clock tick, rewritten in place. */
+	usleep(50 * 1000);
+	FILE *f = fopen(secrets, "r+");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("second-secret-002\n", f);
+		fclose(f);
+	}
+	struct timespec times[2] = {before.st_atim, before.st_mtim};
+	CHECK(utimensat(AT_FDCWD, secrets, times, 0) == 0);
+	CHECK(stat(secrets, &after) == 0);
+	CHECK(after.st_ino == before.st_ino && after.st_size == before.st_size);
+	CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	      after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(set.n == 1 && item_is(&set, 0, "second-secret-002"));
 	secret_set_free(&set);
 	config_free(&cfg);
 }
@@ -251,6 +360,8 @@ int main(void)
 	test_error_codes();
 	test_allow_from();
 	test_secret_rotation();
+	test_blank_secrets();
+	test_secret_same_size_rewrite();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
