@@ -613,7 +613,7 @@ static int64_t timespec_ns(const struct timespec *ts)
  * True when st describes the file already held, unchanged.  Size and
  * modification time alone miss an in-place rewrite of the same size whose
  * mtime was put back (cp -p, rsync -t, touch -r); the change time cannot
- * be set back, so it is compared too, to the nanosecond.  Timestamps only
+ * be put back that way, so it is compared too, to the nanosecond.  Timestamps only
  * move with the filesystem's clock tick, so a file read soon after its
  * last change (settling) is never taken as unchanged: git's "racy clean"
  * rule.

@@ -89,8 +89,8 @@ void config_free(struct config *cfg);
  */
 enum config_error {
 	CONFIG_OK = 0,
-	CONFIG_UNKNOWN_KEY, /* not a setting (an environment variable is only warned about) */
-	CONFIG_EMPTY_VALUE, /* `key =` with nothing after it */
+	CONFIG_UNKNOWN_KEY,  /* not a setting (an environment variable is only warned about) */
+	CONFIG_EMPTY_VALUE,  /* `key =` with nothing after it */
 	CONFIG_BLANK_SECRET, /* a secret of spaces, tabs and line ends only */
 	CONFIG_NO_MEMORY,
 	CONFIG_BAD_HOOK_TIMEOUT,
@@ -114,8 +114,8 @@ const char *config_error_text(enum config_error e);
 
 /*
  * Applies one `key = value` setting (the value already trimmed).  Returns
- * CONFIG_OK, or why the setting was refused.
- * Exposed for tests and fuzzing.
+ * CONFIG_OK, or why the setting was refused.  Exposed for tests and
+ * fuzzing.
  */
 enum config_error config_set(struct config *cfg, const char *key, const char *value);
 
@@ -152,7 +152,7 @@ struct secret_set {
 	ino_t ino;
 	off_t size;
 	int64_t mtime_ns;
-	int64_t ctime_ns;       /* st_ctim: no one can set it back, unlike st_mtim */
+	int64_t ctime_ns;       /* st_ctim: set by the kernel; utimes cannot put it back */
 	bool settling;          /* read within SECRET_FILE_SETTLE_MS of its last change */
 	bool loaded;
 };
