@@ -826,6 +826,31 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * Warns about each secret shorter than SECRET_MIN_BYTES, naming where it
+ * is (the setting, or the line of secret_file) and never its bytes: a
+ * short secret is guessable, a cf-webhook-auth secret above all, since
+ * that header carries it as it is.
+ */
+static void check_secret_lengths(const struct secret_set *set, const struct config *cfg,
+                                 int *problems)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->items[i].len >= SECRET_MIN_BYTES)
+			continue;
+		if (set->lines[i] == 0)
+			report(problems, false,
+			       "secret is %zu bytes long: use at least %d random bytes (e.g. "
+			       "openssl rand -hex 32)",
+			       set->items[i].len, SECRET_MIN_BYTES);
+		else
+			report(problems, false,
+			       "secret_file %s line %u: a secret of %zu bytes: use at least %d "
+			       "random bytes (e.g. openssl rand -hex 32)",
+			       cfg->secret_file, set->lines[i], set->items[i].len, SECRET_MIN_BYTES);
+	}
+}
+
 static int cmd_check(struct ctx *c, int argc, char **argv)
 {
 	struct secret_set set = {0};
@@ -848,6 +873,7 @@ static int cmd_check(struct ctx *c, int argc, char **argv)
 		       c->cfg.secret_file);
 	else
 		printf("ok: %zu secret%s configured\n", set.n, set.n == 1 ? "" : "s");
+	check_secret_lengths(&set, &c->cfg, &problems);
 	secret_set_free(&set);
 	check_database(c, &problems);
 	check_hooks(c, &problems);

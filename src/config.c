@@ -55,57 +55,109 @@ static bool replace_string(char **slot, const char *value)
 	return true;
 }
 
-static const char *set_number(int64_t *slot, const char *value, int64_t min, int64_t max,
-                              const char *why)
+const char *config_error_text(enum config_error e)
+{
+	switch (e) {
+	case CONFIG_OK:
+		return "ok";
+	case CONFIG_UNKNOWN_KEY:
+		return "unknown key";
+	case CONFIG_EMPTY_VALUE:
+		return "empty value";
+	case CONFIG_BLANK_SECRET:
+		return "a secret of blanks only (use at least 16 random bytes)";
+	case CONFIG_NO_MEMORY:
+		return "out of memory";
+	case CONFIG_BAD_HOOK_TIMEOUT:
+		return "expected seconds between 1 and 86400";
+	case CONFIG_BAD_HOOK_ATTEMPTS:
+		return "expected a number of attempts between 1 and 100";
+	case CONFIG_BAD_MAX_BODY:
+		return "expected bytes between 1 and 67108864";
+	case CONFIG_BAD_TOLERANCE:
+		return "expected seconds between 0 and 31536000";
+	case CONFIG_BAD_READ_TIMEOUT:
+		return "expected seconds between 1 and 3600";
+	case CONFIG_BAD_BOOL:
+		return "expected yes or no";
+	case CONFIG_BAD_MODE:
+		return "expected an octal mode such as 0600 or 0660";
+	case CONFIG_MODE_TOO_WIDE:
+		return "mode bits above 0777 are not allowed";
+	case CONFIG_MODE_OWNER:
+		return "the owner needs read and write access (at least 0600)";
+	case CONFIG_MODE_EXECUTABLE:
+		return "a database is not executable (use 0600, 0640 or 0660)";
+	case CONFIG_BAD_CIDR_LIST:
+		return "expected a comma-separated list of CIDRs such as 10.0.0.0/8, ::1";
+	case CONFIG_TOO_MANY_CIDRS:
+		return "too many CIDRs (at most 64)";
+	case CONFIG_BAD_CIDR:
+		return "not a valid CIDR list (e.g. 10.0.0.0/8, 2001:db8::/32, ::1)";
+	case CONFIG_BAD_DURABILITY:
+		return "expected full or normal";
+	case CONFIG_BAD_LOG_LEVEL:
+		return "expected error, warn, info or debug";
+	}
+	return "invalid value";
+}
+
+static enum config_error set_string(char **slot, const char *value)
+{
+	return replace_string(slot, value) ? CONFIG_OK : CONFIG_NO_MEMORY;
+}
+
+static enum config_error set_number(int64_t *slot, const char *value, int64_t min, int64_t max,
+                                    enum config_error why)
 {
 	int64_t v;
 	if (!parse_int64(value, min, max, &v))
 		return why;
 	*slot = v;
-	return NULL;
+	return CONFIG_OK;
 }
 
-static const char *set_bool(bool *slot, const char *value)
+static enum config_error set_bool(bool *slot, const char *value)
 {
 	static const char *const yes[] = {"yes", "true", "on", "1"};
 	static const char *const no[] = {"no", "false", "off", "0"};
 	for (size_t i = 0; i < 4; i++) {
 		if (strcmp(value, yes[i]) == 0) {
 			*slot = true;
-			return NULL;
+			return CONFIG_OK;
 		}
 		if (strcmp(value, no[i]) == 0) {
 			*slot = false;
-			return NULL;
+			return CONFIG_OK;
 		}
 	}
-	return "expected yes or no";
+	return CONFIG_BAD_BOOL;
 }
 
 /* Parses an octal file mode; the owner must keep read and write access. */
-static const char *set_mode(unsigned *slot, const char *value)
+static enum config_error set_mode(unsigned *slot, const char *value)
 {
 	unsigned v = 0;
 	size_t n = strlen(value);
 	if (n < 3 || n > 4)
-		return "expected an octal mode such as 0600 or 0660";
+		return CONFIG_BAD_MODE;
 	for (size_t i = 0; i < n; i++) {
 		if (value[i] < '0' || value[i] > '7')
-			return "expected an octal mode such as 0600 or 0660";
+			return CONFIG_BAD_MODE;
 		v = v * 8 + (unsigned)(value[i] - '0');
 	}
 	if (v > 0777)
-		return "mode bits above 0777 are not allowed";
+		return CONFIG_MODE_TOO_WIDE;
 	if ((v & 0600) != 0600)
-		return "the owner needs read and write access (at least 0600)";
+		return CONFIG_MODE_OWNER;
 	if (v & 0111)
-		return "a database is not executable (use 0600, 0640 or 0660)";
+		return CONFIG_MODE_EXECUTABLE;
 	*slot = v;
-	return NULL;
+	return CONFIG_OK;
 }
 
 /* Parses a comma-separated CIDR list, replacing the current one. */
-static const char *set_allow_from(struct config *cfg, const char *value)
+static enum config_error set_allow_from(struct config *cfg, const char *value)
 {
 	char item[128];
 	const char *p = value;
@@ -121,53 +173,63 @@ static const char *set_allow_from(struct config *cfg, const char *value)
 		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len == 0 || len >= sizeof item)
-			return "expected a comma-separated list of CIDRs such as 10.0.0.0/8, ::1";
+			return CONFIG_BAD_CIDR_LIST;
 		if (n == CONFIG_MAX_CIDRS)
-			return "too many CIDRs (at most 64)";
+			return CONFIG_TOO_MANY_CIDRS;
 		memcpy(item, p, len);
 		item[len] = '\0';
 		if (!cidr_parse(item, &cfg->allow_from[n]))
-			return "not a valid CIDR list (e.g. 10.0.0.0/8, 2001:db8::/32, ::1)";
+			return CONFIG_BAD_CIDR;
 		n++;
 		if (end == NULL)
 			break;
 		p = end + 1;
 		if (*p == '\0')
-			return "expected a comma-separated list of CIDRs such as 10.0.0.0/8, ::1";
+			return CONFIG_BAD_CIDR_LIST;
 	}
 	cfg->n_allow = n;
-	return NULL;
+	return CONFIG_OK;
 }
 
-const char *config_set(struct config *cfg, const char *key, const char *value)
+/*
+ * True when text holds nothing but spaces, tabs and line ends: such a
+ * secret is the same easy guess for everyone (and a web server strips it
+ * from a cf-webhook-auth header anyway).
+ */
+static bool is_blank(const char *text)
+{
+	return text[strspn(text, " \t\r\n")] == '\0';
+}
+
+enum config_error config_set(struct config *cfg, const char *key, const char *value)
 {
 	if (value[0] == '\0')
-		return "empty value";
+		return CONFIG_EMPTY_VALUE;
 	if (strcmp(key, "secret") == 0)
-		return replace_string(&cfg->secret, value) ? NULL : "out of memory";
+		return is_blank(value) ? CONFIG_BLANK_SECRET : set_string(&cfg->secret, value);
 	if (strcmp(key, "secret_file") == 0)
-		return replace_string(&cfg->secret_file, value) ? NULL : "out of memory";
+		return set_string(&cfg->secret_file, value);
 	if (strcmp(key, "db") == 0)
-		return replace_string(&cfg->db, value) ? NULL : "out of memory";
+		return set_string(&cfg->db, value);
 	if (strcmp(key, "hooks_dir") == 0)
-		return replace_string(&cfg->hooks_dir, value) ? NULL : "out of memory";
+		return set_string(&cfg->hooks_dir, value);
 	if (strcmp(key, "db_mode") == 0)
 		return set_mode(&cfg->db_mode, value);
 	if (strcmp(key, "hook_timeout") == 0)
 		return set_number(&cfg->hook_timeout_seconds, value, 1, HOOK_TIMEOUT_SECONDS_MAX,
-		                  "expected seconds between 1 and 86400");
+		                  CONFIG_BAD_HOOK_TIMEOUT);
 	if (strcmp(key, "hook_attempts") == 0)
 		return set_number(&cfg->hook_attempts, value, 1, HOOK_ATTEMPTS_MAX,
-		                  "expected a number of attempts between 1 and 100");
+		                  CONFIG_BAD_HOOK_ATTEMPTS);
 	if (strcmp(key, "max_body") == 0)
 		return set_number(&cfg->max_body_bytes, value, 1, MAX_BODY_BYTES_MAX,
-		                  "expected bytes between 1 and 67108864");
+		                  CONFIG_BAD_MAX_BODY);
 	if (strcmp(key, "tolerance") == 0)
 		return set_number(&cfg->tolerance_seconds, value, 0, TOLERANCE_SECONDS_MAX,
-		                  "expected seconds between 0 and 31536000");
+		                  CONFIG_BAD_TOLERANCE);
 	if (strcmp(key, "read_timeout") == 0)
 		return set_number(&cfg->read_timeout_seconds, value, 1, READ_TIMEOUT_SECONDS_MAX,
-		                  "expected seconds between 1 and 3600");
+		                  CONFIG_BAD_READ_TIMEOUT);
 	if (strcmp(key, "auto_register") == 0)
 		return set_bool(&cfg->auto_register, value);
 	if (strcmp(key, "allow_from") == 0)
@@ -178,13 +240,12 @@ const char *config_set(struct config *cfg, const char *key, const char *value)
 		else if (strcmp(value, "normal") == 0)
 			cfg->durability_full = false;
 		else
-			return "expected full or normal";
-		return NULL;
+			return CONFIG_BAD_DURABILITY;
+		return CONFIG_OK;
 	}
 	if (strcmp(key, "log_level") == 0)
-		return log_level_parse(value, &cfg->log_level) ? NULL
-		                                               : "expected error, warn, info or debug";
-	return "unknown key";
+		return log_level_parse(value, &cfg->log_level) ? CONFIG_OK : CONFIG_BAD_LOG_LEVEL;
+	return CONFIG_UNKNOWN_KEY;
 }
 
 static char *trim(char *s)
@@ -215,7 +276,7 @@ static int read_file(struct config *cfg, const char *path, char *err, size_t err
 	}
 	while (fgets(line, sizeof line, f)) {
 		char *eq, *key, *value;
-		const char *why;
+		enum config_error why;
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
@@ -235,8 +296,9 @@ static int read_file(struct config *cfg, const char *path, char *err, size_t err
 		value = trim(eq + 1);
 		key = trim(key);
 		why = config_set(cfg, key, value);
-		if (why) {
-			snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, key, why);
+		if (why != CONFIG_OK) {
+			snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, key,
+			         config_error_text(why));
 			goto out;
 		}
 	}
@@ -289,14 +351,16 @@ static int read_environment(struct config *cfg, char *const *envp, char *err, si
 	size_t plen = strlen(CONFIG_ENV_PREFIX);
 	for (size_t i = 0; envp && envp[i]; i++) {
 		char key[64];
-		const char *name = envp[i], *eq = strchr(name, '='), *why;
+		const char *name = envp[i], *eq = strchr(name, '=');
+		enum config_error why;
 		size_t klen;
 
 		if (eq == NULL || strncmp(name, CONFIG_ENV_PREFIX, plen) != 0)
 			continue;
 		klen = (size_t)(eq - name) - plen;
 		if (klen == 0 || klen >= sizeof key) {
-			log_warn("ignoring unknown environment variable %.*s", (int)(eq - name), name);
+			log_warn("ignoring unknown environment variable %.*s", (int)(eq - name),
+			         name);
 			continue;
 		}
 		for (size_t k = 0; k < klen; k++) {
@@ -307,13 +371,16 @@ static int read_environment(struct config *cfg, char *const *envp, char *err, si
 		if (strcmp(key, "config") == 0)
 			continue;
 		why = config_set(cfg, key, eq + 1);
-		if (why && strcmp(why, "unknown key") == 0) {
-			log_warn("ignoring unknown environment variable %.*s", (int)(eq - name), name);
-			continue;
-		}
-		if (why) {
-			snprintf(err, errlen, "environment %.*s: %s: %s", (int)(eq - name), name, key,
-			         why);
+		switch (why) {
+		case CONFIG_OK:
+			break;
+		case CONFIG_UNKNOWN_KEY:
+			log_warn("ignoring unknown environment variable %.*s", (int)(eq - name),
+			         name);
+			break;
+		default:
+			snprintf(err, errlen, "environment %.*s: %s: %s", (int)(eq - name), name,
+			         key, config_error_text(why));
 			return -1;
 		}
 	}
@@ -457,11 +524,21 @@ void secret_set_free(struct secret_set *set)
 	memset(set, 0, sizeof *set);
 }
 
-/* Reads the whole secret file into set->file_data and splits it into lines. */
+/* What a secret_file line is trimmed of at both ends. */
+static bool is_secret_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/*
+ * Reads the whole secret file into set->file_data and splits it into
+ * lines, each trimmed; the items point into file_data.
+ */
 static int load_secret_file(struct secret_set *set, const char *path, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0, size;
+	unsigned lineno = 0;
 	char *data;
 
 	/* Identity and size come from the file actually opened, so a rename
@@ -499,11 +576,19 @@ static int load_secret_file(struct secret_set *set, const char *path, struct sta
 	for (char *line = data; line < data + got && set->n < CONFIG_MAX_SECRETS;) {
 		char *nl = memchr(line, '\n', (size_t)(data + got - line));
 		size_t len = nl ? (size_t)(nl - line) : (size_t)(data + got - line);
-		if (len && line[len - 1] == '\r')
+		char *start = line;
+
+		lineno++;
+		while (len && is_secret_blank(*start)) {
+			start++;
+			len--;
+		}
+		while (len && is_secret_blank(start[len - 1]))
 			len--;
 		if (len > 0) {
-			set->items[set->n].bytes = line;
+			set->items[set->n].bytes = start;
 			set->items[set->n].len = len;
+			set->lines[set->n] = lineno;
 			set->n++;
 		}
 		if (nl == NULL)
@@ -520,14 +605,36 @@ static void set_inline_secret(struct secret_set *set, const struct config *cfg)
 	if (cfg->secret) {
 		set->items[0].bytes = cfg->secret;
 		set->items[0].len = strlen(cfg->secret);
+		set->lines[0] = 0;
 		set->n = 1;
 	}
+}
+
+static int64_t timespec_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/*
+ * True when st describes the file already held, unchanged.  Size and
+ * modification time alone miss an in-place rewrite of the same size whose
+ * mtime was put back (cp -p, rsync -t, touch -r); the change time cannot
+ * be put back that way, so it is compared too, to the nanosecond.  Timestamps only
+ * move with the filesystem's clock tick, so a file read soon after its
+ * last change (settling) is never taken as unchanged: git's "racy clean"
+ * rule.
+ */
+static bool same_file(const struct secret_set *set, const struct stat *st)
+{
+	return set->loaded && !set->settling && set->dev == st->st_dev && set->ino == st->st_ino &&
+	       set->size == st->st_size && set->mtime_ns == timespec_ns(&st->st_mtim) &&
+	       set->ctime_ns == timespec_ns(&st->st_ctim);
 }
 
 int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 {
 	struct stat st;
-	int64_t mtime_ns;
+	int64_t changed_ms;
 
 	if (cfg->secret_file == NULL) {
 		if (!set->loaded)
@@ -540,9 +647,7 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 		secret_set_free(set);
 		return -1;
 	}
-	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if (set->loaded && set->dev == st.st_dev && set->ino == st.st_ino &&
-	    set->size == st.st_size && set->mtime_ns == mtime_ns)
+	if (same_file(set, &st))
 		return set->file_secrets ? 0 : -1;
 	secret_set_free(set);
 	set_inline_secret(set, cfg);
@@ -552,11 +657,13 @@ int secret_set_refresh(struct secret_set *set, const struct config *cfg)
 		return -1;
 	}
 	set->file_secrets = set->n - inline_secrets;
-	mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	set->dev = st.st_dev;
 	set->ino = st.st_ino;
 	set->size = st.st_size;
-	set->mtime_ns = mtime_ns;
+	set->mtime_ns = timespec_ns(&st.st_mtim);
+	set->ctime_ns = timespec_ns(&st.st_ctim);
+	changed_ms = (set->ctime_ns > set->mtime_ns ? set->ctime_ns : set->mtime_ns) / 1000000;
+	set->settling = time_now_ms() - changed_ms < SECRET_FILE_SETTLE_MS;
 	set->loaded = true;
 	if (set->file_secrets == 0) {
 		log_error("secret_file %s holds no secret: refusing every delivery",

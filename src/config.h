@@ -33,6 +33,15 @@
 #define CONFIG_MAX_CIDRS 64
 #define CONFIG_MAX_SECRETS 64
 #define CONFIG_SECRET_BYTES 4096
+/* `check` warns about a secret shorter than this. */
+#define SECRET_MIN_BYTES 16
+/*
+ * The coarsest file timestamp granularity trusted (FAT keeps 2 s): a
+ * secret_file read this soon after its last change is read again on the
+ * next refresh, since a rewrite within the same tick may not show in its
+ * times.
+ */
+#define SECRET_FILE_SETTLE_MS 2000
 #define CONFIG_ERROR_BYTES 512
 
 /* One allow_from entry: an address family, the network bytes and a prefix length. */
@@ -78,11 +87,41 @@ int config_load(struct config *cfg, const char *explicit_path, char *const *envp
 void config_free(struct config *cfg);
 
 /*
- * Applies one `key = value` setting (the value already trimmed).  Returns
- * NULL, or a short static reason ("unknown key", "empty value", "not a
- * number between 1 and 86400", ...).  Exposed for tests and fuzzing.
+ * Why config_set() refused a setting.  Callers decide on the code, never
+ * on its text: config_error_text() may be reworded freely.
  */
-const char *config_set(struct config *cfg, const char *key, const char *value);
+enum config_error {
+	CONFIG_OK = 0,
+	CONFIG_UNKNOWN_KEY,  /* not a setting (an environment variable is only warned about) */
+	CONFIG_EMPTY_VALUE,  /* `key =` with nothing after it */
+	CONFIG_BLANK_SECRET, /* a secret of spaces, tabs and line ends only */
+	CONFIG_NO_MEMORY,
+	CONFIG_BAD_HOOK_TIMEOUT,
+	CONFIG_BAD_HOOK_ATTEMPTS,
+	CONFIG_BAD_MAX_BODY,
+	CONFIG_BAD_TOLERANCE,
+	CONFIG_BAD_READ_TIMEOUT,
+	CONFIG_BAD_BOOL,        /* not yes/no/true/false/on/off/1/0 */
+	CONFIG_BAD_MODE,        /* not 3 or 4 octal digits */
+	CONFIG_MODE_TOO_WIDE,   /* bits above 0777 */
+	CONFIG_MODE_OWNER,      /* the owner lacks read or write */
+	CONFIG_MODE_EXECUTABLE, /* an execute bit is set */
+	CONFIG_BAD_CIDR_LIST,   /* an empty or overlong item, a trailing comma */
+	CONFIG_TOO_MANY_CIDRS,  /* more than CONFIG_MAX_CIDRS */
+	CONFIG_BAD_CIDR,        /* an item that is not an address or network */
+	CONFIG_BAD_DURABILITY,
+	CONFIG_BAD_LOG_LEVEL,
+};
+
+/* The reason as a short phrase for an error message ("unknown key", ...). */
+const char *config_error_text(enum config_error e);
+
+/*
+ * Applies one `key = value` setting (the value already trimmed).  Returns
+ * CONFIG_OK, or why the setting was refused.  Exposed for tests and
+ * fuzzing.
+ */
+enum config_error config_set(struct config *cfg, const char *key, const char *value);
 
 /*
  * Parses one CIDR ("10.0.0.0/8", "2001:db8::/32", or a bare address as a
@@ -99,12 +138,16 @@ bool cidr_parse(const char *text, struct cidr *out);
 bool config_allows(const struct config *cfg, const char *addr);
 
 /*
- * The current secrets: `secret` plus every non-empty line of secret_file.
- * The file is re-read when its identity, size or modification time
- * changes (one stat per call), so rotation needs no restart.
+ * The current secrets: `secret` plus every line of secret_file, trimmed of
+ * spaces, tabs and CR at both ends (lines left empty are skipped).  The
+ * file is re-read when its device, inode, size, modification or change
+ * time (to the nanosecond) differs from the copy held, and for
+ * SECRET_FILE_SETTLE_MS after any change, so rotation needs no restart:
+ * one stat per call.
  */
 struct secret_set {
 	struct auth_secret items[CONFIG_MAX_SECRETS];
+	unsigned lines[CONFIG_MAX_SECRETS]; /* secret_file line of each item; 0: `secret` */
 	size_t n;
 	char *file_data;        /* owned copy of the file's bytes, wiped on change */
 	size_t file_len;        /* bytes in file_data */
@@ -113,13 +156,17 @@ struct secret_set {
 	ino_t ino;
 	off_t size;
 	int64_t mtime_ns;
+	int64_t ctime_ns;       /* st_ctim: set by the kernel; utimes cannot put it back */
+	bool settling;          /* read within SECRET_FILE_SETTLE_MS of its last change */
 	bool loaded;
 };
 
 /*
  * Refreshes *set from cfg.  Returns 0, or -1 (logged) when secret_file is
- * configured but cannot be read, or holds no secret: the caller must then
- * refuse to authenticate anyone (fail closed).
+ * configured but cannot be read, or holds no usable line (the operator
+ * asked for authentication; an empty or blank file must not switch it
+ * off, nor leave only `secret` by accident): the caller must then refuse
+ * to authenticate anyone (fail closed).
  */
 int secret_set_refresh(struct secret_set *set, const struct config *cfg);
 /* Wipes and frees; the set may then be refreshed again. */

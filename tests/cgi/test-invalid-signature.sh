@@ -4,8 +4,8 @@
 # and is otherwise answered 401 `Invalid signature` (one delivery row,
 # nothing else).  Covers: hex HMAC in its four headers, upper-case hex, the
 # sha256= prefix, cf-webhook-auth, Stream style, Standard Webhooks, empty
-# and malformed headers, secret_file rotation (any line matches; a
-# rewritten file is re-read).  No secret is ever stored or logged.
+# and malformed headers, secret_file (any line matches; CRLF line ends).
+# No secret is ever stored or logged.
 . "$top_srcdir/tests/lib.sh"
 
 SECRET=inv4lid-sig-s3cret
@@ -135,12 +135,9 @@ expect_answer 200 OK
 OLD_SIG=$(sign_hex first-old-secret "$T/json")
 cgi POST "$T/json" CFIMAGES_WEBHOOK_SECRET_FILE="$T/secrets" HTTP_X_SIGNATURE="$OLD_SIG"
 expect_answer 200 OK
-# Rewritten between two requests: the retired secret no longer verifies.
-printf '%s\n' "$SECRET" >"$T/secrets"
-cgi POST "$T/json" CFIMAGES_WEBHOOK_SECRET_FILE="$T/secrets" HTTP_X_SIGNATURE="$OLD_SIG"
-expect_rejected 401 "Invalid signature" invalid_signature
-cgi POST "$T/json" CFIMAGES_WEBHOOK_SECRET_FILE="$T/secrets" HTTP_X_SIGNATURE="$GOOD"
-expect_answer 200 OK
+# A rewritten file re-read by a long-lived process (each CGI request is a
+# new process, so there is no copy held to go stale here) is
+# tests/servers/test-secret-file-rotation.sh.
 # CRLF line ends do not become part of the secret.
 printf 'first-old-secret\r\n%s\r\n' "$SECRET" >"$T/secrets"
 cgi POST "$T/json" CFIMAGES_WEBHOOK_SECRET_FILE="$T/secrets" HTTP_X_SIGNATURE="$GOOD"

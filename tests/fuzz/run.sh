@@ -23,7 +23,14 @@ for t in auth event config; do
 	corpus=$out/corpus-$t
 	mkdir -p "$corpus"
 	[ -d "$here/corpus/$t" ] && cp -n "$here/corpus/$t"/* "$corpus"/ 2>/dev/null || true
+	# A private TMPDIR: a target must leave nothing behind in it.
+	tmp=$out/tmp-$t
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
 	echo "fuzz_$t: ${secs}s"
-	"$out/fuzz_$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=0 \
+	TMPDIR=$tmp "$out/fuzz_$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=0 \
 		"$corpus" 2>"$out/fuzz_$t.log" || { tail -40 "$out/fuzz_$t.log"; exit 1; }
+	left=$(ls -A "$tmp")
+	[ -z "$left" ] || { echo "fuzz_$t left files in TMPDIR: $left"; exit 1; }
+	rmdir "$tmp"
 done

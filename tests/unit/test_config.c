@@ -1,7 +1,9 @@
 /*
  * config.c: file parsing, precedence, error messages naming file, line and
- * key, allow_from CIDRs, and the secret set with rotation.
+ * key, allow_from CIDRs, and the secret set with rotation and trimming.
  */
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +143,54 @@ static void test_errors(void)
 	config_free(&cfg);
 }
 
+/*
+ * config_set() answers with a code; callers decide on it, never on the
+ * text, and every code has a phrase of its own for the message.
+ */
+static void test_error_codes(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_set(&cfg, "bogus", "1") == CONFIG_UNKNOWN_KEY);
+	CHECK(config_set(&cfg, "db", "") == CONFIG_EMPTY_VALUE);
+	CHECK(config_set(&cfg, "hook_timeout", "0") == CONFIG_BAD_HOOK_TIMEOUT);
+	CHECK(config_set(&cfg, "hook_attempts", "101") == CONFIG_BAD_HOOK_ATTEMPTS);
+	CHECK(config_set(&cfg, "max_body", "0") == CONFIG_BAD_MAX_BODY);
+	CHECK(config_set(&cfg, "tolerance", "-1") == CONFIG_BAD_TOLERANCE);
+	CHECK(config_set(&cfg, "read_timeout", "0") == CONFIG_BAD_READ_TIMEOUT);
+	CHECK(config_set(&cfg, "read_timeout", "3601") == CONFIG_BAD_READ_TIMEOUT);
+	CHECK(config_set(&cfg, "read_timeout", "5") == CONFIG_OK && cfg.read_timeout_seconds == 5);
+	CHECK(config_set(&cfg, "auto_register", "maybe") == CONFIG_BAD_BOOL);
+	CHECK(config_set(&cfg, "db_mode", "rw") == CONFIG_BAD_MODE);
+	CHECK(config_set(&cfg, "db_mode", "1600") == CONFIG_MODE_TOO_WIDE);
+	CHECK(config_set(&cfg, "db_mode", "0400") == CONFIG_MODE_OWNER);
+	CHECK(config_set(&cfg, "db_mode", "0700") == CONFIG_MODE_EXECUTABLE);
+	CHECK(config_set(&cfg, "allow_from", "10.0.0.0/8,") == CONFIG_BAD_CIDR_LIST);
+	CHECK(config_set(&cfg, "allow_from", "example.com") == CONFIG_BAD_CIDR);
+	CHECK(config_set(&cfg, "durability", "fast") == CONFIG_BAD_DURABILITY);
+	CHECK(config_set(&cfg, "log_level", "loud") == CONFIG_BAD_LOG_LEVEL);
+	CHECK(config_set(&cfg, "log_level", "info") == CONFIG_OK);
+	char many[65 * 16] = "";
+	for (int i = 0; i <= CONFIG_MAX_CIDRS; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), "%s10.0.%d.0/24",
+		         i ? "," : "", i);
+	CHECK(config_set(&cfg, "allow_from", many) == CONFIG_TOO_MANY_CIDRS);
+	for (int a = CONFIG_OK; a <= CONFIG_BAD_LOG_LEVEL; a++) {
+		const char *ta = config_error_text((enum config_error)a);
+		CHECK_MSG(ta != NULL && ta[0] != '\0', "code %d has no text", a);
+		for (int b = CONFIG_OK; b < a; b++)
+			CHECK_MSG(strcmp(ta, config_error_text((enum config_error)b)) != 0,
+			          "codes %d and %d share the text \"%s\"", a, b, ta);
+	}
+}
+
 static void test_allow_from(void)
 {
 	struct config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	CHECK(config_allows(&cfg, "203.0.113.9")); /* unset: anyone */
 	CHECK(config_set(&cfg, "allow_from", "10.0.0.0/8, 192.168.1.7, 2001:db8::/32, ::1") ==
-	      NULL);
+	      CONFIG_OK);
 	CHECK(cfg.n_allow == 4);
 	CHECK(config_allows(&cfg, "10.1.2.3"));
 	CHECK(config_allows(&cfg, "192.168.1.7"));
@@ -161,7 +204,7 @@ static void test_allow_from(void)
 	CHECK(!config_allows(&cfg, "not an address"));
 	CHECK(!config_allows(&cfg, NULL));
 	CHECK(!config_allows(&cfg, ""));
-	CHECK(config_set(&cfg, "allow_from", "0.0.0.0/0") == NULL);
+	CHECK(config_set(&cfg, "allow_from", "0.0.0.0/0") == CONFIG_OK);
 	CHECK(config_allows(&cfg, "8.8.8.8") && !config_allows(&cfg, "::2"));
 	struct cidr c;
 	CHECK(cidr_parse("172.16.0.0/12", &c) && c.prefix == 12);
@@ -194,11 +237,118 @@ static void test_secret_rotation(void)
 	CHECK(secret_set_refresh(&set, &cfg) == 0);
 	CHECK(set.n == 2 && set.items[1].len == 16 &&
 	      memcmp(set.items[1].bytes, "rotated-secret-2", 16) == 0);
-	/* Emptied or removed: fail closed. */
+	/* Emptied, blank, or removed: fail closed, though `secret` is set. */
 	write_file("secrets", "\n");
+	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	write_file("secrets", "   \n\t\r\n \t \n");
 	CHECK(secret_set_refresh(&set, &cfg) < 0);
 	unlink(secrets);
 	CHECK(secret_set_refresh(&set, &cfg) < 0);
+	secret_set_free(&set);
+	config_free(&cfg);
+}
+
+/* True when item i of set is exactly text. */
+static bool item_is(const struct secret_set *set, size_t i, const char *text)
+{
+	return i < set->n && set->items[i].len == strlen(text) &&
+	       memcmp(set->items[i].bytes, text, strlen(text)) == 0;
+}
+
+/*
+ * Blank secrets are refused: `secret` of blanks (the file's values are
+ * trimmed, so only the environment can pass one) is a configuration error;
+ * secret_file lines are trimmed of spaces, tabs and CR and skipped when
+ * nothing is left.
+ */
+static void test_blank_secrets(void)
+{
+	struct config cfg;
+	struct secret_set set = {0};
+	char err[CONFIG_ERROR_BYTES];
+	char conf[1024];
+
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_set(&cfg, "secret", " ") == CONFIG_BLANK_SECRET);
+	CHECK(config_set(&cfg, "secret", " \t\r\n") == CONFIG_BLANK_SECRET);
+	CHECK(cfg.secret == NULL);
+
+	char *env[] = {"CFIMAGES_WEBHOOK_SECRET= ", NULL};
+	CHECK(config_load(&cfg, NULL, env, NULL, err, sizeof err) < 0);
+	CHECK_MSG(strstr(err, "CFIMAGES_WEBHOOK_SECRET") && strstr(err, "blank"), "%s", err);
+	config_free(&cfg);
+	char *env2[] = {"CFIMAGES_WEBHOOK_SECRET=\t", NULL};
+	CHECK(config_load(&cfg, NULL, env2, NULL, err, sizeof err) < 0);
+	config_free(&cfg);
+	char *env3[] = {"CFIMAGES_WEBHOOK_SECRET=", NULL};
+	CHECK(config_load(&cfg, NULL, env3, NULL, err, sizeof err) < 0);
+	config_free(&cfg);
+	expect_error("secret =  \t \n", ":1: secret: empty value");
+
+	const char *secrets = write_file("blank-secrets", "  old secret \t\r\n"
+	                                                  " \t \r\n"
+	                                                  "\tnew-secret\n"
+	                                                  "   \n"
+	                                                  "\r\n"
+	                                                  "last");
+	char *env4[] = {NULL};
+	snprintf(conf, sizeof conf, "secret_file = %s\n", secrets);
+	CHECK(config_load(&cfg, write_file("b.conf", conf), env4, NULL, err, sizeof err) == 0);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK_MSG(set.n == 3, "%zu secrets", set.n);
+	CHECK(item_is(&set, 0, "old secret") && set.lines[0] == 1);
+	CHECK(item_is(&set, 1, "new-secret") && set.lines[1] == 3);
+	CHECK(item_is(&set, 2, "last") && set.lines[2] == 6);
+	secret_set_free(&set);
+	config_free(&cfg);
+}
+
+/*
+ * An in-place rewrite of the same size whose modification time is put
+ * back (cp -p, rsync -t, touch -r) is still noticed: the change time
+ * moved.  A file read just after a change is re-read on the next refresh
+ * whatever its times say, since they move only with the filesystem's tick.
+ */
+static void test_secret_same_size_rewrite(void)
+{
+	struct config cfg;
+	struct secret_set set = {0};
+	char err[CONFIG_ERROR_BYTES];
+	char conf[1024];
+	char *env[] = {NULL};
+	struct stat before, after;
+	char secrets[512];
+
+	snprintf(secrets, sizeof secrets, "%s", write_file("same-size", "first-secret-0001\n"));
+
+	snprintf(conf, sizeof conf, "secret_file = %s\n", secrets);
+	CHECK(config_load(&cfg, write_file("ss.conf", conf), env, NULL, err, sizeof err) == 0);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(item_is(&set, 0, "first-secret-0001"));
+	CHECK(set.settling); /* just written */
+	CHECK(stat(secrets, &before) == 0);
+
+	/* As if the file were old: only its identity and times decide now. */
+	set.settling = false;
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(item_is(&set, 0, "first-secret-0001"));
+
+	/* Past the coarsest kernel clock tick, rewritten in place. */
+	usleep(50 * 1000);
+	FILE *f = fopen(secrets, "r+");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("second-secret-002\n", f);
+		fclose(f);
+	}
+	struct timespec times[2] = {before.st_atim, before.st_mtim};
+	CHECK(utimensat(AT_FDCWD, secrets, times, 0) == 0);
+	CHECK(stat(secrets, &after) == 0);
+	CHECK(after.st_ino == before.st_ino && after.st_size == before.st_size);
+	CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	      after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+	CHECK(secret_set_refresh(&set, &cfg) == 0);
+	CHECK(set.n == 1 && item_is(&set, 0, "second-secret-002"));
 	secret_set_free(&set);
 	config_free(&cfg);
 }
@@ -210,8 +360,11 @@ int main(void)
 	test_defaults();
 	test_file_and_precedence();
 	test_errors();
+	test_error_codes();
 	test_allow_from();
 	test_secret_rotation();
+	test_blank_secrets();
+	test_secret_same_size_rewrite();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
