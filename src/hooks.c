@@ -169,31 +169,123 @@ int64_t hook_backoff_seconds(int64_t attempt)
 	return s > HOOK_BACKOFF_MAX_SECONDS ? HOOK_BACKOFF_MAX_SECONDS : s;
 }
 
+/*
+ * Fields 5 (process group) and 22 (start time, clock ticks since boot) of
+ * a /proc/PID/stat text.  The command name (field 2) is in parentheses and
+ * may hold spaces and parentheses, so fields are counted from the last ')'.
+ */
+static bool parse_stat(const char *text, int64_t *pgrp, int64_t *start)
+{
+	const char *p = strrchr(text, ')');
+	for (int field = 2; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field + 1 == 5)
+			*pgrp = strtoll(p + 1, NULL, 10);
+	}
+	if (p == NULL)
+		return false;
+	*start = strtoll(p + 1, NULL, 10);
+	return true;
+}
+
+/* Reads name (relative to the directory dir) into buf, NUL-terminated; bytes read or -1. */
+static ssize_t read_at(int dir, const char *name, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
 int64_t process_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd, field;
+	int64_t pgrp = 0, start;
+	int dir;
+	bool ok;
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
 		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name (field 2) is in parentheses and may hold spaces. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return -1;
-	return strtoll(p + 1, NULL, 10);
+	ok = read_at(dir, "stat", buf, sizeof buf) > 0 && parse_stat(buf, &pgrp, &start);
+	close(dir);
+	return ok ? start : -1;
+}
+
+/* True when the NUL-separated list env[0..len) holds the entry want exactly. */
+static bool has_entry(const char *env, size_t len, const char *want)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t n = strnlen(env + i, len - i);
+		if (n < len - i && strcmp(env + i, want) == 0)
+			return true;
+		i += n + 1;
+	}
+	return false;
+}
+
+/* Most bytes of a group leader's environment read for the proof. */
+#define HOOK_ENVIRON_BYTES 65536
+
+enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_id,
+                                   const char *db_path)
+{
+	char path[64], stat_text[1024], want_run[64], *want_db = NULL, *env = NULL;
+	int64_t pgrp = 0, start = -1;
+	enum hook_group verdict = HOOK_GROUP_NOT_OURS;
+	struct stat st;
+	ssize_t len;
+	int dir = -1;
+
+	/* kill(-1) reaches every process we may signal, 0 our own group. */
+	if (pgid <= 1 || pgid > INT_MAX || (pid_t)pgid == getpgrp() || (pid_t)pgid == getpid())
+		return HOOK_GROUP_NOT_OURS;
+	snprintf(path, sizeof path, "/proc/%lld", (long long)pgid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		verdict = errno == ENOENT ? HOOK_GROUP_GONE : HOOK_GROUP_NOT_OURS;
+		goto out;
+	}
+	/* Through this one descriptor every read below is of the same
+	 * process: once it has gone they fail, even if its PID is reused. */
+	if (fstat(dir, &st) < 0 || st.st_uid != geteuid())
+		goto out;
+	if (read_at(dir, "stat", stat_text, sizeof stat_text) <= 0 ||
+	    !parse_stat(stat_text, &pgrp, &start) || pgrp != pgid || start != pg_start)
+		goto out;
+	snprintf(want_run, sizeof want_run, "CFIMAGES_HOOK_RUN_ID=%lld", (long long)run_id);
+	env = malloc(HOOK_ENVIRON_BYTES);
+	if (env == NULL || asprintf(&want_db, "CFIMAGES_DB=%s", db_path) < 0) {
+		want_db = NULL;
+		goto out;
+	}
+	len = read_at(dir, "environ", env, HOOK_ENVIRON_BYTES);
+	if (len > 0 && has_entry(env, (size_t)len, want_run) &&
+	    has_entry(env, (size_t)len, want_db))
+		verdict = HOOK_GROUP_OURS;
+out:
+	if (dir >= 0)
+		close(dir);
+	free(env);
+	free(want_db);
+	return verdict;
 }
 
 /* An anonymous, already-unlinked file holding the input, positioned at 0. */
@@ -435,18 +527,31 @@ int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now)
 	              HOOK_STALE_SLACK_SECONDS) * 1000;
 }
 
-/* Kills what a dead runner left behind, if it is provably ours, and requeues. */
-static void reclaim_stale(struct store *st, const struct config *cfg)
+/*
+ * Takes up the runs a dead runner left behind.  Their rows may have been
+ * written by anyone in the database's group, who must not be able to make
+ * us signal a process: a recorded process group is killed only when
+ * hooks_group_of_run proves it is the hook we started for that run;
+ * otherwise the run is taken up without killing anything.
+ */
+static void reclaim_stale(struct store *st, const struct config *cfg, const char *db_path)
 {
 	struct stale_run runs[HOOK_STALE_BATCH];
 	int64_t now = time_now_ms();
 	int n = outbox_stale(st, hooks_stale_before_ms(cfg, now), runs, HOOK_STALE_BATCH);
 
 	for (int i = 0; i < n; i++) {
-		if (runs[i].pgid > 0 && process_start_time((pid_t)runs[i].pgid) == runs[i].pg_start) {
+		enum hook_group g = HOOK_GROUP_GONE;
+		if (runs[i].pgid != 0)
+			g = hooks_group_of_run(runs[i].pgid, runs[i].pg_start, runs[i].id, db_path);
+		if (g == HOOK_GROUP_OURS) {
 			log_warn("hook run %lld: killing process group %lld left by a dead runner",
 			         (long long)runs[i].id, (long long)runs[i].pgid);
 			kill(-(pid_t)runs[i].pgid, SIGKILL);
+		} else if (g == HOOK_GROUP_NOT_OURS) {
+			log_warn("hook run %lld: recorded process group %lld not killed: nothing "
+			         "shows it is this run's hook",
+			         (long long)runs[i].id, (long long)runs[i].pgid);
 		}
 		if (outbox_reclaim(st, &runs[i], cfg->hook_attempts, now) == 1)
 			log_warn("hook run %lld: its runner died; taken up again",
@@ -586,7 +691,7 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 		int64_t now, next;
 		int c;
 
-		reclaim_stale(st, cfg);
+		reclaim_stale(st, cfg, db_path);
 		while ((c = outbox_claim(st, time_now_ms(), &run)) == 1) {
 			execute_run(st, cfg, db_path, &run);
 			hook_run_free(&run);

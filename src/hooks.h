@@ -95,6 +95,28 @@ int64_t hook_backoff_seconds(int64_t attempt);
  */
 int64_t process_start_time(pid_t pid);
 
+/* Whom a recorded process group belongs to, as far as can be proved. */
+enum hook_group {
+	HOOK_GROUP_OURS,     /* the hook we started for the run: ours to kill */
+	HOOK_GROUP_GONE,     /* no process has that PID any more */
+	HOOK_GROUP_NOT_OURS, /* someone else's, or it cannot be told: never signalled */
+};
+
+/*
+ * Whether process group pgid, recorded with leader start time pg_start, is
+ * the hook this program started for run run_id of the database db_path
+ * (absolute, as given to the hook in CFIMAGES_DB).  The row it comes from
+ * may have been written by anyone who can write the database, and a start
+ * time is public (/proc/PID/stat), so the proof is what they cannot
+ * forge: the group leader runs as this user, still leads that group, has
+ * that start time, and its environment (/proc/PID/environ, readable only
+ * by its owner) holds CFIMAGES_HOOK_RUN_ID and CFIMAGES_DB as
+ * hook_execute set them.  pgid 1 or less and our own group are never
+ * ours.  HOOK_GROUP_NOT_OURS whenever in doubt.
+ */
+enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_id,
+                                   const char *db_path);
+
 struct config;
 
 /*
