@@ -36,34 +36,55 @@ extern char **environ;
  * runs with our rights.  stat() follows symbolic links, so the target is
  * what is judged.
  */
-const char *hooks_path_problem(const char *path, bool want_dir)
+enum hook_path_problem hooks_path_problem(const char *path, bool want_dir)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? "does not exist" : "cannot be examined";
+		return errno == ENOENT ? HOOK_PATH_MISSING : HOOK_PATH_UNEXAMINABLE;
 	if (want_dir && !S_ISDIR(st.st_mode))
-		return "is not a directory";
+		return HOOK_PATH_NOT_DIRECTORY;
 	if (!want_dir && !S_ISREG(st.st_mode))
-		return "is not a regular file";
+		return HOOK_PATH_NOT_REGULAR;
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return "is owned by another user (must be this user or root)";
+		return HOOK_PATH_FOREIGN_OWNER;
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return HOOK_PATH_WRITABLE;
+	return HOOK_PATH_OK;
+}
+
+const char *hooks_path_problem_text(enum hook_path_problem problem)
+{
+	switch (problem) {
+	case HOOK_PATH_OK:
+		return "";
+	case HOOK_PATH_MISSING:
+		return "does not exist";
+	case HOOK_PATH_UNEXAMINABLE:
+		return "cannot be examined";
+	case HOOK_PATH_NOT_DIRECTORY:
+		return "is not a directory";
+	case HOOK_PATH_NOT_REGULAR:
+		return "is not a regular file";
+	case HOOK_PATH_FOREIGN_OWNER:
+		return "is owned by another user (must be this user or root)";
+	case HOOK_PATH_WRITABLE:
 		return "is writable by group or others (chmod go-w)";
-	return NULL;
+	}
+	return "has an unknown problem";
 }
 
 /* Adds name/path to the list if it is a safe executable regular file. */
 static int consider(struct hook_list *out, const char *name, const char *path)
 {
 	struct stat st;
-	const char *problem;
+	enum hook_path_problem problem;
 	char *n, *p;
 
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	problem = hooks_path_problem(path, false);
-	if (problem) {
-		log_warn("hook %s refused: %s", path, problem);
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hook %s refused: %s", path, hooks_path_problem_text(problem));
 		return 0;
 	}
 	if (access(path, X_OK) < 0) {
@@ -111,16 +132,17 @@ int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *
 {
 	char path[HOOK_PATH_BYTES], name[HOOK_PATH_BYTES], dir_name[64];
 	struct dirent **entries = NULL;
-	const char *problem;
+	enum hook_path_problem problem;
 	int n, rc = 0;
 
 	memset(out, 0, sizeof *out);
 	problem = hooks_path_problem(hooks_dir, true);
-	if (problem) {
-		if (strcmp(problem, "does not exist") == 0)
-			log_debug("hooks_dir %s does not exist: no hooks", hooks_dir);
-		else
-			log_warn("hooks_dir %s refused: %s", hooks_dir, problem);
+	if (problem == HOOK_PATH_MISSING) {
+		log_debug("hooks_dir %s does not exist: no hooks", hooks_dir);
+		return 0;
+	}
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hooks_dir %s refused: %s", hooks_dir, hooks_path_problem_text(problem));
 		return 0;
 	}
 	if (!join_path(path, sizeof path, hooks_dir, status) || consider(out, status, path) < 0)
@@ -129,9 +151,10 @@ int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *
 	if (!join_path(path, sizeof path, hooks_dir, dir_name))
 		goto fail;
 	problem = hooks_path_problem(path, true);
-	if (problem) {
-		if (strcmp(problem, "does not exist") != 0 && strcmp(problem, "is not a directory"))
-			log_warn("hook directory %s refused: %s", path, problem);
+	if (problem == HOOK_PATH_MISSING || problem == HOOK_PATH_NOT_DIRECTORY)
+		return 0;
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hook directory %s refused: %s", path, hooks_path_problem_text(problem));
 		return 0;
 	}
 	n = scandir(path, &entries, skip_entry, by_name);
@@ -584,7 +607,8 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 {
 	char dir[HOOK_PATH_BYTES];
 	size_t n = strlen(run->status);
-	const char *name, *problem;
+	enum hook_path_problem problem;
+	const char *name;
 
 	if (!status_is_known(run->status) || strncmp(run->hook, run->status, n) != 0)
 		return "is not a hook name discovery would queue";
@@ -598,18 +622,18 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 		if (len == 0 || name[0] == '.' || name[len - 1] == '~' || strchr(name, '/'))
 			return "is not a hook name discovery would queue";
 	}
-	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != NULL)
-		return problem;
+	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
 	if (*name != '\0') {
 		if (snprintf(dir, sizeof dir, "%s/%s.d", cfg->hooks_dir, run->status) >= (int)sizeof dir)
 			return "path too long";
-		if ((problem = hooks_path_problem(dir, true)) != NULL)
-			return problem;
+		if ((problem = hooks_path_problem(dir, true)) != HOOK_PATH_OK)
+			return hooks_path_problem_text(problem);
 	}
 	if (!join_path(path, cap, cfg->hooks_dir, run->hook))
 		return "path too long";
-	if ((problem = hooks_path_problem(path, false)) != NULL)
-		return problem;
+	if ((problem = hooks_path_problem(path, false)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
 	if (access(path, X_OK) < 0)
 		return "is not executable";
 	return NULL;

@@ -152,9 +152,28 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet);
 void hooks_runner_main(const struct config *cfg);
 
 /*
- * Checks a path for the ownership and permission rules above; returns NULL
- * when safe, else a short static reason.  Used by `check` as well.
+ * What is wrong with a path that is to be executed or to hold hooks, by
+ * the ownership and permission rules above.  Callers decide on these
+ * values; hooks_path_problem_text gives the words (which may change).
  */
-const char *hooks_path_problem(const char *path, bool want_dir);
+enum hook_path_problem {
+	HOOK_PATH_OK = 0,
+	HOOK_PATH_MISSING,        /* does not exist */
+	HOOK_PATH_UNEXAMINABLE,   /* stat failed otherwise */
+	HOOK_PATH_NOT_DIRECTORY,  /* a directory was wanted */
+	HOOK_PATH_NOT_REGULAR,    /* a regular file was wanted */
+	HOOK_PATH_FOREIGN_OWNER,  /* owned by neither this user nor root */
+	HOOK_PATH_WRITABLE,       /* writable by group or others */
+};
+
+/*
+ * Checks path (a directory with want_dir, else a regular file) for the
+ * rules above; stat() follows symbolic links, so the target is judged.
+ * Used by `check` as well.
+ */
+enum hook_path_problem hooks_path_problem(const char *path, bool want_dir);
+
+/* The problem in words, to follow the path in a message ("" for HOOK_PATH_OK). */
+const char *hooks_path_problem_text(enum hook_path_problem problem);
 
 #endif
