@@ -735,8 +735,46 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 }
 
 /*
+ * Opens the runner slots' lock file, path.  Its directory is the
+ * database's, which the db_mode group may write, so what is found there
+ * may have been planted: a symbolic link is never followed (it could make
+ * us change the mode of any file of ours), and anything but a regular
+ * file owned by this user is refused.  The mode is set only on a file
+ * this call created (like the database's: the umask does not decide).
+ * Returns the descriptor, or -1 (logged).
+ */
+static int open_lock_file(const char *path, mode_t mode)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd >= 0) {
+		(void)fchmod(fd, mode);
+		return fd;
+	}
+	if (errno != EEXIST) {
+		log_error("hook runner: cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* O_NONBLOCK: a FIFO planted there must not hang us in open(). */
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("hook runner: %s refused: %s", path,
+		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		log_error("hook runner: %s refused: not a regular file owned by this user", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * Takes one of HOOK_RUNNERS_MAX runner slots: a write lock on one byte of
- * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken.
+ * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken or the
+ * lock file cannot be used.
  */
 static int take_runner_slot(const struct config *cfg)
 {
@@ -745,10 +783,9 @@ static int take_runner_slot(const struct config *cfg)
 
 	if (snprintf(path, sizeof path, "%s-hooks.lock", cfg->db) >= (int)sizeof path)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, cfg->db_mode);
+	fd = open_lock_file(path, cfg->db_mode);
 	if (fd < 0)
 		return -1;
-	(void)fchmod(fd, cfg->db_mode); /* like the database: the umask does not decide */
 	for (int i = 0; i < HOOK_RUNNERS_MAX; i++) {
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
 		if (fcntl(fd, F_SETLK, &fl) == 0)
