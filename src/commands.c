@@ -624,7 +624,8 @@ static void check_hooks(struct ctx *c, int *problems)
 		snprintf(path, sizeof path, "%s/%s.d", c->cfg.hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, true);
 		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING)
-			report(problems, true, "hook directory %s %s", path, hooks_path_problem_text(p));
+			report(problems, true, "hook directory %s %s", path,
+			       hooks_path_problem_text(p));
 		else if (p == HOOK_PATH_OK)
 			check_hook_dir_entries(path, problems);
 		if (hooks_discover(c->cfg.hooks_dir, status_names[i], &list) == 0) {

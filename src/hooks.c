@@ -1,10 +1,23 @@
 /*
- * Hook scripts (SPEC section 9): finding the ones to queue for a status,
- * executing one (fork/exec with a clean environment, a timeout that kills
- * the whole process group), and the outbox runner that claims due runs and
- * records how they ended.  The runner is a detached process (double fork,
- * setsid) so neither a CGI process nor a FastCGI accept loop ever waits for
- * a hook.
+ * Hook scripts (cfimages-webhook(8), HOOKS): finding the ones to queue for
+ * a status, executing one (fork/exec with a clean environment, a timeout
+ * that kills the whole process group), and the outbox runner that claims
+ * due runs and records how they ended.  The runner is a detached process
+ * (double fork, setsid) so neither a CGI process nor a FastCGI accept loop
+ * ever waits for a hook.
+ *
+ * Who is trusted with what here:
+ * - The sender: with nothing.  The image id, event and body reach a hook
+ *   only as argv, environment values and stdin, never through a shell.
+ * - Whoever can write the database (the db_mode group): with rows only.
+ *   A row never chooses code (a run executes hooks_dir/NAME rebuilt from
+ *   its name and checked again, never its stored path: run_path), never a
+ *   signal (a stale run's group is killed only when the leader's own
+ *   environment proves we started it for that run: hooks_group_of_run),
+ *   and never a file mode (the lock file beside the database is not
+ *   followed through symlinks: open_lock_file).
+ * - The owner of hooks_dir (this user or root, nobody else may write
+ *   there): with code, by design.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -158,12 +158,12 @@ void hooks_runner_main(const struct config *cfg);
  */
 enum hook_path_problem {
 	HOOK_PATH_OK = 0,
-	HOOK_PATH_MISSING,        /* does not exist */
-	HOOK_PATH_UNEXAMINABLE,   /* stat failed otherwise */
-	HOOK_PATH_NOT_DIRECTORY,  /* a directory was wanted */
-	HOOK_PATH_NOT_REGULAR,    /* a regular file was wanted */
-	HOOK_PATH_FOREIGN_OWNER,  /* owned by neither this user nor root */
-	HOOK_PATH_WRITABLE,       /* writable by group or others */
+	HOOK_PATH_MISSING,       /* does not exist */
+	HOOK_PATH_UNEXAMINABLE,  /* stat failed otherwise */
+	HOOK_PATH_NOT_DIRECTORY, /* a directory was wanted */
+	HOOK_PATH_NOT_REGULAR,   /* a regular file was wanted */
+	HOOK_PATH_FOREIGN_OWNER, /* owned by neither this user nor root */
+	HOOK_PATH_WRITABLE,      /* writable by group or others */
 };
 
 /*

@@ -25,8 +25,8 @@ static void test_backoff(void)
 {
 	static const int64_t want[] = {30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		CHECK_MSG(hook_backoff_seconds((int64_t)i + 1) == want[i], "attempt %zu: %lld", i + 1,
-		          (long long)hook_backoff_seconds((int64_t)i + 1));
+		CHECK_MSG(hook_backoff_seconds((int64_t)i + 1) == want[i], "attempt %zu: %lld",
+		          i + 1, (long long)hook_backoff_seconds((int64_t)i + 1));
 	CHECK(hook_backoff_seconds(64) == 3600);
 	CHECK(hook_backoff_seconds(1000000) == 3600);
 	CHECK(hook_backoff_seconds(INT64_MAX) == 3600);
@@ -74,7 +74,8 @@ static void test_path_problems(void)
 	for (int i = 1; i < 7; i++) {
 		CHECK_MSG(texts[i] && texts[i][0] != '\0', "text of problem %d", i);
 		for (int j = 1; j < i; j++)
-			CHECK_MSG(strcmp(texts[i], texts[j]) != 0, "problems %d and %d read alike", i, j);
+			CHECK_MSG(strcmp(texts[i], texts[j]) != 0, "problems %d and %d read alike",
+			          i, j);
 	}
 	unlink(link_path);
 	unlink(path);
@@ -141,8 +142,8 @@ static int own_group_main(void)
 		return 2;
 	}
 	return hooks_group_of_run(me, process_start_time(me), RUN_ID, DB) == HOOK_GROUP_NOT_OURS
-	               ? 0
-	               : 1;
+	           ? 0
+	           : 1;
 }
 
 static void test_own_group(const char *self)
@@ -204,7 +205,7 @@ static void test_group_proof(const char *self)
 		if (pid <= 0)
 			continue;
 		CHECK_MSG(hooks_group_of_run(pid, process_start_time(pid), RUN_ID, DB) ==
-		                  HOOK_GROUP_NOT_OURS,
+		              HOOK_GROUP_NOT_OURS,
 		          "environment %zu taken as proof", i);
 		stop_group(pid);
 	}
