@@ -582,14 +582,14 @@ static void check_hook_dir_entries(const char *dir, int *problems)
 		const char *name = entries[i]->d_name;
 		size_t len = strlen(name);
 		char path[4096];
-		const char *p;
+		enum hook_path_problem p;
 		struct stat st;
 
 		if (name[0] != '.' && name[len - 1] != '~' &&
 		    snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
 		    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (p = hooks_path_problem(path, false)) != NULL)
-			report(problems, true, "hook %s %s", path, p);
+		    (p = hooks_path_problem(path, false)) != HOOK_PATH_OK)
+			report(problems, true, "hook %s %s", path, hooks_path_problem_text(p));
 		free(entries[i]);
 	}
 	free(entries);
@@ -597,34 +597,36 @@ static void check_hook_dir_entries(const char *dir, int *problems)
 
 static void check_hooks(struct ctx *c, int *problems)
 {
-	const char *problem = hooks_path_problem(c->cfg.hooks_dir, true);
+	enum hook_path_problem problem = hooks_path_problem(c->cfg.hooks_dir, true);
 	size_t total = 0;
 
-	if (problem && strcmp(problem, "does not exist") == 0) {
+	if (problem == HOOK_PATH_MISSING) {
 		report(problems, false, "hooks_dir %s does not exist: no hook will run",
 		       c->cfg.hooks_dir);
 		return;
 	}
-	if (problem) {
-		report(problems, true, "hooks_dir %s %s", c->cfg.hooks_dir, problem);
+	if (problem != HOOK_PATH_OK) {
+		report(problems, true, "hooks_dir %s %s", c->cfg.hooks_dir,
+		       hooks_path_problem_text(problem));
 		return;
 	}
 	for (size_t i = 0; i < STATUS_COUNT; i++) {
 		char path[4096];
 		struct hook_list list;
-		const char *p;
+		enum hook_path_problem p;
 
 		snprintf(path, sizeof path, "%s/%s", c->cfg.hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, false);
-		if (p && strcmp(p, "does not exist") && strcmp(p, "is not a regular file"))
-			report(problems, true, "hook %s %s", path, p);
-		else if (p == NULL && access(path, X_OK) < 0)
+		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING && p != HOOK_PATH_NOT_REGULAR)
+			report(problems, true, "hook %s %s", path, hooks_path_problem_text(p));
+		else if (p == HOOK_PATH_OK && access(path, X_OK) < 0)
 			report(problems, true, "hook %s is not executable (chmod u+x %s)", path, path);
 		snprintf(path, sizeof path, "%s/%s.d", c->cfg.hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, true);
-		if (p && strcmp(p, "does not exist"))
-			report(problems, true, "hook directory %s %s", path, p);
-		else if (p == NULL)
+		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING)
+			report(problems, true, "hook directory %s %s", path,
+			       hooks_path_problem_text(p));
+		else if (p == HOOK_PATH_OK)
 			check_hook_dir_entries(path, problems);
 		if (hooks_discover(c->cfg.hooks_dir, status_names[i], &list) == 0) {
 			total += list.n;

@@ -1,10 +1,23 @@
 /*
- * Hook scripts (SPEC section 9): finding the ones to queue for a status,
- * executing one (fork/exec with a clean environment, a timeout that kills
- * the whole process group), and the outbox runner that claims due runs and
- * records how they ended.  The runner is a detached process (double fork,
- * setsid) so neither a CGI process nor a FastCGI accept loop ever waits for
- * a hook.
+ * Hook scripts (cfimages-webhook(8), HOOKS): finding the ones to queue for
+ * a status, executing one (fork/exec with a clean environment, a timeout
+ * that kills the whole process group), and the outbox runner that claims
+ * due runs and records how they ended.  The runner is a detached process
+ * (double fork, setsid) so neither a CGI process nor a FastCGI accept loop
+ * ever waits for a hook.
+ *
+ * Who is trusted with what here:
+ * - The sender: with nothing.  The image id, event and body reach a hook
+ *   only as argv, environment values and stdin, never through a shell.
+ * - Whoever can write the database (the db_mode group): with rows only.
+ *   A row never chooses code (a run executes hooks_dir/NAME rebuilt from
+ *   its name and checked again, never its stored path: run_path), never a
+ *   signal (a stale run's group is killed only when the leader's own
+ *   environment proves we started it for that run: hooks_group_of_run),
+ *   and never a file mode (the lock file beside the database is not
+ *   followed through symlinks: open_lock_file).
+ * - The owner of hooks_dir (this user or root, nobody else may write
+ *   there): with code, by design.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,34 +49,55 @@ extern char **environ;
  * runs with our rights.  stat() follows symbolic links, so the target is
  * what is judged.
  */
-const char *hooks_path_problem(const char *path, bool want_dir)
+enum hook_path_problem hooks_path_problem(const char *path, bool want_dir)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? "does not exist" : "cannot be examined";
+		return errno == ENOENT ? HOOK_PATH_MISSING : HOOK_PATH_UNEXAMINABLE;
 	if (want_dir && !S_ISDIR(st.st_mode))
-		return "is not a directory";
+		return HOOK_PATH_NOT_DIRECTORY;
 	if (!want_dir && !S_ISREG(st.st_mode))
-		return "is not a regular file";
+		return HOOK_PATH_NOT_REGULAR;
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return "is owned by another user (must be this user or root)";
+		return HOOK_PATH_FOREIGN_OWNER;
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return HOOK_PATH_WRITABLE;
+	return HOOK_PATH_OK;
+}
+
+const char *hooks_path_problem_text(enum hook_path_problem problem)
+{
+	switch (problem) {
+	case HOOK_PATH_OK:
+		return "";
+	case HOOK_PATH_MISSING:
+		return "does not exist";
+	case HOOK_PATH_UNEXAMINABLE:
+		return "cannot be examined";
+	case HOOK_PATH_NOT_DIRECTORY:
+		return "is not a directory";
+	case HOOK_PATH_NOT_REGULAR:
+		return "is not a regular file";
+	case HOOK_PATH_FOREIGN_OWNER:
+		return "is owned by another user (must be this user or root)";
+	case HOOK_PATH_WRITABLE:
 		return "is writable by group or others (chmod go-w)";
-	return NULL;
+	}
+	return "has an unknown problem";
 }
 
 /* Adds name/path to the list if it is a safe executable regular file. */
 static int consider(struct hook_list *out, const char *name, const char *path)
 {
 	struct stat st;
-	const char *problem;
+	enum hook_path_problem problem;
 	char *n, *p;
 
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	problem = hooks_path_problem(path, false);
-	if (problem) {
-		log_warn("hook %s refused: %s", path, problem);
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hook %s refused: %s", path, hooks_path_problem_text(problem));
 		return 0;
 	}
 	if (access(path, X_OK) < 0) {
@@ -111,16 +145,17 @@ int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *
 {
 	char path[HOOK_PATH_BYTES], name[HOOK_PATH_BYTES], dir_name[64];
 	struct dirent **entries = NULL;
-	const char *problem;
+	enum hook_path_problem problem;
 	int n, rc = 0;
 
 	memset(out, 0, sizeof *out);
 	problem = hooks_path_problem(hooks_dir, true);
-	if (problem) {
-		if (strcmp(problem, "does not exist") == 0)
-			log_debug("hooks_dir %s does not exist: no hooks", hooks_dir);
-		else
-			log_warn("hooks_dir %s refused: %s", hooks_dir, problem);
+	if (problem == HOOK_PATH_MISSING) {
+		log_debug("hooks_dir %s does not exist: no hooks", hooks_dir);
+		return 0;
+	}
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hooks_dir %s refused: %s", hooks_dir, hooks_path_problem_text(problem));
 		return 0;
 	}
 	if (!join_path(path, sizeof path, hooks_dir, status) || consider(out, status, path) < 0)
@@ -129,9 +164,10 @@ int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *
 	if (!join_path(path, sizeof path, hooks_dir, dir_name))
 		goto fail;
 	problem = hooks_path_problem(path, true);
-	if (problem) {
-		if (strcmp(problem, "does not exist") != 0 && strcmp(problem, "is not a directory"))
-			log_warn("hook directory %s refused: %s", path, problem);
+	if (problem == HOOK_PATH_MISSING || problem == HOOK_PATH_NOT_DIRECTORY)
+		return 0;
+	if (problem != HOOK_PATH_OK) {
+		log_warn("hook directory %s refused: %s", path, hooks_path_problem_text(problem));
 		return 0;
 	}
 	n = scandir(path, &entries, skip_entry, by_name);
@@ -169,31 +205,123 @@ int64_t hook_backoff_seconds(int64_t attempt)
 	return s > HOOK_BACKOFF_MAX_SECONDS ? HOOK_BACKOFF_MAX_SECONDS : s;
 }
 
+/*
+ * Fields 5 (process group) and 22 (start time, clock ticks since boot) of
+ * a /proc/PID/stat text.  The command name (field 2) is in parentheses and
+ * may hold spaces and parentheses, so fields are counted from the last ')'.
+ */
+static bool parse_stat(const char *text, int64_t *pgrp, int64_t *start)
+{
+	const char *p = strrchr(text, ')');
+	for (int field = 2; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field + 1 == 5)
+			*pgrp = strtoll(p + 1, NULL, 10);
+	}
+	if (p == NULL)
+		return false;
+	*start = strtoll(p + 1, NULL, 10);
+	return true;
+}
+
+/* Reads name (relative to the directory dir) into buf, NUL-terminated; bytes read or -1. */
+static ssize_t read_at(int dir, const char *name, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
 int64_t process_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd, field;
+	int64_t pgrp = 0, start;
+	int dir;
+	bool ok;
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
 		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name (field 2) is in parentheses and may hold spaces. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return -1;
-	return strtoll(p + 1, NULL, 10);
+	ok = read_at(dir, "stat", buf, sizeof buf) > 0 && parse_stat(buf, &pgrp, &start);
+	close(dir);
+	return ok ? start : -1;
+}
+
+/* True when the NUL-separated list env[0..len) holds the entry want exactly. */
+static bool has_entry(const char *env, size_t len, const char *want)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t n = strnlen(env + i, len - i);
+		if (n < len - i && strcmp(env + i, want) == 0)
+			return true;
+		i += n + 1;
+	}
+	return false;
+}
+
+/* Most bytes of a group leader's environment read for the proof. */
+#define HOOK_ENVIRON_BYTES 65536
+
+enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_id,
+                                   const char *db_path)
+{
+	char path[64], stat_text[1024], want_run[64], *want_db = NULL, *env = NULL;
+	int64_t pgrp = 0, start = -1;
+	enum hook_group verdict = HOOK_GROUP_NOT_OURS;
+	struct stat st;
+	ssize_t len;
+	int dir = -1;
+
+	/* kill(-1) reaches every process we may signal, 0 our own group. */
+	if (pgid <= 1 || pgid > INT_MAX || (pid_t)pgid == getpgrp() || (pid_t)pgid == getpid())
+		return HOOK_GROUP_NOT_OURS;
+	snprintf(path, sizeof path, "/proc/%lld", (long long)pgid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		verdict = errno == ENOENT ? HOOK_GROUP_GONE : HOOK_GROUP_NOT_OURS;
+		goto out;
+	}
+	/* Through this one descriptor every read below is of the same
+	 * process: once it has gone they fail, even if its PID is reused. */
+	if (fstat(dir, &st) < 0 || st.st_uid != geteuid())
+		goto out;
+	if (read_at(dir, "stat", stat_text, sizeof stat_text) <= 0 ||
+	    !parse_stat(stat_text, &pgrp, &start) || pgrp != pgid || start != pg_start)
+		goto out;
+	snprintf(want_run, sizeof want_run, "CFIMAGES_HOOK_RUN_ID=%lld", (long long)run_id);
+	env = malloc(HOOK_ENVIRON_BYTES);
+	if (env == NULL || asprintf(&want_db, "CFIMAGES_DB=%s", db_path) < 0) {
+		want_db = NULL;
+		goto out;
+	}
+	len = read_at(dir, "environ", env, HOOK_ENVIRON_BYTES);
+	if (len > 0 && has_entry(env, (size_t)len, want_run) &&
+	    has_entry(env, (size_t)len, want_db))
+		verdict = HOOK_GROUP_OURS;
+out:
+	if (dir >= 0)
+		close(dir);
+	free(env);
+	free(want_db);
+	return verdict;
 }
 
 /* An anonymous, already-unlinked file holding the input, positioned at 0. */
@@ -435,18 +563,31 @@ int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now)
 	              HOOK_STALE_SLACK_SECONDS) * 1000;
 }
 
-/* Kills what a dead runner left behind, if it is provably ours, and requeues. */
-static void reclaim_stale(struct store *st, const struct config *cfg)
+/*
+ * Takes up the runs a dead runner left behind.  Their rows may have been
+ * written by anyone in the database's group, who must not be able to make
+ * us signal a process: a recorded process group is killed only when
+ * hooks_group_of_run proves it is the hook we started for that run;
+ * otherwise the run is taken up without killing anything.
+ */
+static void reclaim_stale(struct store *st, const struct config *cfg, const char *db_path)
 {
 	struct stale_run runs[HOOK_STALE_BATCH];
 	int64_t now = time_now_ms();
 	int n = outbox_stale(st, hooks_stale_before_ms(cfg, now), runs, HOOK_STALE_BATCH);
 
 	for (int i = 0; i < n; i++) {
-		if (runs[i].pgid > 0 && process_start_time((pid_t)runs[i].pgid) == runs[i].pg_start) {
+		enum hook_group g = HOOK_GROUP_GONE;
+		if (runs[i].pgid != 0)
+			g = hooks_group_of_run(runs[i].pgid, runs[i].pg_start, runs[i].id, db_path);
+		if (g == HOOK_GROUP_OURS) {
 			log_warn("hook run %lld: killing process group %lld left by a dead runner",
 			         (long long)runs[i].id, (long long)runs[i].pgid);
 			kill(-(pid_t)runs[i].pgid, SIGKILL);
+		} else if (g == HOOK_GROUP_NOT_OURS) {
+			log_warn("hook run %lld: recorded process group %lld not killed: nothing "
+			         "shows it is this run's hook",
+			         (long long)runs[i].id, (long long)runs[i].pgid);
 		}
 		if (outbox_reclaim(st, &runs[i], cfg->hook_attempts, now) == 1)
 			log_warn("hook run %lld: its runner died; taken up again",
@@ -479,7 +620,8 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 {
 	char dir[HOOK_PATH_BYTES];
 	size_t n = strlen(run->status);
-	const char *name, *problem;
+	enum hook_path_problem problem;
+	const char *name;
 
 	if (!status_is_known(run->status) || strncmp(run->hook, run->status, n) != 0)
 		return "is not a hook name discovery would queue";
@@ -493,18 +635,18 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 		if (len == 0 || name[0] == '.' || name[len - 1] == '~' || strchr(name, '/'))
 			return "is not a hook name discovery would queue";
 	}
-	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != NULL)
-		return problem;
+	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
 	if (*name != '\0') {
 		if (snprintf(dir, sizeof dir, "%s/%s.d", cfg->hooks_dir, run->status) >= (int)sizeof dir)
 			return "path too long";
-		if ((problem = hooks_path_problem(dir, true)) != NULL)
-			return problem;
+		if ((problem = hooks_path_problem(dir, true)) != HOOK_PATH_OK)
+			return hooks_path_problem_text(problem);
 	}
 	if (!join_path(path, cap, cfg->hooks_dir, run->hook))
 		return "path too long";
-	if ((problem = hooks_path_problem(path, false)) != NULL)
-		return problem;
+	if ((problem = hooks_path_problem(path, false)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
 	if (access(path, X_OK) < 0)
 		return "is not executable";
 	return NULL;
@@ -586,7 +728,7 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 		int64_t now, next;
 		int c;
 
-		reclaim_stale(st, cfg);
+		reclaim_stale(st, cfg, db_path);
 		while ((c = outbox_claim(st, time_now_ms(), &run)) == 1) {
 			execute_run(st, cfg, db_path, &run);
 			hook_run_free(&run);
@@ -606,8 +748,46 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 }
 
 /*
+ * Opens the runner slots' lock file, path.  Its directory is the
+ * database's, which the db_mode group may write, so what is found there
+ * may have been planted: a symbolic link is never followed (it could make
+ * us change the mode of any file of ours), and anything but a regular
+ * file owned by this user is refused.  The mode is set only on a file
+ * this call created (like the database's: the umask does not decide).
+ * Returns the descriptor, or -1 (logged).
+ */
+static int open_lock_file(const char *path, mode_t mode)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd >= 0) {
+		(void)fchmod(fd, mode);
+		return fd;
+	}
+	if (errno != EEXIST) {
+		log_error("hook runner: cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* O_NONBLOCK: a FIFO planted there must not hang us in open(). */
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("hook runner: %s refused: %s", path,
+		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		log_error("hook runner: %s refused: not a regular file owned by this user", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * Takes one of HOOK_RUNNERS_MAX runner slots: a write lock on one byte of
- * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken.
+ * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken or the
+ * lock file cannot be used.
  */
 static int take_runner_slot(const struct config *cfg)
 {
@@ -616,10 +796,9 @@ static int take_runner_slot(const struct config *cfg)
 
 	if (snprintf(path, sizeof path, "%s-hooks.lock", cfg->db) >= (int)sizeof path)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, cfg->db_mode);
+	fd = open_lock_file(path, cfg->db_mode);
 	if (fd < 0)
 		return -1;
-	(void)fchmod(fd, cfg->db_mode); /* like the database: the umask does not decide */
 	for (int i = 0; i < HOOK_RUNNERS_MAX; i++) {
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
 		if (fcntl(fd, F_SETLK, &fl) == 0)

@@ -95,6 +95,28 @@ int64_t hook_backoff_seconds(int64_t attempt);
  */
 int64_t process_start_time(pid_t pid);
 
+/* Whom a recorded process group belongs to, as far as can be proved. */
+enum hook_group {
+	HOOK_GROUP_OURS,     /* the hook we started for the run: ours to kill */
+	HOOK_GROUP_GONE,     /* no process has that PID any more */
+	HOOK_GROUP_NOT_OURS, /* someone else's, or it cannot be told: never signalled */
+};
+
+/*
+ * Whether process group pgid, recorded with leader start time pg_start, is
+ * the hook this program started for run run_id of the database db_path
+ * (absolute, as given to the hook in CFIMAGES_DB).  The row it comes from
+ * may have been written by anyone who can write the database, and a start
+ * time is public (/proc/PID/stat), so the proof is what they cannot
+ * forge: the group leader runs as this user, still leads that group, has
+ * that start time, and its environment (/proc/PID/environ, readable only
+ * by its owner) holds CFIMAGES_HOOK_RUN_ID and CFIMAGES_DB as
+ * hook_execute set them.  pgid 1 or less and our own group are never
+ * ours.  HOOK_GROUP_NOT_OURS whenever in doubt.
+ */
+enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_id,
+                                   const char *db_path);
+
 struct config;
 
 /*
@@ -130,9 +152,28 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet);
 void hooks_runner_main(const struct config *cfg);
 
 /*
- * Checks a path for the ownership and permission rules above; returns NULL
- * when safe, else a short static reason.  Used by `check` as well.
+ * What is wrong with a path that is to be executed or to hold hooks, by
+ * the ownership and permission rules above.  Callers decide on these
+ * values; hooks_path_problem_text gives the words (which may change).
  */
-const char *hooks_path_problem(const char *path, bool want_dir);
+enum hook_path_problem {
+	HOOK_PATH_OK = 0,
+	HOOK_PATH_MISSING,       /* does not exist */
+	HOOK_PATH_UNEXAMINABLE,  /* stat failed otherwise */
+	HOOK_PATH_NOT_DIRECTORY, /* a directory was wanted */
+	HOOK_PATH_NOT_REGULAR,   /* a regular file was wanted */
+	HOOK_PATH_FOREIGN_OWNER, /* owned by neither this user nor root */
+	HOOK_PATH_WRITABLE,      /* writable by group or others */
+};
+
+/*
+ * Checks path (a directory with want_dir, else a regular file) for the
+ * rules above; stat() follows symbolic links, so the target is judged.
+ * Used by `check` as well.
+ */
+enum hook_path_problem hooks_path_problem(const char *path, bool want_dir);
+
+/* The problem in words, to follow the path in a message ("" for HOOK_PATH_OK). */
+const char *hooks_path_problem_text(enum hook_path_problem problem);
 
 #endif

@@ -6,7 +6,8 @@
 # body byte for byte (here more than 64 KiB, which no pipe could hold
 # without a reader); signal dispositions reset (the CGI is started with
 # signals ignored, which execve would otherwise pass on) and no signal
-# blocked; its own process group, outside the CGI's session; working
+# blocked; its own process group (neither the CGI's nor the runner's),
+# outside the CGI's session; working
 # directory the hooks directory; no descriptor beyond 0-2.  CFIMAGES_DB is
 # absolute even when the database was named relative to the CGI's
 # working directory.
@@ -32,6 +33,7 @@ hook_script "$HOOKS/uploaded" \
 	'pwd -P >"$out/cwd"' \
 	'echo $$ >"$out/pid"' \
 	'sed "s/.*) //" /proc/$$/stat | cut -d" " -f3,4 >"$out/pgrp-sid"' \
+	'sed "s/.*) //" /proc/$PPID/stat | cut -d" " -f3,4 >"$out/runner-pgrp-sid"' \
 	'echo contract-hook-output' \
 	'exit 0'
 
@@ -46,11 +48,24 @@ hook_script "$HOOKS/uploaded" \
 size=$(wc -c <"$T/big.json" | tr -d ' ')
 [ "$size" -gt 65536 ] || hard_error "the big body has only $size bytes"
 
+# The CGI process records its own process group and session, then becomes
+# the binary (the recorder goes before the wrapper, so valgrind runs still
+# work).  `timeout` in run_binary gives the CGI a group of its own: the
+# test shell's group is not the CGI's.
+{
+	echo '#!/bin/sh'
+	echo "sed 's/.*) //' /proc/\$\$/stat | cut -d' ' -f3,4 >'$T/cgi-pgrp-sid'"
+	echo 'exec "$@"'
+} >"$T/record-group"
+chmod 755 "$T/record-group"
+SAVED_WRAPPER=$CFW_WRAPPER
+CFW_WRAPPER="$T/record-group $CFW_WRAPPER"
 # Signals ignored by whoever starts the CGI stay ignored across execve:
 # the hook must get them back to their defaults.
 trap '' USR1 USR2 PIPE
 cgi POST "$T/big.json" HTTP_X_LEAK=request-header-must-not-leak LEAKY_SERVER_VAR=leak
 trap - USR1 USR2 PIPE
+CFW_WRAPPER=$SAVED_WRAPPER
 expect_answer 200 OK
 expect_one_delivery applied 200
 RUN=$(sql "SELECT id FROM hook_runs WHERE image_id = '$ID'")
@@ -98,11 +113,19 @@ CFIMAGES_STATUS=uploaded" "the hook's CFIMAGES_* values"
 	hook_pid=$(cat "$OUT/pid")
 	# shellcheck disable=SC2046 # two numbers
 	set -- $(cat "$OUT/pgrp-sid")
-	expect_eq "$1" "$hook_pid" "the hook leads its own process group"
-	my_pgrp=$(ps -o pgid= -p $$ | tr -d ' ')
-	my_sid=$(ps -o sid= -p $$ | tr -d ' ')
-	[ "$1" != "$my_pgrp" ] || fail "the hook is in the CGI's process group $my_pgrp"
-	[ "$2" != "$my_sid" ] || fail "the hook is in the CGI's session $my_sid (no setsid)"
+	hook_pgrp=$1 hook_sid=$2
+	expect_eq "$hook_pgrp" "$hook_pid" "the hook leads its own process group"
+	# shellcheck disable=SC2046 # two numbers
+	set -- $(cat "$T/cgi-pgrp-sid" 2>/dev/null)
+	if [ $# -eq 2 ]; then
+		[ "$hook_pgrp" != "$1" ] || fail "the hook is in the CGI's process group $1"
+		[ "$hook_sid" != "$2" ] || fail "the hook is in the CGI's session $2 (no setsid)"
+	else
+		fail "the CGI did not record its process group and session"
+	fi
+	# shellcheck disable=SC2046 # two numbers
+	set -- $(cat "$OUT/runner-pgrp-sid")
+	[ "$hook_pgrp" != "$1" ] || fail "the hook is in its runner's process group $1"
 else
 	fail "the hook left no record in $OUT (state: $(sql "SELECT state, exit_code, output FROM hook_runs"))"
 fi

@@ -1,28 +1,38 @@
 #!/bin/sh
 # SPEC 9: a run left `running` by a process that died is taken up again
 # once hook_timeout (plus the kill grace and a slack) has passed, after
-# killing its recorded process group if that group is still the one that
-# was started (same leader start time, /proc/PID/stat field 22).  A
-# recorded group whose leader has a different start time is someone
-# else's process (the PID was reused): it is not killed, but the run is
-# still taken up.  A run that started recently is left alone.  The dead
-# runners are simulated: rows set to running, with a live `setsid sleep`
-# as their process group.
+# killing its recorded process group if that group is provably the hook
+# started for that run: its leader still has the recorded start time
+# (/proc/PID/stat field 22) and its environment carries the run's
+# CFIMAGES_HOOK_RUN_ID and CFIMAGES_DB.  Here a real runner is killed
+# while its hook sleeps: the hook is killed by the next `hooks run`, and
+# the run executed again.  A recorded group whose leader has a different
+# start time is someone else's process (the PID was reused): it is not
+# killed, but the run is still taken up.  A run that started recently is
+# left alone.  (test-hook-reclaim-forged.sh: rows naming processes we did
+# not start.)
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/hooklib.sh"
 
 init_db img-own img-reused img-recent
 mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"
+# The first attempt for img-own sleeps (its runner is killed meanwhile).
 hook_script "$HOOKS/uploaded" \
-	"echo \"\$CFIMAGES_HOOK_RUN_ID \$CFIMAGES_HOOK_ATTEMPT\" >>'$T/ran.log'"
+	"echo \"\$CFIMAGES_HOOK_RUN_ID \$CFIMAGES_HOOK_ATTEMPT\" >>'$T/ran.log'" \
+	'if [ "$CFIMAGES_IMAGE_ID.$CFIMAGES_HOOK_ATTEMPT" = img-own.1 ]; then' \
+	"	echo \$\$ >'$T/own.pid'" \
+	'	exec sleep 300' \
+	'fi'
+DB_REAL=$(cd "$T" && pwd -P)/webhook.db
 
 # A process in its own session and process group, like a hook group
 # (setsid does not fork: a background job of this shell leads no group).
-# Its PID goes into LEADER.
+# Its PID goes into LEADER; the arguments (VAR=VALUE) are added to its
+# environment.
 group_leader()
 {
-	setsid sleep 300 </dev/null >/dev/null 2>&1 &
+	env "$@" setsid sleep 300 </dev/null >/dev/null 2>&1 &
 	LEADER=$!
 	register_pid "$LEADER"
 	wait_until 5 is_leader "$LEADER" ||
@@ -49,6 +59,11 @@ queue_running()
 		'upload.complete', CAST('{\"id\":\"$1\"}' AS BLOB), $3, $4);
 		SELECT last_insert_rowid();"
 }
+# The PID of process $1's parent.
+parent_of()
+{
+	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f2
+}
 hooks_run()
 {
 	cfw hooks run >"$T/run.out" 2>"$T/run.err"
@@ -59,27 +74,51 @@ gone()
 	! alive "$1"
 }
 
-group_leader
-OWN=$LEADER
+# A runner dies while its hook runs: killed here, as the OOM killer might.
+sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts, next_attempt_at,
+	created_at, previous_status, event, input)
+	VALUES ('img-own', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
+	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
+	CAST('{\"id\":\"img-own\"}' AS BLOB))"
+RUN_OWN=$(sql "SELECT id FROM hook_runs WHERE image_id = 'img-own'")
+cfw hooks run >"$T/dying.out" 2>"$T/dying.err" &
+DYING=$!
+register_pid "$DYING"
+wait_until 20 test -s "$T/own.pid" || hard_error "the hook of the runner to kill did not start"
+OWN=$(cat "$T/own.pid")
+register_pid "$OWN"
+wait_until 10 sql_is "SELECT pgid FROM hook_runs WHERE id = $RUN_OWN" "$OWN" ||
+	hard_error "the runner did not record the hook's process group"
+kill -KILL "$(parent_of "$OWN")" || hard_error "cannot kill the runner of the hook"
+wait "$DYING"
+unregister_pid "$DYING"
+alive "$OWN" || hard_error "the hook died with its runner"
+LONG_AGO=2000-01-01T00:00:00.000Z
+sql "UPDATE hook_runs SET started_at = '$LONG_AGO' WHERE id = $RUN_OWN"
+
 group_leader
 REUSED=$LEADER
-group_leader
-RECENT=$LEADER
-LONG_AGO=2000-01-01T00:00:00.000Z
 NOW=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
-RUN_OWN=$(queue_running img-own "$LONG_AGO" "$OWN" "$(start_time "$OWN")")
 RUN_REUSED=$(queue_running img-reused "$LONG_AGO" "$REUSED" $(($(start_time "$REUSED") + 12345)))
-RUN_RECENT=$(queue_running img-recent "$NOW" "$RECENT" "$(start_time "$RECENT")")
+# A recent run whose hook group is simulated: a process carrying the
+# environment a hook of this run gets.
+RUN_RECENT=$(queue_running img-recent "$NOW" NULL NULL)
+group_leader CFIMAGES_HOOK_RUN_ID="$RUN_RECENT" CFIMAGES_DB="$DB_REAL"
+RECENT=$LEADER
+sql "UPDATE hook_runs SET pgid = $RECENT, pg_start = $(start_time "$RECENT") WHERE id = $RUN_RECENT"
 
 hooks_run
 wait_until 5 gone "$OWN" || fail "the recorded process group of the dead runner's hook was not killed"
 alive "$REUSED" || fail "a process whose start time does not match the record was killed"
+grep -q "group $REUSED not killed" "$T/run.err" ||
+	fail "the group not killed is not logged: $(cat "$T/run.err")"
 alive "$RECENT" || fail "the group of a run that started recently was killed"
 expect_sql "SELECT id, state, attempts, exit_code FROM hook_runs ORDER BY id" \
 	"$RUN_OWN|done|2|0
 $RUN_REUSED|done|2|0
 $RUN_RECENT|running|1|" "the runs after hooks run"
-expect_eq "$(sort "$T/ran.log" 2>/dev/null)" "$RUN_OWN 2
+expect_eq "$(sort "$T/ran.log" 2>/dev/null)" "$RUN_OWN 1
+$RUN_OWN 2
 $RUN_REUSED 2" "the hooks that ran again (run id, attempt)"
 grep -q "$RUN_OWN" "$T/run.err" || fail "the reclaimed run $RUN_OWN is not logged: $(cat "$T/run.err")"
 

@@ -3,18 +3,34 @@
 # gets TERM, then KILL: a child the hook started in the background dies
 # with it.  The run records the death by signal (exit_code -15, or -9 for
 # a hook that ignores TERM and is killed after the grace period) and says
-# in its output that hook_timeout killed it.
+# in its output that hook_timeout killed it.  TERM goes to the whole group
+# (a background child trapping it sees it), the group has the grace period
+# to finish (a hook trapping TERM gets to write a file a second later),
+# and once the hook has exited what is left of its group is killed (a
+# background child ignoring TERM does not outlive it).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/hooklib.sh"
 
 ID=img-timeout
 STUBBORN=img-stubborn
-init_db "$ID" "$STUBBORN"
+GRACEFUL=img-graceful
+init_db "$ID" "$STUBBORN" "$GRACEFUL"
 mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"
 # The background child's PID and the hook's own, written next to the
-# hooks directory (the hook's working directory).
+# hooks directory (the hook's working directory).  For img-graceful: a
+# child that records the TERM it gets, a child that ignores TERM, and a
+# TERM trap that takes a second before it writes its file.
 hook_script "$HOOKS/uploaded" \
+	'if [ "$CFIMAGES_IMAGE_ID" = img-graceful ]; then' \
+	'	(trap "echo term >../child-term; exit 0" TERM; sleep 60 & wait) &' \
+	'	(trap "" TERM; exec sleep 60) &' \
+	'	echo $! >../orphan' \
+	'	trap "sleep 1; echo graceful >../graceful; exit 0" TERM' \
+	'	echo "hook started"' \
+	'	sleep 60' \
+	'	exit 0' \
+	'fi' \
 	'[ "$CFIMAGES_IMAGE_ID" = img-stubborn ] && trap "" TERM' \
 	'sleep 60 &' \
 	'echo $! >"../child.$CFIMAGES_IMAGE_ID"' \
@@ -79,5 +95,18 @@ case $(sql "SELECT output FROM hook_runs WHERE image_id = '$STUBBORN'") in
 *hook_timeout*) ;;
 *) fail "the output of the stubborn hook does not mention hook_timeout" ;;
 esac
-[ $(($(date +%s) - start)) -lt 40 ] || fail "took $(($(date +%s) - start)) s (the hooks sleep 60 s)"
+# TERM to the group, a grace period, then KILL to what is left.
+run_killed "$GRACEFUL"
+wait_until 5 test -s "$T/child-term" ||
+	fail "the hook's background child did not get TERM at the timeout (only the hook did?)"
+[ -s "$T/graceful" ] ||
+	fail "a hook trapping TERM was not given the grace period to finish"
+if [ -s "$T/orphan" ]; then
+	orphan=$(cat "$T/orphan")
+	wait_until 5 gone "$orphan" ||
+		fail "a background child ignoring TERM ($orphan) outlived the hook killed at the timeout"
+else
+	fail "the graceful hook did not record its background child's PID"
+fi
+[ $(($(date +%s) - start)) -lt 50 ] || fail "took $(($(date +%s) - start)) s (the hooks sleep 60 s)"
 exit 0
