@@ -532,6 +532,114 @@ out:
 	return ret;
 }
 
+/* Room for a path with a "-wal" or "-shm" suffix, or the database's directory. */
+#define STORE_PATH_SIZE 4096
+/* Room for one access problem: two paths and the fix. */
+#define STORE_PROBLEM_SIZE (3 * STORE_PATH_SIZE)
+
+/*
+ * One file or directory SQLite must write for path, checked with the
+ * effective ids (faccessat with AT_EACCESS, as open() would check them):
+ * read and write, plus search for a directory.  A missing -wal or -shm
+ * (optional) is no problem.  When access is refused, writes the problem
+ * and its fix into buf and returns true.  The fix depends on whose the
+ * file is: its owner adds the permission, anyone else's file is handed to
+ * the running user (root may do either).
+ */
+static bool access_problem(const char *file, bool is_dir, bool optional, char *buf, size_t cap)
+{
+	const char *why = is_dir ? "SQLite creates the database's -wal and -shm files there"
+	                         : "SQLite would open the database read-only";
+	int amode = R_OK | W_OK | (is_dir ? X_OK : 0);
+	unsigned uid = (unsigned)geteuid();
+	struct stat sb;
+
+	if (stat(file, &sb) != 0) {
+		if (errno == ENOENT && optional)
+			return false;
+		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
+		return true;
+	}
+	if (faccessat(AT_FDCWD, file, amode, AT_EACCESS) == 0)
+		return false;
+	if (errno == EROFS) {
+		snprintf(buf, cap,
+		         "%s is on a read-only filesystem (remount it read-write, or move db to a "
+		         "writable one)",
+		         file);
+	} else if (errno != EACCES && errno != EPERM) {
+		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
+	} else if (sb.st_uid == uid) {
+		snprintf(
+		    buf, cap,
+		    "%s is not writable by uid %u, its owner (mode %04o); %s (fix: chmod u+%s %s)",
+		    file, uid, (unsigned)(sb.st_mode & 07777), why, is_dir ? "rwx" : "rw", file);
+	} else {
+		snprintf(
+		    buf, cap,
+		    "%s is not writable by uid %u (owner uid %u, mode %04o); %s (fix: chown %u "
+		    "%s, or give write access to a group uid %u is in)",
+		    file, uid, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), why, uid, file,
+		    uid);
+	}
+	return true;
+}
+
+/*
+ * The checks of store_access_problems(), in the order SQLite meets the
+ * files: the directory (where SQLite creates and removes -wal and -shm),
+ * the database, then -wal and -shm when they exist.
+ */
+int store_access_problems(const char *path, store_problem_fn found, void *arg)
+{
+	static const char *const suffixes[] = {"-wal", "-shm"};
+	char file[STORE_PATH_SIZE], problem[STORE_PROBLEM_SIZE], *slash;
+	int n = 0;
+
+	if (snprintf(file, sizeof file, "%s", path) >= (int)sizeof file) {
+		found(arg, "the database path is too long");
+		return 1;
+	}
+	slash = strrchr(file, '/');
+	if (slash == NULL)
+		snprintf(file, sizeof file, ".");
+	else
+		slash[slash == file ? 1 : 0] = '\0';
+	if (access_problem(file, true, false, problem, sizeof problem)) {
+		found(arg, problem);
+		n++;
+	}
+	if (access_problem(path, false, false, problem, sizeof problem)) {
+		found(arg, problem);
+		n++;
+	}
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		if (snprintf(file, sizeof file, "%s%s", path, suffixes[i]) >= (int)sizeof file)
+			continue;
+		if (access_problem(file, false, true, problem, sizeof problem)) {
+			found(arg, problem);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The first problem store_access_problems() finds, kept as store_open's reason. */
+struct first_problem {
+	char *err;     /* the caller's buffer */
+	size_t errlen; /* its size */
+	bool set;      /* a problem is in it */
+};
+
+static void keep_first_problem(void *arg, const char *problem)
+{
+	struct first_problem *fp = arg;
+
+	if (!fp->set)
+		set_err(fp->err, fp->errlen, "%s", problem);
+	fp->set = true;
+}
+
 /* The refusal of a database written by a newer version of the program. */
 static void refuse_newer(const char *path, int version, char *err, size_t errlen)
 {
@@ -629,6 +737,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 	mode_t mode = (mode_t)(opts->db_mode & 0777);
 	mode_t dir_mode = mode | ((mode & 0444) >> 2);
 	char pragma[PRAGMA_TEXT_SIZE];
+	struct first_problem first = {NULL, 0, false};
 	struct stat sb;
 	int version, rc, i;
 
@@ -647,6 +756,17 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 			goto fail;
 	}
 
+	/*
+	 * SQLite quietly opens a file it cannot write read-only, and then
+	 * creates -wal and -shm with the database's (read-only) mode: every
+	 * write fails, and goes on failing once the database's mode is fixed.
+	 * So nothing is opened unless everything it writes is writable.
+	 */
+	first.err = err;
+	first.errlen = errlen;
+	if (store_access_problems(opts->path, keep_first_problem, &first) > 0)
+		goto fail;
+
 	st = calloc(1, sizeof *st);
 	if (st == NULL) {
 		set_err(err, errlen, "out of memory");
@@ -659,6 +779,13 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 	if (rc != SQLITE_OK) {
 		set_err(err, errlen, "cannot open %s: %s", opts->path,
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (sqlite3_db_readonly(st->db, "main") != 0) {
+		set_err(err, errlen,
+		        "%s: SQLite could only open it read-only (check its mode, owner and "
+		        "filesystem)",
+		        opts->path);
 		goto fail;
 	}
 	store_set_busy_timeout(st, STORE_BUSY_TIMEOUT_MS);
