@@ -1180,25 +1180,33 @@ static bool add_text_column(cJSON *obj, const char *key, sqlite3_stmt *s, int co
 }
 
 /*
- * Adds a JSON-valued column embedded as JSON.  The text is validated by
- * json_validate() first, since cJSON accepts things RFC 8259 does not; a
- * value that is not valid JSON (an application may have written anything)
- * or holds a \u0000 escape cJSON would truncate is embedded as a JSON
- * string instead, so nothing stored is lost or misrepresented.
+ * Adds a JSON-valued column embedded as JSON, without parsing it into
+ * cJSON values: a number cJSON holds as a double would lose digits
+ * (1234567890123456789) or become null (1e400).  The text is validated
+ * by json_validate() and embedded as it is stored, less the whitespace
+ * between its tokens (so the line stays one line; strings, numbers and
+ * escapes are kept byte for byte).  A value that is not valid JSON (an
+ * application may have written anything) is embedded as a JSON string
+ * instead, so nothing stored is lost or misrepresented.
  */
 static bool add_json_column(cJSON *obj, const char *key, sqlite3_stmt *s, int col)
 {
 	const char *text = (const char *)sqlite3_column_text(s, col);
 	size_t len = (size_t)sqlite3_column_bytes(s, col);
-	struct json_check info;
 	cJSON *item = NULL;
+	char *compact;
 
-	if (text == NULL)
+	if (text == NULL) {
 		item = cJSON_CreateNull();
-	else if (json_validate(text, len, &info) && !info.has_nul_escape)
-		item = cJSON_ParseWithLength(text, len);
-	if (item == NULL && text != NULL)
+	} else if (json_validate(text, len, NULL)) {
+		if ((compact = malloc(len + 1)) == NULL)
+			return false;
+		json_compact(text, len, compact);
+		item = cJSON_CreateRaw(compact);
+		free(compact);
+	} else {
 		item = cJSON_CreateString(text);
+	}
 	return item != NULL && cJSON_AddItemToObject(obj, key, item);
 }
 
