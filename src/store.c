@@ -69,6 +69,13 @@
 #define EXPIRE_EVENT_NAME "expire"
 #define EXPIRED_STATUS "expired"
 
+/*
+ * The SQL function this connection adds: the instant of an RFC 3339 text
+ * in milliseconds (see sql_time_ms).  Only our own statements use it; it
+ * is never written into the schema, so other connections need not know it.
+ */
+#define SQL_TIME_MS "cfw_time_ms"
+
 /* Version 0 (an empty or foreign database) to version 1. */
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS cloudflare_images ("
@@ -154,6 +161,7 @@ enum stmt_id {
 	STMT_REGISTER,
 	STMT_SHOW,
 	STMT_EXPIRE_DUE,
+	STMT_EXPIRE_UNREADABLE,
 	STMT_EXPIRE_UPDATE,
 	STMT_PRUNE_DELIVERIES,
 	STMT_PRUNE_LOGS,
@@ -196,8 +204,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
                   " uploaded_at, expires_at, created_at, updated_at"
                   " FROM cloudflare_images WHERE cloudflare_id = ?1",
     [STMT_EXPIRE_DUE] = "SELECT cloudflare_id, status FROM cloudflare_images"
-                        " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
-                        " AND expires_at <= ?1 ORDER BY expires_at, cloudflare_id",
+                        " WHERE status IN ('pending', 'draft')"
+                        " AND " SQL_TIME_MS "(expires_at) <= ?1"
+                        " ORDER BY " SQL_TIME_MS "(expires_at), cloudflare_id",
+    [STMT_EXPIRE_UNREADABLE] = "SELECT count(*) FROM cloudflare_images"
+                               " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
+                               " AND " SQL_TIME_MS "(expires_at) IS NULL",
     [STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
                            " WHERE cloudflare_id = ?1",
     [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
@@ -640,6 +652,35 @@ static void keep_first_problem(void *arg, const char *problem)
 	fp->set = true;
 }
 
+/*
+ * SQL function cfw_time_ms(value): the instant of an RFC 3339 date-time
+ * text as milliseconds since the epoch, parsed by rfc3339_parse() (so a
+ * "+02:00" offset, no fraction or more digits of it, and lower-case "t"
+ * and "z" all count), or NULL for anything else.  expires_at may be
+ * written by an application in any of these forms, and comparing such
+ * texts as text compares the wrong things ("...T10:00:00+02:00" is
+ * 08:00Z; "t" sorts after "T"), while SQLite's own date functions do not
+ * accept every RFC 3339 form.  Deterministic and innocuous: it reads
+ * nothing but its argument.
+ */
+static void sql_time_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *text;
+	int64_t ms;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	text = sqlite3_value_text(argv[0]);
+	if (text != NULL &&
+	    rfc3339_parse((const char *)text, (size_t)sqlite3_value_bytes(argv[0]), &ms))
+		sqlite3_result_int64(ctx, ms);
+	else
+		sqlite3_result_null(ctx);
+}
+
 /* The refusal of a database written by a newer version of the program. */
 static void refuse_newer(const char *path, int version, char *err, size_t errlen)
 {
@@ -789,6 +830,14 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 		goto fail;
 	}
 	store_set_busy_timeout(st, STORE_BUSY_TIMEOUT_MS);
+	rc = sqlite3_create_function_v2(st->db, SQL_TIME_MS, 1,
+	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                                sql_time_ms, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: cannot add the function " SQL_TIME_MS ": %s", opts->path,
+		        sqlite3_errmsg(st->db));
+		goto fail;
+	}
 
 	rc = read_user_version(st->db, &version);
 	if (rc != SQLITE_OK) {
@@ -1260,9 +1309,11 @@ static void free_expiring(struct expiring *list, size_t n)
 /*
  * Collects the images due to expire (inside the caller's transaction)
  * into a malloc'd list, so that they are changed after the SELECT is done
- * rather than under it.  Returns SQLITE_OK or an error code.
+ * rather than under it.  expires_at is compared as an instant (see
+ * sql_time_ms), whatever RFC 3339 form it was written in.  Returns
+ * SQLITE_OK or an error code.
  */
-static int collect_expiring(struct store *st, const char *now, struct expiring **out, size_t *n)
+static int collect_expiring(struct store *st, int64_t now_ms, struct expiring **out, size_t *n)
 {
 	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_DUE];
 	struct expiring *list = NULL, *bigger;
@@ -1270,7 +1321,7 @@ static int collect_expiring(struct store *st, const char *now, struct expiring *
 	const unsigned char *id, *status;
 	int rc;
 
-	bind_text(s, 1, now);
+	sqlite3_bind_int64(s, 1, now_ms);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (count == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -1337,6 +1388,31 @@ out:
 	return rc;
 }
 
+/*
+ * Logs a warning when pending or draft images have an expires_at that is
+ * not an RFC 3339 time (an application may write anything): they never
+ * expire, and the operator should know.
+ */
+static int warn_unreadable_expiry(struct store *st)
+{
+	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_UNREADABLE];
+	int64_t count = 0;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		count = sqlite3_column_int64(s, 0);
+		rc = SQLITE_DONE;
+	}
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return rc;
+	if (count > 0)
+		log_warn("expire: %lld pending or draft image%s an expires_at that is not an RFC "
+		         "3339 time (e.g. 2024-01-31T12:00:00Z); they never expire",
+		         (long long)count, count == 1 ? " has" : "s have");
+	return SQLITE_OK;
+}
+
 /* All due images in one transaction: `expire` either happens or not. */
 int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks, size_t n_hooks,
                  long *count)
@@ -1350,7 +1426,8 @@ int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks,
 	time_format_ms(now_ms, now);
 	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
 	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-	    (rc = collect_expiring(st, now, &list, &n)) != SQLITE_OK)
+	    (rc = collect_expiring(st, now_ms, &list, &n)) != SQLITE_OK ||
+	    (rc = warn_unreadable_expiry(st)) != SQLITE_OK)
 		goto fail;
 	for (i = 0; i < n; i++)
 		if ((rc = expire_one(st, &list[i], now, hooks, n_hooks)) != SQLITE_OK)

@@ -946,6 +946,69 @@ static void test_expire(struct store *st)
 	CHECK(n == 0);
 }
 
+/*
+ * expire compares instants, not text: expires_at written by an
+ * application in another RFC 3339 form (an offset, no milliseconds, more
+ * fraction digits, lower-case t and z) expires when its instant has
+ * passed.  Each "wrong" row below is one that comparing the text with
+ * T0_TEXT (2023-11-14T22:13:20.123Z) decides the other way.  A text that
+ * is no RFC 3339 time never expires.
+ */
+static void test_expire_forms(struct store *st)
+{
+	long n = -1;
+
+	exec_sql(st,
+	         "INSERT INTO cloudflare_images (cloudflare_id, status, expires_at, created_at,"
+	         " updated_at) VALUES"
+	         /* T0 - 1 h at +05:00; wrong as text */
+	         " ('form/past-offset', 'pending', '2023-11-15T02:13:20.123+05:00', 'c', 'u'),"
+	         /* T0 + 1 h at -05:00; wrong as text */
+	         " ('form/future-offset', 'pending', '2023-11-14T18:13:20.123-05:00', 'c', 'u'),"
+	         /* exactly T0 at +01:00; wrong as text */
+	         " ('form/now-offset', 'draft', '2023-11-14T23:13:20.123+01:00', 'c', 'u'),"
+	         /* T0 - 123 ms, no milliseconds; wrong as text ('Z' sorts after '.') */
+	         " ('form/past-no-ms', 'pending', '2023-11-14T22:13:20Z', 'c', 'u'),"
+	         /* T0 - 1.123 s, lower case; wrong as text ('t' sorts after 'T') */
+	         " ('form/past-lower', 'pending', '2023-11-14t22:13:19z', 'c', 'u'),"
+	         /* T0 + 0.877 s, lower case */
+	         " ('form/future-lower', 'pending', '2023-11-14t22:13:21z', 'c', 'u'),"
+	         /* T0 - 1 ms with seven fraction digits; T0 + 1 ms */
+	         " ('form/past-fraction', 'pending', '2023-11-14T22:13:20.1229999Z', 'c', 'u'),"
+	         " ('form/future-ms', 'pending', '2023-11-14T22:13:20.124Z', 'c', 'u'),"
+	         /* not RFC 3339: SQLite's datetime() form, and junk */
+	         " ('form/sqlite-form', 'pending', '2000-01-01 00:00:00', 'c', 'u'),"
+	         " ('form/junk', 'pending', 'yesterday', 'c', 'u')");
+	CHECK(store_expire(st, T0_MS, NULL, 0, &n) == 0);
+	CHECK(n == 5);
+	CHECK_SQL(st,
+	          "SELECT group_concat(cloudflare_id || '=' || status, ' ') FROM (SELECT *"
+	          " FROM cloudflare_images WHERE cloudflare_id LIKE 'form/%' ORDER BY"
+	          " cloudflare_id)",
+	          NULL,
+	          "form/future-lower=pending form/future-ms=pending form/future-offset=pending"
+	          " form/junk=pending form/now-offset=expired form/past-fraction=expired"
+	          " form/past-lower=expired form/past-no-ms=expired form/past-offset=expired"
+	          " form/sqlite-form=pending");
+	/* in the order of their instants */
+	CHECK_SQL(st,
+	          "SELECT group_concat(image_id, ' ') FROM (SELECT image_id FROM"
+	          " cloudflare_image_logs WHERE event_type = 'expired' AND image_id LIKE 'form/%'"
+	          " ORDER BY id)",
+	          NULL,
+	          "form/past-offset form/past-lower form/past-no-ms form/past-fraction"
+	          " form/now-offset");
+	/* an hour later the future ones are due too (and exp/future of test_expire) */
+	CHECK(store_expire(st, T0_MS + 3600 * 1000, NULL, 0, &n) == 0);
+	CHECK(n == 4);
+	CHECK_SQL(st,
+	          "SELECT group_concat(cloudflare_id, ' ') FROM (SELECT cloudflare_id FROM"
+	          " cloudflare_images WHERE cloudflare_id LIKE 'form/%' AND status = 'pending'"
+	          " ORDER BY cloudflare_id)",
+	          NULL, "form/junk form/sqlite-form");
+	exec_sql(st, "DELETE FROM cloudflare_images WHERE cloudflare_id LIKE 'form/%'");
+}
+
 /* prune: old deliveries, log rows and finished runs go; queued and running runs stay. */
 static void test_prune(const char *path)
 {
@@ -1013,6 +1076,7 @@ int main(void)
 		test_message_seen(st);
 		test_record(st);
 		test_expire(st);
+		test_expire_forms(st);
 		store_close(st);
 	}
 	test_busy(path);
