@@ -645,7 +645,7 @@ static void test_job(struct store *st)
 }
 
 /*
- * show: one line, keys in SPEC 10's order, JSON columns embedded as stored
+ * show: one line, keys in the order of cfimages-webhook(8), JSON columns embedded as stored
  * (less the whitespace between tokens: numbers and escapes byte for byte,
  * never re-printed), junk kept as a string.
  */
