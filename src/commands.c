@@ -526,6 +526,12 @@ static void report(int *problems, bool is_problem, const char *fmt, ...)
 		(*problems)++;
 }
 
+/* store_access_problems() callback: each unwritable database file is a problem. */
+static void report_access_problem(void *arg, const char *problem)
+{
+	report(arg, true, "database: %s", problem);
+}
+
 static void check_database(struct ctx *c, int *problems)
 {
 	struct statfs fs;
@@ -564,6 +570,9 @@ static void check_database(struct ctx *c, int *problems)
 	if (st.st_mode & S_IWOTH)
 		report(problems, true, "database %s is writable by others (chmod o-w %s)", c->cfg.db,
 		       c->cfg.db);
+	/* store_open would refuse these too, but only name the first. */
+	if (store_access_problems(c->cfg.db, report_access_problem, problems) > 0)
+		return;
 	c->store = store_open(&opts, err, sizeof err);
 	if (c->store == NULL)
 		report(problems, true, "database: %s", err);

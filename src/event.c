@@ -5,6 +5,12 @@
  * Cloudflare Notifications envelope, "Save and Test" probe, flat Cloudflare
  * payload) and turned into one struct event.  Pure: no I/O, no globals;
  * everything allocated is handed back in the event or freed here.
+ *
+ * cJSON decides the shape and the types; the JSON-valued fields
+ * (metadata, variants, result) are then copied from the body's own text,
+ * found by json_member_span(), because printing them again with cJSON
+ * would change them: numbers pass through a double (1234567890123456789
+ * becomes 1.2345678901234568e+18, 1e400 becomes null).
  */
 #include <stdlib.h>
 #include <stdio.h>
@@ -205,11 +211,46 @@ static const char *read_time(const cJSON *obj, const char *key, int64_t *out_ms,
 	return NULL;
 }
 
-/* Compact JSON of item into *out (freed with cJSON_free by event_free). */
-static const char *print_json(const cJSON *item, char **out)
+/*
+ * Where in the body the object being read is written: the body (validated
+ * by json_validate) and the span of that object.
+ */
+struct source {
+	const char *body;      /* the whole body, not NUL-terminated */
+	struct json_span span; /* the object cJSON read as obj */
+};
+
+/*
+ * The value of member key of the source's object, exactly as the sender
+ * wrote it (whitespace inside it included), into a malloc'd NUL-terminated
+ * *out.  The member exists (cJSON found it), and names compare the same
+ * way in both, so not finding it would be a bug: refused, not guessed.
+ */
+static const char *copy_member_text(const struct source *src, const char *key, char **out)
 {
-	*out = cJSON_PrintUnformatted(item);
-	return *out == NULL ? WHY_NO_MEMORY : NULL;
+	struct json_span value;
+	size_t n;
+
+	if (!json_member_span(src->body, src->span, key, &value))
+		return "a member cJSON found is not in the body's text";
+	n = value.end - value.start;
+	if ((*out = malloc(n + 1)) == NULL)
+		return WHY_NO_MEMORY;
+	memcpy(*out, src->body + value.start, n);
+	(*out)[n] = '\0';
+	return NULL;
+}
+
+/*
+ * The source of member key (an object) of the source's object, for reading
+ * a nested payload: an envelope's "image", a notification's "data".
+ */
+static const char *nested_source(const struct source *outer, const char *key, struct source *inner)
+{
+	inner->body = outer->body;
+	if (!json_member_span(outer->body, outer->span, key, &inner->span))
+		return "a member cJSON found is not in the body's text";
+	return NULL;
 }
 
 /*
@@ -217,10 +258,12 @@ static const char *print_json(const cJSON *item, char **out)
  * "image", a notification's "data", a job event) into *ev: the id under
  * id_key, which must pass image_id_problem(), then every optional field of
  * SPEC section 6 that is present, each type-checked.  The status is left
- * to the caller.  Returns NULL, or a static reason when something fails;
- * ev->image_id is set as soon as the id itself is known to be valid.
+ * to the caller.  src tells where obj is written in the body, for the
+ * JSON-valued fields.  Returns NULL, or a static reason when something
+ * fails; ev->image_id is set as soon as the id itself is known to be valid.
  */
-static const char *read_payload(const cJSON *obj, const char *id_key, struct event *ev)
+static const char *read_payload(const cJSON *obj, const struct source *src, const char *id_key,
+                                struct event *ev)
 {
 	const cJSON *id = member(obj, id_key), *item, *v;
 	const cJSON *metadata = member(obj, "metadata"), *meta = member(obj, "meta");
@@ -251,7 +294,7 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 		for (v = item->child; v != NULL; v = v->next)
 			if (!cJSON_IsString(v) || !is_http_url(v->valuestring))
 				return "a variant is not an http(s) URL";
-		if ((why = print_json(item, &ev->variants_json)) != NULL)
+		if ((why = copy_member_text(src, "variants", &ev->variants_json)) != NULL)
 			return why;
 	}
 	if ((item = member(obj, "requireSignedURLs")) != NULL) {
@@ -265,14 +308,14 @@ static const char *read_payload(const cJSON *obj, const char *id_key, struct eve
 	    (meta != NULL && !cJSON_IsObject(meta)))
 		return "metadata is not an object";
 	if (metadata != NULL || meta != NULL) {
-		if ((why = print_json(metadata != NULL ? metadata : meta, &ev->metadata_json)) !=
-		    NULL)
+		if ((why = copy_member_text(src, metadata != NULL ? "metadata" : "meta",
+		                            &ev->metadata_json)) != NULL)
 			return why;
 	}
 	if ((item = member(obj, "result")) != NULL) {
 		if (!cJSON_IsObject(item))
 			return "result is not an object";
-		if ((why = print_json(item, &ev->result_json)) != NULL)
+		if ((why = copy_member_text(src, "result", &ev->result_json)) != NULL)
 			return why;
 	}
 	if ((item = member(obj, "error")) != NULL) {
@@ -319,12 +362,12 @@ static void keep_error_only_when_failed(struct event *ev)
  * sender's event name, or NULL for the flat names upload.complete,
  * upload.failed, upload.draft.
  */
-static enum event_result flat_payload(const cJSON *obj, const char *name, struct event *ev,
-                                      const char **why)
+static enum event_result flat_payload(const cJSON *obj, const struct source *src, const char *name,
+                                      struct event *ev, const char **why)
 {
 	const cJSON *draft = member(obj, "draft");
 
-	if ((*why = read_payload(obj, "id", ev)) != NULL)
+	if ((*why = read_payload(obj, src, "id", ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (member(obj, "error") != NULL) {
 		ev->status = STATUS_FAILED;
@@ -351,11 +394,12 @@ static enum event_result flat_payload(const cJSON *obj, const char *name, struct
  * failed, with the error of the image object, else the envelope's own
  * "error".  Other image.* types are ignored before anything else is read.
  */
-static enum event_result image_envelope(const cJSON *root, const char *name, struct event *ev,
-                                        const char **why)
+static enum event_result image_envelope(const cJSON *root, const struct source *src,
+                                        const char *name, struct event *ev, const char **why)
 {
 	const cJSON *image = member(root, "image"), *top_error = member(root, "error");
 	const char *top_text = NULL;
+	struct source image_src;
 	char code_text[ERROR_CODE_TEXT_SIZE];
 
 	if (strcmp(name, "image.uploaded") == 0) {
@@ -372,7 +416,8 @@ static enum event_result image_envelope(const cJSON *root, const char *name, str
 	}
 	if ((*why = read_time(root, "timestamp", NULL, NULL)) != NULL ||
 	    (top_error != NULL && (*why = read_error(top_error, &top_text, code_text)) != NULL) ||
-	    (*why = read_payload(image, "id", ev)) != NULL)
+	    (*why = nested_source(src, "image", &image_src)) != NULL ||
+	    (*why = read_payload(image, &image_src, "id", ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (ev->error_text == NULL && top_text != NULL &&
 	    (ev->error_text = copy_string(top_text)) == NULL) {
@@ -391,8 +436,8 @@ static enum event_result image_envelope(const cJSON *root, const char *name, str
  * stored), job.failed → failed (its error stored).  Other job.* types are
  * ignored before anything else is read.
  */
-static enum event_result job_event(const cJSON *root, const char *name, struct event *ev,
-                                   const char **why)
+static enum event_result job_event(const cJSON *root, const struct source *src, const char *name,
+                                   struct event *ev, const char **why)
 {
 	if (strcmp(name, "job.queued") == 0) {
 		ev->status = STATUS_QUEUED;
@@ -404,7 +449,7 @@ static enum event_result job_event(const cJSON *root, const char *name, struct e
 		*why = "job event type not acted on";
 		return EVENT_IGNORED;
 	}
-	if ((*why = read_payload(root, "job_id", ev)) != NULL)
+	if ((*why = read_payload(root, src, "job_id", ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	keep_error_only_when_failed(ev);
 	if ((*why = set_event_name(ev, name)) != NULL)
@@ -420,10 +465,11 @@ static enum event_result job_event(const cJSON *root, const char *name, struct e
  * only make Cloudflare retry) and marked keep_body, so the handler keeps
  * the whole body in a log row for the operator to inspect.
  */
-static enum event_result notification(const cJSON *root, const char *name, struct event *ev,
-                                      const char **why)
+static enum event_result notification(const cJSON *root, const struct source *src, const char *name,
+                                      struct event *ev, const char **why)
 {
 	const cJSON *data = member(root, "data");
+	struct source data_src;
 
 	if (strcmp(name, "image_notification") != 0 && !has_prefix(name, "images_")) {
 		*why = "notification alert type not acted on";
@@ -434,7 +480,9 @@ static enum event_result notification(const cJSON *root, const char *name, struc
 		ev->keep_body = true;
 		return EVENT_IGNORED;
 	}
-	return flat_payload(data, name, ev, why);
+	if ((*why = nested_source(src, "data", &data_src)) != NULL)
+		return EVENT_BAD_PAYLOAD;
+	return flat_payload(data, &data_src, name, ev, why);
 }
 
 /*
@@ -442,7 +490,8 @@ static enum event_result notification(const cJSON *root, const char *name, struc
  * of SPEC section 6: an "event" field, then an "alert_type" field, then the
  * "Save and Test" probe, then the flat shapes.
  */
-static enum event_result recognize(const cJSON *root, struct event *ev, const char **why)
+static enum event_result recognize(const cJSON *root, const struct source *src, struct event *ev,
+                                   const char **why)
 {
 	const cJSON *event = member(root, "event"), *alert = member(root, "alert_type");
 
@@ -452,9 +501,9 @@ static enum event_result recognize(const cJSON *root, struct event *ev, const ch
 			return EVENT_BAD_PAYLOAD;
 		}
 		if (has_prefix(event->valuestring, "image."))
-			return image_envelope(root, event->valuestring, ev, why);
+			return image_envelope(root, src, event->valuestring, ev, why);
 		if (has_prefix(event->valuestring, "job."))
-			return job_event(root, event->valuestring, ev, why);
+			return job_event(root, src, event->valuestring, ev, why);
 		*why = "event type not acted on";
 		return EVENT_IGNORED;
 	}
@@ -463,14 +512,14 @@ static enum event_result recognize(const cJSON *root, struct event *ev, const ch
 			*why = "alert_type is not a string";
 			return EVENT_BAD_PAYLOAD;
 		}
-		return notification(root, alert->valuestring, ev, why);
+		return notification(root, src, alert->valuestring, ev, why);
 	}
 	if (member(root, "text") != NULL && member(root, "id") == NULL &&
 	    member(root, "job_id") == NULL) {
 		*why = "notification test message";
 		return EVENT_IGNORED;
 	}
-	return flat_payload(root, NULL, ev, why);
+	return flat_payload(root, src, NULL, ev, why);
 }
 
 /* Empties *ev: every pointer NULL, no uploaded time, requireSignedURLs absent. */
@@ -493,6 +542,7 @@ static void event_clear(struct event *ev)
 enum event_result event_parse(const char *body, size_t len, struct event *ev, const char **why)
 {
 	struct json_check check;
+	struct source src;
 	struct key_buffer kb = {NULL, 0};
 	cJSON *root = NULL;
 	enum event_result result;
@@ -526,7 +576,9 @@ enum event_result event_parse(const char *body, size_t len, struct event *ev, co
 		reason = "a string contains \\u0000";
 		goto out;
 	}
-	result = recognize(root, ev, &reason);
+	src.body = body;
+	src.span = json_text_span(body, len);
+	result = recognize(root, &src, ev, &reason);
 	if (result == EVENT_OK)
 		reason = "ok";
 out:
@@ -551,8 +603,7 @@ out:
 
 /*
  * Frees what *ev owns and leaves it empty, so a second call (or a call on
- * an event that was never filled) is harmless.  JSON texts came from
- * cJSON_PrintUnformatted and go back through cJSON_free.
+ * an event that was never filled) is harmless.
  */
 void event_free(struct event *ev)
 {
@@ -561,9 +612,9 @@ void event_free(struct event *ev)
 	free(ev->image_id);
 	free(ev->event_name);
 	free(ev->filename);
-	cJSON_free(ev->metadata_json);
-	cJSON_free(ev->variants_json);
-	cJSON_free(ev->result_json);
+	free(ev->metadata_json);
+	free(ev->variants_json);
+	free(ev->result_json);
 	free(ev->error_text);
 	event_clear(ev);
 }

@@ -24,7 +24,9 @@ enum event_result {
 /*
  * A normalized event.  Every pointer is owned by the event and freed by
  * event_free(); optional fields are NULL when the payload did not carry
- * them.  JSON-valued fields hold compact JSON text.
+ * them.  JSON-valued fields hold the value's text exactly as the body
+ * writes it (whitespace inside it included, none around it), never
+ * re-printed: numbers keep every digit.
  */
 struct event {
 	char *image_id;        /* validated id (image id, or job_id for job events) */

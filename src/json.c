@@ -3,6 +3,11 @@
  * One forward pass over buf[0..len) with an explicit stack of at most
  * JSON_MAX_DEPTH containers: no recursion, linear time, no allocation, and
  * no read at or past len (the body is not NUL-terminated in general).
+ *
+ * On a text that passed validation, the same scanner also finds where a
+ * member's value is written, so that a value can be stored exactly as the
+ * sender wrote it instead of as cJSON would print it again (cJSON turns
+ * 1234567890123456789 into 1.2345678901234568e+18, and 1e400 into null).
  */
 #include <stdint.h>
 
@@ -327,4 +332,193 @@ out:
 	if (info != NULL)
 		info->has_nul_escape = ok && sc.has_nul_escape;
 	return ok;
+}
+
+/* True for the four whitespace bytes of RFC 8259 section 2. */
+static bool is_ws(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+struct json_span json_text_span(const char *buf, size_t len)
+{
+	struct json_span span = {0, len};
+
+	while (span.start < span.end && is_ws((unsigned char)buf[span.start]))
+		span.start++;
+	while (span.end > span.start && is_ws((unsigned char)buf[span.end - 1]))
+		span.end--;
+	return span;
+}
+
+/*
+ * Skips one value of a validated text, containers included: strings are
+ * scanned as strings (so brackets inside them do not count), brackets are
+ * counted.  Always advances at least one byte, whatever the input, so a
+ * caller's loop ends even on text that was not validated.
+ */
+static void skip_value(struct scanner *sc)
+{
+	size_t depth = 0;
+
+	do {
+		size_t before = sc->pos;
+		int c = peek(sc);
+
+		if (c == '"') {
+			scan_string(sc);
+		} else if (c == '{' || c == '[') {
+			depth++;
+			sc->pos++;
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			depth--;
+			sc->pos++;
+		} else if (c == ',' || c == ':' || is_ws(c)) {
+			sc->pos++;
+		} else {
+			scan_scalar(sc);
+		}
+		if (sc->pos == before)
+			sc->pos++;
+	} while (depth > 0 && sc->pos < sc->len);
+}
+
+/* Appends code point cp as UTF-8 (RFC 3629) to out; returns the byte count. */
+static size_t utf8_encode(unsigned cp, unsigned char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char)(0xc0 | (cp >> 6));
+		out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char)(0xe0 | (cp >> 12));
+		out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (unsigned char)(0xf0 | (cp >> 18));
+	out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Decodes the escape after a backslash (already consumed) of a validated
+ * string into UTF-8 bytes; returns their count, or 0 when the escape is
+ * malformed.
+ */
+static size_t decode_escape(struct scanner *sc, unsigned char out[4])
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	unsigned cp, lo;
+	int c = peek(sc);
+
+	for (size_t i = 0; from[i] != '\0'; i++) {
+		if (c == from[i]) {
+			sc->pos++;
+			out[0] = (unsigned char)to[i];
+			return 1;
+		}
+	}
+	if (!accept(sc, 'u') || !read_hex4(sc, &cp))
+		return 0;
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (!accept(sc, '\\') || !accept(sc, 'u') || !read_hex4(sc, &lo) || lo < 0xdc00 ||
+		    lo > 0xdfff)
+			return 0;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+	}
+	return utf8_encode(cp, out);
+}
+
+/*
+ * Consumes the string at the scanner (a validated one) and tells whether
+ * its decoded bytes are exactly key.  A decoded NUL never matches, since
+ * key ends at its first NUL.
+ */
+static bool string_equals(struct scanner *sc, const char *key)
+{
+	const unsigned char *k = (const unsigned char *)key;
+	unsigned char bytes[4];
+	bool same = true;
+
+	if (!accept(sc, '"'))
+		return false;
+	while (sc->pos < sc->len) {
+		unsigned char c = sc->s[sc->pos++];
+		size_t n = 1;
+
+		if (c == '"')
+			return same && *k == '\0';
+		bytes[0] = c;
+		if (c == '\\' && (n = decode_escape(sc, bytes)) == 0)
+			return false;
+		for (size_t i = 0; i < n && same; i++) {
+			if (*k == '\0' || *k != bytes[i])
+				same = false;
+			else
+				k++;
+		}
+	}
+	return false;
+}
+
+bool json_member_span(const char *buf, struct json_span obj, const char *key, struct json_span *out)
+{
+	struct scanner sc = {(const unsigned char *)buf, obj.end, obj.start, false};
+	size_t start;
+	bool found;
+
+	if (buf == NULL || !accept(&sc, '{'))
+		return false;
+	for (;;) {
+		skip_ws(&sc);
+		if (peek(&sc) != '"')
+			return false; /* "}" of an empty object, or not validated */
+		found = string_equals(&sc, key);
+		skip_ws(&sc);
+		if (!accept(&sc, ':'))
+			return false;
+		skip_ws(&sc);
+		start = sc.pos;
+		skip_value(&sc);
+		if (found) {
+			out->start = start;
+			out->end = sc.pos;
+			return true;
+		}
+		skip_ws(&sc);
+		if (!accept(&sc, ','))
+			return false;
+	}
+}
+
+size_t json_compact(const char *buf, size_t len, char *out)
+{
+	struct scanner sc = {(const unsigned char *)buf, len, 0, false};
+	size_t n = 0;
+
+	while (sc.pos < sc.len) {
+		size_t start = sc.pos;
+		int c = peek(&sc);
+
+		if (is_ws(c)) {
+			sc.pos++;
+			continue;
+		}
+		if (c == '"')
+			scan_string(&sc);
+		if (sc.pos == start)
+			sc.pos++;
+		for (size_t i = start; i < sc.pos && i < sc.len; i++)
+			out[n++] = buf[i];
+	}
+	out[n] = '\0';
+	return n;
 }

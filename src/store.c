@@ -69,6 +69,13 @@
 #define EXPIRE_EVENT_NAME "expire"
 #define EXPIRED_STATUS "expired"
 
+/*
+ * The SQL function this connection adds: the instant of an RFC 3339 text
+ * in milliseconds (see sql_time_ms).  Only our own statements use it; it
+ * is never written into the schema, so other connections need not know it.
+ */
+#define SQL_TIME_MS "cfw_time_ms"
+
 /* Version 0 (an empty or foreign database) to version 1. */
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS cloudflare_images ("
@@ -154,6 +161,7 @@ enum stmt_id {
 	STMT_REGISTER,
 	STMT_SHOW,
 	STMT_EXPIRE_DUE,
+	STMT_EXPIRE_UNREADABLE,
 	STMT_EXPIRE_UPDATE,
 	STMT_PRUNE_DELIVERIES,
 	STMT_PRUNE_LOGS,
@@ -196,8 +204,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
                   " uploaded_at, expires_at, created_at, updated_at"
                   " FROM cloudflare_images WHERE cloudflare_id = ?1",
     [STMT_EXPIRE_DUE] = "SELECT cloudflare_id, status FROM cloudflare_images"
-                        " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
-                        " AND expires_at <= ?1 ORDER BY expires_at, cloudflare_id",
+                        " WHERE status IN ('pending', 'draft')"
+                        " AND " SQL_TIME_MS "(expires_at) <= ?1"
+                        " ORDER BY " SQL_TIME_MS "(expires_at), cloudflare_id",
+    [STMT_EXPIRE_UNREADABLE] = "SELECT count(*) FROM cloudflare_images"
+                               " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
+                               " AND " SQL_TIME_MS "(expires_at) IS NULL",
     [STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
                            " WHERE cloudflare_id = ?1",
     [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
@@ -532,6 +544,143 @@ out:
 	return ret;
 }
 
+/* Room for a path with a "-wal" or "-shm" suffix, or the database's directory. */
+#define STORE_PATH_SIZE 4096
+/* Room for one access problem: two paths and the fix. */
+#define STORE_PROBLEM_SIZE (3 * STORE_PATH_SIZE)
+
+/*
+ * One file or directory SQLite must write for path, checked with the
+ * effective ids (faccessat with AT_EACCESS, as open() would check them):
+ * read and write, plus search for a directory.  A missing -wal or -shm
+ * (optional) is no problem.  When access is refused, writes the problem
+ * and its fix into buf and returns true.  The fix depends on whose the
+ * file is: its owner adds the permission, anyone else's file is handed to
+ * the running user (root may do either).
+ */
+static bool access_problem(const char *file, bool is_dir, bool optional, char *buf, size_t cap)
+{
+	const char *why = is_dir ? "SQLite creates the database's -wal and -shm files there"
+	                         : "SQLite would open the database read-only";
+	int amode = R_OK | W_OK | (is_dir ? X_OK : 0);
+	unsigned uid = (unsigned)geteuid();
+	struct stat sb;
+
+	if (stat(file, &sb) != 0) {
+		if (errno == ENOENT && optional)
+			return false;
+		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
+		return true;
+	}
+	if (faccessat(AT_FDCWD, file, amode, AT_EACCESS) == 0)
+		return false;
+	if (errno == EROFS) {
+		snprintf(buf, cap,
+		         "%s is on a read-only filesystem (remount it read-write, or move db to a "
+		         "writable one)",
+		         file);
+	} else if (errno != EACCES && errno != EPERM) {
+		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
+	} else if (sb.st_uid == uid) {
+		snprintf(
+		    buf, cap,
+		    "%s is not writable by uid %u, its owner (mode %04o); %s (fix: chmod u+%s %s)",
+		    file, uid, (unsigned)(sb.st_mode & 07777), why, is_dir ? "rwx" : "rw", file);
+	} else {
+		snprintf(
+		    buf, cap,
+		    "%s is not writable by uid %u (owner uid %u, mode %04o); %s (fix: chown %u "
+		    "%s, or give write access to a group uid %u is in)",
+		    file, uid, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), why, uid, file,
+		    uid);
+	}
+	return true;
+}
+
+/*
+ * The checks of store_access_problems(), in the order SQLite meets the
+ * files: the directory (where SQLite creates and removes -wal and -shm),
+ * the database, then -wal and -shm when they exist.
+ */
+int store_access_problems(const char *path, store_problem_fn found, void *arg)
+{
+	static const char *const suffixes[] = {"-wal", "-shm"};
+	char file[STORE_PATH_SIZE], problem[STORE_PROBLEM_SIZE], *slash;
+	int n = 0;
+
+	if (snprintf(file, sizeof file, "%s", path) >= (int)sizeof file) {
+		found(arg, "the database path is too long");
+		return 1;
+	}
+	slash = strrchr(file, '/');
+	if (slash == NULL)
+		snprintf(file, sizeof file, ".");
+	else
+		slash[slash == file ? 1 : 0] = '\0';
+	if (access_problem(file, true, false, problem, sizeof problem)) {
+		found(arg, problem);
+		n++;
+	}
+	if (access_problem(path, false, false, problem, sizeof problem)) {
+		found(arg, problem);
+		n++;
+	}
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		if (snprintf(file, sizeof file, "%s%s", path, suffixes[i]) >= (int)sizeof file)
+			continue;
+		if (access_problem(file, false, true, problem, sizeof problem)) {
+			found(arg, problem);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The first problem store_access_problems() finds, kept as store_open's reason. */
+struct first_problem {
+	char *err;     /* the caller's buffer */
+	size_t errlen; /* its size */
+	bool set;      /* a problem is in it */
+};
+
+static void keep_first_problem(void *arg, const char *problem)
+{
+	struct first_problem *fp = arg;
+
+	if (!fp->set)
+		set_err(fp->err, fp->errlen, "%s", problem);
+	fp->set = true;
+}
+
+/*
+ * SQL function cfw_time_ms(value): the instant of an RFC 3339 date-time
+ * text as milliseconds since the epoch, parsed by rfc3339_parse() (so a
+ * "+02:00" offset, no fraction or more digits of it, and lower-case "t"
+ * and "z" all count), or NULL for anything else.  expires_at may be
+ * written by an application in any of these forms, and comparing such
+ * texts as text compares the wrong things ("...T10:00:00+02:00" is
+ * 08:00Z; "t" sorts after "T"), while SQLite's own date functions do not
+ * accept every RFC 3339 form.  Deterministic and innocuous: it reads
+ * nothing but its argument.
+ */
+static void sql_time_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *text;
+	int64_t ms;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	text = sqlite3_value_text(argv[0]);
+	if (text != NULL &&
+	    rfc3339_parse((const char *)text, (size_t)sqlite3_value_bytes(argv[0]), &ms))
+		sqlite3_result_int64(ctx, ms);
+	else
+		sqlite3_result_null(ctx);
+}
+
 /* The refusal of a database written by a newer version of the program. */
 static void refuse_newer(const char *path, int version, char *err, size_t errlen)
 {
@@ -629,6 +778,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 	mode_t mode = (mode_t)(opts->db_mode & 0777);
 	mode_t dir_mode = mode | ((mode & 0444) >> 2);
 	char pragma[PRAGMA_TEXT_SIZE];
+	struct first_problem first = {NULL, 0, false};
 	struct stat sb;
 	int version, rc, i;
 
@@ -647,6 +797,17 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 			goto fail;
 	}
 
+	/*
+	 * SQLite quietly opens a file it cannot write read-only, and then
+	 * creates -wal and -shm with the database's (read-only) mode: every
+	 * write fails, and goes on failing once the database's mode is fixed.
+	 * So nothing is opened unless everything it writes is writable.
+	 */
+	first.err = err;
+	first.errlen = errlen;
+	if (store_access_problems(opts->path, keep_first_problem, &first) > 0)
+		goto fail;
+
 	st = calloc(1, sizeof *st);
 	if (st == NULL) {
 		set_err(err, errlen, "out of memory");
@@ -661,7 +822,22 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
+	if (sqlite3_db_readonly(st->db, "main") != 0) {
+		set_err(err, errlen,
+		        "%s: SQLite could only open it read-only (check its mode, owner and "
+		        "filesystem)",
+		        opts->path);
+		goto fail;
+	}
 	store_set_busy_timeout(st, STORE_BUSY_TIMEOUT_MS);
+	rc = sqlite3_create_function_v2(st->db, SQL_TIME_MS, 1,
+	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                                sql_time_ms, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: cannot add the function " SQL_TIME_MS ": %s", opts->path,
+		        sqlite3_errmsg(st->db));
+		goto fail;
+	}
 
 	rc = read_user_version(st->db, &version);
 	if (rc != SQLITE_OK) {
@@ -1053,25 +1229,33 @@ static bool add_text_column(cJSON *obj, const char *key, sqlite3_stmt *s, int co
 }
 
 /*
- * Adds a JSON-valued column embedded as JSON.  The text is validated by
- * json_validate() first, since cJSON accepts things RFC 8259 does not; a
- * value that is not valid JSON (an application may have written anything)
- * or holds a \u0000 escape cJSON would truncate is embedded as a JSON
- * string instead, so nothing stored is lost or misrepresented.
+ * Adds a JSON-valued column embedded as JSON, without parsing it into
+ * cJSON values: a number cJSON holds as a double would lose digits
+ * (1234567890123456789) or become null (1e400).  The text is validated
+ * by json_validate() and embedded as it is stored, less the whitespace
+ * between its tokens (so the line stays one line; strings, numbers and
+ * escapes are kept byte for byte).  A value that is not valid JSON (an
+ * application may have written anything) is embedded as a JSON string
+ * instead, so nothing stored is lost or misrepresented.
  */
 static bool add_json_column(cJSON *obj, const char *key, sqlite3_stmt *s, int col)
 {
 	const char *text = (const char *)sqlite3_column_text(s, col);
 	size_t len = (size_t)sqlite3_column_bytes(s, col);
-	struct json_check info;
 	cJSON *item = NULL;
+	char *compact;
 
-	if (text == NULL)
+	if (text == NULL) {
 		item = cJSON_CreateNull();
-	else if (json_validate(text, len, &info) && !info.has_nul_escape)
-		item = cJSON_ParseWithLength(text, len);
-	if (item == NULL && text != NULL)
+	} else if (json_validate(text, len, NULL)) {
+		if ((compact = malloc(len + 1)) == NULL)
+			return false;
+		json_compact(text, len, compact);
+		item = cJSON_CreateRaw(compact);
+		free(compact);
+	} else {
 		item = cJSON_CreateString(text);
+	}
 	return item != NULL && cJSON_AddItemToObject(obj, key, item);
 }
 
@@ -1125,9 +1309,11 @@ static void free_expiring(struct expiring *list, size_t n)
 /*
  * Collects the images due to expire (inside the caller's transaction)
  * into a malloc'd list, so that they are changed after the SELECT is done
- * rather than under it.  Returns SQLITE_OK or an error code.
+ * rather than under it.  expires_at is compared as an instant (see
+ * sql_time_ms), whatever RFC 3339 form it was written in.  Returns
+ * SQLITE_OK or an error code.
  */
-static int collect_expiring(struct store *st, const char *now, struct expiring **out, size_t *n)
+static int collect_expiring(struct store *st, int64_t now_ms, struct expiring **out, size_t *n)
 {
 	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_DUE];
 	struct expiring *list = NULL, *bigger;
@@ -1135,7 +1321,7 @@ static int collect_expiring(struct store *st, const char *now, struct expiring *
 	const unsigned char *id, *status;
 	int rc;
 
-	bind_text(s, 1, now);
+	sqlite3_bind_int64(s, 1, now_ms);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (count == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -1202,6 +1388,31 @@ out:
 	return rc;
 }
 
+/*
+ * Logs a warning when pending or draft images have an expires_at that is
+ * not an RFC 3339 time (an application may write anything): they never
+ * expire, and the operator should know.
+ */
+static int warn_unreadable_expiry(struct store *st)
+{
+	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_UNREADABLE];
+	int64_t count = 0;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		count = sqlite3_column_int64(s, 0);
+		rc = SQLITE_DONE;
+	}
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return rc;
+	if (count > 0)
+		log_warn("expire: %lld pending or draft image%s an expires_at that is not an RFC "
+		         "3339 time (e.g. 2024-01-31T12:00:00Z); they never expire",
+		         (long long)count, count == 1 ? " has" : "s have");
+	return SQLITE_OK;
+}
+
 /* All due images in one transaction: `expire` either happens or not. */
 int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks, size_t n_hooks,
                  long *count)
@@ -1215,7 +1426,8 @@ int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks,
 	time_format_ms(now_ms, now);
 	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
 	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-	    (rc = collect_expiring(st, now, &list, &n)) != SQLITE_OK)
+	    (rc = collect_expiring(st, now_ms, &list, &n)) != SQLITE_OK ||
+	    (rc = warn_unreadable_expiry(st)) != SQLITE_OK)
 		goto fail;
 	for (i = 0; i < n; i++)
 		if ((rc = expire_one(st, &list[i], now, hooks, n_hooks)) != SQLITE_OK)

@@ -40,6 +40,19 @@ struct store_options {
  * On failure returns NULL and writes a one-line reason into err.
  */
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen);
+/* Receives one problem of store_access_problems(): what is wrong, and the fix. */
+typedef void (*store_problem_fn)(void *arg, const char *problem);
+/*
+ * Checks, without opening anything, that the running user (effective ids)
+ * may read and write what SQLite writes in WAL mode: the database file at
+ * path, its -wal and -shm files when they exist, and its directory.
+ * Calls found(arg, text) once per problem, the text naming the file and
+ * the command that fixes it.  Returns the number of problems.  store_open
+ * refuses a database with a problem, so that SQLite never opens it
+ * read-only (and never creates a -shm with a read-only mode).
+ */
+int store_access_problems(const char *path, store_problem_fn found, void *arg);
+
 /* Finalizes statements and closes; NULL is a no-op. */
 void store_close(struct store *st);
 /* The raw handle, for read-only queries of the operator commands. */

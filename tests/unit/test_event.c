@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "json.h"
 #include "testlib.h"
 
 #define SAMPLE_ID "2cdc28f0-017a-49c4-9ed7-87056c83901"
@@ -104,6 +105,32 @@ static enum event_result parse_vector(const char *file, struct event *ev)
 	return r;
 }
 
+/*
+ * Checks a JSON-valued field of an event parsed from vector file: it is
+ * the file's own text (pretty-printed there, so whitespace and newlines
+ * included), and without the whitespace between tokens it is want.
+ */
+static void check_json_field(const char *file, const char *got, const char *want)
+{
+	char rel[256], *body, *compact;
+	size_t len = 0;
+
+	snprintf(rel, sizeof rel, "payloads/%s", file);
+	body = test_read_file(test_vector_path(rel), &len);
+	CHECK_MSG(got != NULL && body != NULL && strstr(body, got) != NULL,
+	          "%s: [%s] is not the file's text", file, got ? got : "(null)");
+	compact = malloc(got != NULL ? strlen(got) + 1 : 1);
+	if (compact == NULL)
+		abort();
+	compact[0] = '\0';
+	if (got != NULL)
+		json_compact(got, strlen(got), compact);
+	if (want != NULL)
+		CHECK_STR(compact, want);
+	free(compact);
+	free(body);
+}
+
 /* tests/vectors/payloads/README.md, row by row. */
 static void test_vectors(void)
 {
@@ -113,10 +140,12 @@ static void test_vectors(void)
 	CHECK_STR(ev.status, "uploaded");
 	CHECK_STR(ev.image_id, SAMPLE_ID);
 	CHECK_STR(ev.event_name, "upload.complete");
-	CHECK_STR(ev.metadata_json, "{\"key\":\"value\"}");
-	CHECK_STR(ev.variants_json,
-	          "[\"https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/" SAMPLE_ID "/public\","
-	          "\"https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/" SAMPLE_ID "/thumbnail\"]");
+	check_json_field("cloudflare-upload-complete.json", ev.metadata_json,
+	                 "{\"key\":\"value\"}");
+	check_json_field(
+	    "cloudflare-upload-complete.json", ev.variants_json,
+	    "[\"https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/" SAMPLE_ID "/public\","
+	    "\"https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/" SAMPLE_ID "/thumbnail\"]");
 	CHECK(ev.require_signed_urls == 1);
 	CHECK(ev.has_uploaded && ev.uploaded_ms == UPLOADED_MS);
 	CHECK(ev.filename == NULL && ev.error_text == NULL && ev.result_json == NULL);
@@ -135,8 +164,10 @@ static void test_vectors(void)
 	CHECK_STR(ev.image_id, SAMPLE_ID);
 	CHECK_STR(ev.event_name, "image.uploaded");
 	CHECK_STR(ev.filename, "profile.jpg");
-	CHECK_STR(ev.metadata_json, "{\"userId\":\"user_12345\",\"source\":\"profile_upload\"}");
-	CHECK(ev.variants_json != NULL && strstr(ev.variants_json, "/thumbnail\"]") != NULL);
+	check_json_field("images-envelope-uploaded.json", ev.metadata_json,
+	                 "{\"userId\":\"user_12345\",\"source\":\"profile_upload\"}");
+	CHECK(ev.variants_json != NULL && strstr(ev.variants_json, "/thumbnail\"") != NULL);
+	check_json_field("images-envelope-uploaded.json", ev.variants_json, NULL);
 	CHECK(ev.require_signed_urls == 0);
 	CHECK(ev.has_uploaded && ev.uploaded_ms == INT64_C(1736937045000));
 	CHECK(ev.error_text == NULL);
@@ -146,7 +177,8 @@ static void test_vectors(void)
 	CHECK_STR(ev.status, "uploaded");
 	CHECK_STR(ev.image_id, SAMPLE_ID);
 	CHECK_STR(ev.event_name, "image_notification");
-	CHECK_STR(ev.metadata_json, "{\"key\":\"value\"}");
+	check_json_field("notification-images-upload.json", ev.metadata_json,
+	                 "{\"key\":\"value\"}");
 	CHECK(ev.require_signed_urls == 1);
 	CHECK(ev.has_uploaded && ev.uploaded_ms == UPLOADED_MS);
 	event_free(&ev);
@@ -172,9 +204,10 @@ static void test_vectors(void)
 	CHECK_STR(ev.status, "completed");
 	CHECK_STR(ev.image_id, JOB_ID);
 	CHECK_STR(ev.event_name, "job.completed");
-	CHECK_STR(ev.result_json, "{\"vendor_name\":\"Acme Corporation\",\"invoice_number\":"
-	                          "\"INV-2024-001\",\"invoice_date\":\"2024-01-15\","
-	                          "\"total_amount\":1942.92}");
+	check_json_field("job-completed.json", ev.result_json,
+	                 "{\"vendor_name\":\"Acme Corporation\",\"invoice_number\":"
+	                 "\"INV-2024-001\",\"invoice_date\":\"2024-01-15\","
+	                 "\"total_amount\":1942.92}");
 	CHECK(ev.error_text == NULL);
 	event_free(&ev);
 
@@ -395,7 +428,7 @@ static void test_fields(void)
 	CHECK(parse("{\"id\":\"a\"," UPLOADED
 	            ",\"meta\":{\"m\":1},\"metadata\":{ \"k\" : [1, 2] }}",
 	            &ev) == EVENT_OK);
-	CHECK_STR(ev.metadata_json, "{\"k\":[1,2]}");
+	CHECK_STR(ev.metadata_json, "{ \"k\" : [1, 2] }");
 	event_free(&ev);
 
 	/* filename is a string */
@@ -604,6 +637,58 @@ static void test_event_names(void)
 	expect(body, EVENT_BAD_PAYLOAD);
 }
 
+/*
+ * Metadata, variants and result are the sender's text, byte for byte, in
+ * every shape that carries them: numbers cJSON would round or turn into
+ * null, escapes it would print differently, whitespace inside the value.
+ */
+#define BIG_META "{\"userId\":1234567890123456789,\"big\":1e400,\"f\":0.10000000000000001}"
+#define ODD_META "{ \"a\" :\t[ -0 , 1E+2 ],\n \"s\":\"caf\\u00e9 \\/\" }"
+#define ESCAPED_VARIANTS "[\"https:\\/\\/x\\/\\u0061\", \"http://y/b\"]"
+static void test_exact_json(void)
+{
+	struct event ev;
+
+	CHECK(parse("{\"id\":\"a\"," UPLOADED ",\"metadata\":" BIG_META "}", &ev) == EVENT_OK);
+	CHECK_STR(ev.metadata_json, BIG_META);
+	event_free(&ev);
+	CHECK(parse("{\"id\":\"a\"," UPLOADED ",\"meta\":" ODD_META
+	            ",\"variants\":" ESCAPED_VARIANTS "}",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.metadata_json, ODD_META);
+	CHECK_STR(ev.variants_json, ESCAPED_VARIANTS);
+	event_free(&ev);
+	/* an escaped member name is still the member */
+	CHECK(parse("{\"id\":\"a\"," UPLOADED ",\"m\\u0065tadata\":" BIG_META "}", &ev) ==
+	      EVENT_OK);
+	CHECK_STR(ev.metadata_json, BIG_META);
+	event_free(&ev);
+
+	/* Images envelope: the image object's members, not the envelope's */
+	CHECK(parse("{\"event\":\"image.uploaded\",\"metadata\":{\"top\":1},\"image\":"
+	            "{\"id\":\"a\"," UPLOADED ",\"metadata\":" BIG_META
+	            ",\"variants\":" ESCAPED_VARIANTS "}}",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.metadata_json, BIG_META);
+	CHECK_STR(ev.variants_json, ESCAPED_VARIANTS);
+	event_free(&ev);
+
+	/* Notifications: the data object's members */
+	CHECK(parse("{\"alert_type\":\"image_notification\",\"text\":\"t\",\"meta\":{},"
+	            "\"data\": {\"id\":\"a\"," UPLOADED ",\"meta\":" ODD_META "} }",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.metadata_json, ODD_META);
+	event_free(&ev);
+
+	/* job events: result and metadata at the top level */
+	CHECK(parse("{\"event\":\"job.completed\",\"job_id\":\"j\",\"result\":" BIG_META
+	            ",\"metadata\":" ODD_META "}",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.result_json, BIG_META);
+	CHECK_STR(ev.metadata_json, ODD_META);
+	event_free(&ev);
+}
+
 static void test_free(void)
 {
 	struct event ev;
@@ -631,6 +716,7 @@ int main(void)
 	test_jobs();
 	test_notifications();
 	test_event_names();
+	test_exact_json();
 	test_free();
 	return test_done("test_event");
 }

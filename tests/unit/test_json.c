@@ -2,7 +2,8 @@
  * json_validate(): RFC 8259 texts that must pass and the pitfalls cJSON
  * 1.7.15 lets through that must not (SPEC section 4 row 6).  Every text is
  * copied into a buffer of exactly its length, so a read past len is caught
- * by valgrind or AddressSanitizer.
+ * by valgrind or AddressSanitizer.  Then json_member_span() and
+ * json_compact(), which give a value back exactly as it was written.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -308,6 +309,88 @@ static void test_large(void)
 	free(s);
 }
 
+/*
+ * The text of member key of the top-level object of doc (copied into an
+ * exact-length buffer), or NULL when it has none: a malloc'd string.
+ */
+static char *member_text(const char *doc, const char *key)
+{
+	size_t len = strlen(doc);
+	char *buf = malloc(len > 0 ? len : 1), *out = NULL;
+	struct json_span span;
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, doc, len);
+	CHECK_MSG(json_validate(buf, len, NULL), "not valid: %s", doc);
+	if (json_member_span(buf, json_text_span(buf, len), key, &span)) {
+		CHECK(span.start <= span.end && span.end <= len);
+		out = malloc(span.end - span.start + 1);
+		if (out == NULL)
+			abort();
+		memcpy(out, buf + span.start, span.end - span.start);
+		out[span.end - span.start] = '\0';
+	}
+	free(buf);
+	return out;
+}
+
+static void check_member(const char *doc, const char *key, const char *want)
+{
+	char *got = member_text(doc, key);
+
+	CHECK_MSG((got == NULL) == (want == NULL) && (got == NULL || strcmp(got, want) == 0),
+	          "member %s of %s: got [%s], want [%s]", key, doc, got ? got : "(none)",
+	          want ? want : "(none)");
+	free(got);
+}
+
+/* Values come back exactly as written: numbers cJSON would round, whitespace, escapes. */
+static void test_member_span(void)
+{
+	check_member("{\"userId\":1234567890123456789,\"big\":1e400}", "userId",
+	             "1234567890123456789");
+	check_member("{\"userId\":1234567890123456789,\"big\":1e400}", "big", "1e400");
+	check_member(" { \"m\" : { \"n\" : [ 1.0, -0, 2E+2 ] } ,\"x\":1}\n", "m",
+	             "{ \"n\" : [ 1.0, -0, 2E+2 ] }");
+	check_member("{\"a\":\"}]\\\"{[\",\"b\":[\"]\",{\"c\":\"}\"}],\"d\":null}", "b",
+	             "[\"]\",{\"c\":\"}\"}]");
+	check_member("{\"a\":\"}]\\\"{[\",\"b\":[\"]\",{\"c\":\"}\"}],\"d\":null}", "d", "null");
+	/* only the top level's members, not a nested one of the same name */
+	check_member("{\"x\":{\"k\":1},\"k\":2}", "k", "2");
+	check_member("{\"x\":{\"k\":1}}", "k", NULL);
+	/* names compare after escapes are decoded, byte for byte */
+	check_member("{\"\\u006deta\":{\"a\":1}}", "meta", "{\"a\":1}");
+	check_member("{\"caf\\u00e9\":true}", "caf\xc3\xa9", "true");
+	check_member("{\"\\ud83d\\ude00\":false}", "\xf0\x9f\x98\x80", "false");
+	check_member("{\"a\\/b\\n\":0}", "a/b\n", "0");
+	check_member("{\"Meta\":1}", "meta", NULL);
+	check_member("{\"metadata\":1}", "meta", NULL);
+	check_member("{\"met\":1}", "meta", NULL);
+	check_member("{\"a\\u0000\":1}", "a", NULL);
+	check_member("{}", "a", NULL);
+	check_member("[1]", "a", NULL);
+	check_member("\"a\"", "a", NULL);
+	/* the first of repeated names */
+	check_member("{\"a\":1,\"a\":2}", "a", "1");
+}
+
+/* json_compact() drops whitespace between tokens and nothing else. */
+static void test_compact(void)
+{
+	const char *doc = " {\n  \"a b\" : [ 1e400 ,\t-0.10 , \"x \\\" y\" ],\r\n \"c\":{ } } ";
+	const char *want = "{\"a b\":[1e400,-0.10,\"x \\\" y\"],\"c\":{}}";
+	char out[128];
+	size_t n;
+
+	CHECK(json_validate(doc, strlen(doc), NULL));
+	n = json_compact(doc, strlen(doc), out);
+	CHECK_STR(out, want);
+	CHECK(n == strlen(want));
+	n = json_compact("", 0, out);
+	CHECK(n == 0 && out[0] == '\0');
+}
+
 int main(void)
 {
 	test_table();
@@ -316,5 +399,7 @@ int main(void)
 	test_nul_escape();
 	test_length_bounds();
 	test_large();
+	test_member_span();
+	test_compact();
 	return test_done("test_json");
 }

@@ -644,7 +644,11 @@ static void test_job(struct store *st)
 	CHECK(store_apply(st, &ev1, body1, strlen(body1), NULL, 0, false, &d1) == STORE_STALE);
 }
 
-/* show: one line, keys in SPEC 10's order, JSON columns embedded, junk kept as a string. */
+/*
+ * show: one line, keys in the order of cfimages-webhook(8), JSON columns embedded as stored
+ * (less the whitespace between tokens: numbers and escapes byte for byte,
+ * never re-printed), junk kept as a string.
+ */
 static void test_show(struct store *st)
 {
 	char *json = NULL;
@@ -655,7 +659,7 @@ static void test_show(struct store *st)
 	             " '2024-01-01T00:00:00.000Z', '2024-01-02T03:04:05.679Z')");
 	CHECK(store_show_json(st, "show/1", &json) == 1);
 	CHECK_STR(json, "{\"id\":\"show/1\",\"status\":\"uploaded\",\"metadata\":{\"a\":[1,2],"
-	                "\"b\":\"\xc3\xa9\"},\"variants\":[\"https://x.example/1\"],"
+	                "\"b\":\"\\u00e9\"},\"variants\":[\"https://x.example/1\"],"
 	                "\"result\":\"not json {\",\"error\":null,"
 	                "\"uploaded_at\":\"2024-01-02T03:04:05.678Z\",\"expires_at\":null,"
 	                "\"created_at\":\"2024-01-01T00:00:00.000Z\","
@@ -668,11 +672,24 @@ static void test_show(struct store *st)
 	             " created_at, updated_at) VALUES ('show/2', 'failed', 'bad \"x\"' || char(10),"
 	             " '\"\\u0000\"', 'c', 'u')");
 	CHECK(store_show_json(st, "show/2", &json) == 1);
-	CHECK_STR(json,
-	          "{\"id\":\"show/2\",\"status\":\"failed\",\"metadata\":\"\\\"\\\\u0000\\\"\","
-	          "\"variants\":null,\"result\":null,\"error\":\"bad \\\"x\\\"\\n\","
-	          "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
-	          "\"updated_at\":\"u\"}");
+	CHECK_STR(json, "{\"id\":\"show/2\",\"status\":\"failed\",\"metadata\":\"\\u0000\","
+	                "\"variants\":null,\"result\":null,\"error\":\"bad \\\"x\\\"\\n\","
+	                "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
+	                "\"updated_at\":\"u\"}");
+	free(json);
+	json = NULL;
+
+	/* numbers a double cannot hold keep every digit */
+	exec_sql(st, "INSERT INTO cloudflare_images (cloudflare_id, status, metadata, result,"
+	             " created_at, updated_at) VALUES ('show/3', 'completed',"
+	             " '{\"userId\":1234567890123456789,\"big\":1e400}', '{\"n\": -0.0E-0}',"
+	             " 'c', 'u')");
+	CHECK(store_show_json(st, "show/3", &json) == 1);
+	CHECK_STR(json, "{\"id\":\"show/3\",\"status\":\"completed\","
+	                "\"metadata\":{\"userId\":1234567890123456789,\"big\":1e400},"
+	                "\"variants\":null,\"result\":{\"n\":-0.0E-0},\"error\":null,"
+	                "\"uploaded_at\":null,\"expires_at\":null,\"created_at\":\"c\","
+	                "\"updated_at\":\"u\"}");
 	free(json);
 	json = (char *)"untouched";
 	CHECK(store_show_json(st, "show/none", &json) == 0);
@@ -929,6 +946,69 @@ static void test_expire(struct store *st)
 	CHECK(n == 0);
 }
 
+/*
+ * expire compares instants, not text: expires_at written by an
+ * application in another RFC 3339 form (an offset, no milliseconds, more
+ * fraction digits, lower-case t and z) expires when its instant has
+ * passed.  Each "wrong" row below is one that comparing the text with
+ * T0_TEXT (2023-11-14T22:13:20.123Z) decides the other way.  A text that
+ * is no RFC 3339 time never expires.
+ */
+static void test_expire_forms(struct store *st)
+{
+	long n = -1;
+
+	exec_sql(st,
+	         "INSERT INTO cloudflare_images (cloudflare_id, status, expires_at, created_at,"
+	         " updated_at) VALUES"
+	         /* T0 - 1 h at +05:00; wrong as text */
+	         " ('form/past-offset', 'pending', '2023-11-15T02:13:20.123+05:00', 'c', 'u'),"
+	         /* T0 + 1 h at -05:00; wrong as text */
+	         " ('form/future-offset', 'pending', '2023-11-14T18:13:20.123-05:00', 'c', 'u'),"
+	         /* exactly T0 at +01:00; wrong as text */
+	         " ('form/now-offset', 'draft', '2023-11-14T23:13:20.123+01:00', 'c', 'u'),"
+	         /* T0 - 123 ms, no milliseconds; wrong as text ('Z' sorts after '.') */
+	         " ('form/past-no-ms', 'pending', '2023-11-14T22:13:20Z', 'c', 'u'),"
+	         /* T0 - 1.123 s, lower case; wrong as text ('t' sorts after 'T') */
+	         " ('form/past-lower', 'pending', '2023-11-14t22:13:19z', 'c', 'u'),"
+	         /* T0 + 0.877 s, lower case */
+	         " ('form/future-lower', 'pending', '2023-11-14t22:13:21z', 'c', 'u'),"
+	         /* T0 - 1 ms with seven fraction digits; T0 + 1 ms */
+	         " ('form/past-fraction', 'pending', '2023-11-14T22:13:20.1229999Z', 'c', 'u'),"
+	         " ('form/future-ms', 'pending', '2023-11-14T22:13:20.124Z', 'c', 'u'),"
+	         /* not RFC 3339: SQLite's datetime() form, and junk */
+	         " ('form/sqlite-form', 'pending', '2000-01-01 00:00:00', 'c', 'u'),"
+	         " ('form/junk', 'pending', 'yesterday', 'c', 'u')");
+	CHECK(store_expire(st, T0_MS, NULL, 0, &n) == 0);
+	CHECK(n == 5);
+	CHECK_SQL(st,
+	          "SELECT group_concat(cloudflare_id || '=' || status, ' ') FROM (SELECT *"
+	          " FROM cloudflare_images WHERE cloudflare_id LIKE 'form/%' ORDER BY"
+	          " cloudflare_id)",
+	          NULL,
+	          "form/future-lower=pending form/future-ms=pending form/future-offset=pending"
+	          " form/junk=pending form/now-offset=expired form/past-fraction=expired"
+	          " form/past-lower=expired form/past-no-ms=expired form/past-offset=expired"
+	          " form/sqlite-form=pending");
+	/* in the order of their instants */
+	CHECK_SQL(st,
+	          "SELECT group_concat(image_id, ' ') FROM (SELECT image_id FROM"
+	          " cloudflare_image_logs WHERE event_type = 'expired' AND image_id LIKE 'form/%'"
+	          " ORDER BY id)",
+	          NULL,
+	          "form/past-offset form/past-lower form/past-no-ms form/past-fraction"
+	          " form/now-offset");
+	/* an hour later the future ones are due too (and exp/future of test_expire) */
+	CHECK(store_expire(st, T0_MS + 3600 * 1000, NULL, 0, &n) == 0);
+	CHECK(n == 4);
+	CHECK_SQL(st,
+	          "SELECT group_concat(cloudflare_id, ' ') FROM (SELECT cloudflare_id FROM"
+	          " cloudflare_images WHERE cloudflare_id LIKE 'form/%' AND status = 'pending'"
+	          " ORDER BY cloudflare_id)",
+	          NULL, "form/junk form/sqlite-form");
+	exec_sql(st, "DELETE FROM cloudflare_images WHERE cloudflare_id LIKE 'form/%'");
+}
+
 /* prune: old deliveries, log rows and finished runs go; queued and running runs stay. */
 static void test_prune(const char *path)
 {
@@ -996,6 +1076,7 @@ int main(void)
 		test_message_seen(st);
 		test_record(st);
 		test_expire(st);
+		test_expire_forms(st);
 		store_close(st);
 	}
 	test_busy(path);
