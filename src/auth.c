@@ -1,5 +1,5 @@
 /*
- * Sender authentication (SPEC section 5), pure: no I/O, no globals, no
+ * Sender authentication (cfimages-webhook(8) AUTHENTICATION), pure: no I/O, no globals, no
  * allocation.
  *
  * auth_verify() works in two steps.  First every present signature header
@@ -184,7 +184,7 @@ static bool strip_prefix(struct span *p, const char *prefix)
 }
 
 /*
- * Parses a timestamp as SPEC section 5 defines it: ASCII digits only (no
+ * Parses a timestamp as cfimages-webhook(8) AUTHENTICATION defines it: ASCII digits only (no
  * sign, no spaces), 1 to AUTH_TIMESTAMP_MAX_DIGITS of them, fitting an
  * int64_t.  Anything else, including overflow, returns false.
  */
@@ -474,7 +474,7 @@ static unsigned verify_secret(const struct parsed *p, const struct auth_secret *
 /*
  * See auth.h.  Further decisions this implementation makes:
  *  - with no secret configured every delivery is AUTH_OK with
- *    AUTH_SCHEME_NONE (SPEC section 5: accepted; the caller warns);
+ *    AUTH_SCHEME_NONE (cfimages-webhook(8) AUTHENTICATION: accepted; the caller warns);
  *  - an empty secret (or one with NULL bytes) never verifies anything, so
  *    an empty cf-webhook-auth can never match it;
  *  - when several schemes verify, *scheme names the one that proves most:

@@ -1,5 +1,5 @@
 /*
- * Sender authentication (SPEC section 5), pure: a function of the
+ * Sender authentication (cfimages-webhook(8) AUTHENTICATION), pure: a function of the
  * signature headers, the raw body, the configured secrets and the current
  * time passed in.  No I/O, no globals, no allocation.
  */
@@ -69,7 +69,7 @@ const char *auth_scheme_token(enum auth_scheme scheme);
  * or -1 when out is too small or (standard) the whsec_ key is not base64.
  *   hex:      64 lower-case hex digits of HMAC-SHA256(secret, body)
  *   stream:   "time=T,sig1=HEX" over "T." + body
- *   standard: "v1,BASE64" over "id.T." + body, key per SPEC section 5
+ *   standard: "v1,BASE64" over "id.T." + body, key per cfimages-webhook(8) AUTHENTICATION
  */
 int auth_sign_hex(const struct auth_secret *secret, const unsigned char *body, size_t body_len,
                   char *out, size_t cap);

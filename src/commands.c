@@ -1,5 +1,5 @@
 /*
- * Operator commands (SPEC section 10).  Each command is a function taking
+ * Operator commands (cfimages-webhook(8) COMMANDS).  Each command is a function taking
  * its own arguments; they share the configuration, the store and one way
  * of reporting errors: "cfimages-webhook: WHAT: WHY" on stderr.
  */

@@ -1,5 +1,5 @@
 /*
- * The operator commands of SPEC section 10.
+ * The operator commands of cfimages-webhook(8) COMMANDS.
  */
 #ifndef CFW_COMMANDS_H
 #define CFW_COMMANDS_H

@@ -1,5 +1,5 @@
 /*
- * Settings (SPEC section 3): built-in defaults, then the config file, then
+ * Settings (cfimages-webhook.conf(5)): built-in defaults, then the config file, then
  * the process environment (CFIMAGES_WEBHOOK_<KEY>), highest last.  In
  * FastCGI mode the request's parameters are never consulted: the caller
  * passes the process environment only.  Also the secret list (with

@@ -1,5 +1,5 @@
 /*
- * Payload normalization, SPEC section 6: the raw body is validated as
+ * Payload normalization, cfimages-webhook(8) PAYLOADS: the raw body is validated as
  * RFC 8259 JSON by json_validate(), parsed by cJSON, checked for duplicate
  * keys, then recognized as one of the shapes (Images envelope, job event,
  * Cloudflare Notifications envelope, "Save and Test" probe, flat Cloudflare
@@ -22,12 +22,12 @@
 #include "json.h"
 #include "util.h"
 
-/* CFIMAGES_EVENT names of the flat Cloudflare shapes (SPEC section 9). */
+/* CFIMAGES_EVENT names of the flat Cloudflare shapes (cfimages-webhook(8) HOOKS). */
 #define FLAT_EVENT_COMPLETE "upload.complete"
 #define FLAT_EVENT_FAILED "upload.failed"
 #define FLAT_EVENT_DRAFT "upload.draft"
 
-/* Statuses an event can move an image to (SPEC section 7). */
+/* Statuses an event can move an image to (cfimages-webhook(8) STATUSES). */
 #define STATUS_UPLOADED "uploaded"
 #define STATUS_DRAFT "draft"
 #define STATUS_FAILED "failed"
@@ -105,8 +105,8 @@ static int compare_keys(const void *a, const void *b)
 }
 
 /*
- * Checks that no object in the tree under node repeats a key (SPEC section
- * 6; cJSON keeps both and looks up the first, while many hook languages
+ * Checks that no object in the tree under node repeats a key
+ * (cfimages-webhook(8) PAYLOADS; cJSON keeps both and looks up the first, while many hook languages
  * take the last).  Keys are compared after escape decoding, so "a" and
  * "\u0061" collide.  Each object costs O(k log k) for k keys: sort the key
  * pointers, compare neighbours.  Recursion is bounded by JSON_MAX_DEPTH,
@@ -153,7 +153,7 @@ static const char *find_duplicate_keys(const cJSON *node, struct key_buffer *kb)
 
 /*
  * Validates an "error" member: a string, or an object with a string
- * "message".  SPEC section 6 stores "an error object's message (else its
+ * "message".  cfimages-webhook(8) PAYLOADS stores "an error object's message (else its
  * code)", so an object without "message" but with a "code" is accepted
  * too: a string, or an integer (Cloudflare's error codes are numbers),
  * written as decimal text into buf.  On success points *text into the tree
@@ -257,7 +257,7 @@ static const char *nested_source(const struct source *outer, const char *key, st
  * Reads one payload object (a flat Cloudflare payload, an envelope's
  * "image", a notification's "data", a job event) into *ev: the id under
  * id_key, which must pass image_id_problem(), then every optional field of
- * SPEC section 6 that is present, each type-checked.  The status is left
+ * cfimages-webhook(8) PAYLOADS that is present, each type-checked.  The status is left
  * to the caller.  src tells where obj is written in the body, for the
  * JSON-valued fields.  Returns NULL, or a static reason when something
  * fails; ev->image_id is set as soon as the id itself is known to be valid.
@@ -344,7 +344,7 @@ static const char *set_event_name(struct event *ev, const char *name)
 
 /*
  * Drops an error text that a non-failure status does not store (an
- * "error" member is still type-checked, as SPEC section 6 asks).
+ * "error" member is still type-checked, as cfimages-webhook(8) PAYLOADS asks).
  */
 static void keep_error_only_when_failed(struct event *ev)
 {
@@ -487,7 +487,7 @@ static enum event_result notification(const cJSON *root, const struct source *sr
 
 /*
  * Recognizes the shape of a duplicate-free top-level object, in the order
- * of SPEC section 6: an "event" field, then an "alert_type" field, then the
+ * of cfimages-webhook(8) PAYLOADS: an "event" field, then an "alert_type" field, then the
  * "Save and Test" probe, then the flat shapes.
  */
 static enum event_result recognize(const cJSON *root, const struct source *src, struct event *ev,
@@ -530,7 +530,7 @@ static void event_clear(struct event *ev)
 }
 
 /*
- * The order of SPEC section 4 rows 6 and 7: bytes that are not RFC 8259
+ * The order of cfimages-webhook(8) REQUEST CONTRACT rows 6 and 7: bytes that are not RFC 8259
  * JSON are "Invalid JSON"; valid JSON that is not a payload of section 6
  * is "Invalid payload".  On a result other than EVENT_OK everything is
  * freed except ev->image_id, which stays set when the payload's id was

@@ -1,5 +1,5 @@
 /*
- * Payload normalization (SPEC section 6), pure: raw body bytes in, one
+ * Payload normalization (cfimages-webhook(8) PAYLOADS), pure: raw body bytes in, one
  * normalized event (or a reason for refusing it) out.  Uses cJSON only on
  * bytes json_validate() has accepted.
  */

@@ -1,5 +1,5 @@
 /*
- * The request contract of SPEC section 4, in the order of its table: each
+ * The request contract of cfimages-webhook(8) REQUEST CONTRACT, in the order of its table: each
  * check either decides the answer (and the delivery row that records it)
  * or hands over to the next.  Only this file maps result codes to HTTP.
  */
@@ -118,7 +118,7 @@ static bool ensure_store(struct handler *h)
  * Writes the delivery row of a request that changed nothing else and sets
  * the answer.  When even that row cannot be written (no database, or an
  * error the store has logged) the rejection still stands -- the first
- * failed check decides (SPEC 4) -- except for a 200, which would tell the
+ * failed check decides (cfimages-webhook(8) REQUEST CONTRACT) -- except for a 200, which would tell the
  * sender its delivery was recorded: that becomes a 500 so it retries.
  */
 static void finish(struct handler *h, struct delivery *d, const struct outcome *o,

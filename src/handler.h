@@ -1,5 +1,5 @@
 /*
- * The status matrix of SPEC section 4: composes config, auth, event, store
+ * The status matrix of cfimages-webhook(8) REQUEST CONTRACT: composes config, auth, event, store
  * and hook discovery into one answer per request, and runs the due hook
  * runs after the answer has been sent.
  */
@@ -35,7 +35,7 @@ struct handler {
 /*
  * Loads the configuration (see config_load) into h.  Never fails: a bad
  * configuration is remembered and makes every request answer 500 with the
- * reason logged, as SPEC section 3 asks.
+ * reason logged, as cfimages-webhook.conf(5) asks.
  */
 void handler_init(struct handler *h, const char *config_path, char *const *envp,
                   const char *exe_dir);

@@ -1,5 +1,5 @@
 /*
- * Hook scripts (SPEC section 9): discovery of the scripts for a status.
+ * Hook scripts (cfimages-webhook(8) HOOKS): discovery of the scripts for a status.
  * Execution of queued runs lives here too (see hooks_run_due).
  */
 #ifndef CFW_HOOKS_H
@@ -32,11 +32,11 @@ struct hook_list {
 int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *out);
 void hook_list_free(struct hook_list *list);
 
-/* The last bytes of a hook's stdout+stderr that are kept (SPEC 9: 4 KiB). */
+/* The last bytes of a hook's stdout+stderr that are kept (cfimages-webhook(8) HOOKS: 4 KiB). */
 #define HOOK_OUTPUT_BYTES 4096
 /* After TERM at the timeout, how long the group has before KILL. */
 #define HOOK_KILL_GRACE_SECONDS 5
-/* Retry backoff: 30 s x 2^(attempt-1), at most an hour (SPEC 9). */
+/* Retry backoff: 30 s x 2^(attempt-1), at most an hour (cfimages-webhook(8) HOOKS). */
 #define HOOK_BACKOFF_BASE_SECONDS 30
 #define HOOK_BACKOFF_MAX_SECONDS 3600
 /* Hook runners allowed at once per database (detached processes). */

@@ -1,11 +1,11 @@
 /*
- * cfimages-webhook: argv and the environment decide the mode (SPEC 2).
+ * cfimages-webhook: argv and the environment decide the mode (cfimages-webhook(8) DESCRIPTION).
  *
  *   FastCGI   a listening socket on fd 0 (or systemd's fd 3): accept loop
  *   CGI       GATEWAY_INTERFACE set: one request; argv is NOT read, since a
  *             CGI server turns an ISINDEX query ("?a+b") into arguments
  *   serve     `serve --listen PATH|HOST:PORT`: our own FastCGI socket
- *   commands  the operator commands of SPEC 10 (commands.c)
+ *   commands  the operator commands of cfimages-webhook(8) COMMANDS (commands.c)
  *   otherwise usage on stderr, exit 2
  */
 #include <limits.h>
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 	bool fastcgi;
 
 	cli.exe_dir = exe_directory(exe_buf, sizeof exe_buf);
-	fastcgi = fcgi_detect(&listen_fd); /* libfcgi first (SPEC 2) */
+	fastcgi = fcgi_detect(&listen_fd); /* libfcgi first (cfimages-webhook(8) DESCRIPTION) */
 	if (!fastcgi && getenv("GATEWAY_INTERFACE")) {
 		handler_init(&h, NULL, environ, cli.exe_dir);
 		rc = cgi_serve(&h, environ);

@@ -9,7 +9,7 @@
 #include "outbox.h"
 #include "util.h"
 
-/* Output tails are kept at most this long (SPEC section 9: the last 4 KiB). */
+/* Output tails are kept at most this long (cfimages-webhook(8) HOOKS: the last 4 KiB). */
 #define OUTPUT_TAIL_BYTES 4096
 
 /* Prepares sql on the store's handle; logs and returns NULL on failure. */

@@ -1,5 +1,5 @@
 /*
- * The hook_runs table as an outbox (SPEC section 9): claiming a due run
+ * The hook_runs table as an outbox (cfimages-webhook(8) HOOKS): claiming a due run
  * atomically, recording how it ended, finding runs a dead process left
  * behind, and the `hooks` commands' writes.  Every function uses the
  * store's handle of the calling process.

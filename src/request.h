@@ -28,7 +28,7 @@ struct request {
 struct answer {
 	int status;          /* 200, 400, ... */
 	const char *phrase;  /* "OK", "Bad Request", ... for the Status line */
-	const char *body;    /* plain text, SPEC section 4 */
+	const char *body;    /* plain text, cfimages-webhook(8) REQUEST CONTRACT */
 	bool allow_post;     /* add "Allow: POST" (405) */
 };
 

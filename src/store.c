@@ -1,5 +1,5 @@
 /*
- * The SQLite store (SPEC sections 7 and 8).  One connection per process,
+ * The SQLite store (cfimages-webhook(8) STATUSES and DATABASE).  One connection per process,
  * in WAL mode with a busy timeout so several FastCGI processes can write at
  * once; every statement the responder uses is prepared once, when the
  * handle is opened, and reset after each use, so a process that answers
@@ -65,7 +65,7 @@
 #define LOG_EXPIRED "expired"
 #define LOG_IGNORED "ignored"
 
-/* The CFIMAGES_EVENT of runs queued by `expire` (SPEC section 9). */
+/* The CFIMAGES_EVENT of runs queued by `expire` (cfimages-webhook(8) HOOKS). */
 #define EXPIRE_EVENT_NAME "expire"
 #define EXPIRED_STATUS "expired"
 
@@ -767,7 +767,7 @@ fail:
 }
 
 /*
- * Opens the database as SPEC section 8 describes.  The order matters: the
+ * Opens the database as cfimages-webhook(8) DATABASE describes.  The order matters: the
  * file is created by us (for its mode), the version is checked before the
  * first write (the switch to WAL rewrites the header), and statements are
  * prepared last, which also proves the tables have the columns we use.
@@ -1018,7 +1018,7 @@ int store_image_status(struct store *st, const char *id, char *buf, size_t cap)
 	return found ? 1 : 0;
 }
 
-/* True for the statuses a delivery may not move an image out of (SPEC 7). */
+/* True for the statuses a delivery may not move an image out of (cfimages-webhook(8) STATUSES). */
 static bool status_is_final(const char *status)
 {
 	return strcmp(status, "uploaded") == 0 || strcmp(status, "completed") == 0;
@@ -1052,7 +1052,7 @@ static int update_image(struct store *st, const struct event *ev, const char *wh
 /*
  * The body of store_apply's transaction, entered with the write lock held
  * and the image's status already read (found, prev).  Decides the outcome
- * by SPEC 7's rules in order, then writes the delivery row first (its id
+ * by the rules of cfimages-webhook(8) STATUSES in order, then writes the delivery row first (its id
  * goes into the log row and the hook runs), the image, the log row and the
  * hook runs.  Returns SQLITE_OK or the first error; the caller commits or
  * rolls back.
@@ -1122,7 +1122,7 @@ static int apply_locked(struct store *st, const struct event *ev, const char *bo
  * back and begun again with the durable setting.  A database error rolls
  * everything back and records a 500 row in its own transaction, except
  * when the database is busy or locked: a second wait of the busy timeout
- * would double the sender's wait for a row SPEC 8 lets us skip.
+ * would double the sender's wait for a row cfimages-webhook(8) DATABASE lets us skip.
  */
 enum store_outcome store_apply(struct store *st, const struct event *ev, const char *body,
                                size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
@@ -1259,7 +1259,7 @@ static bool add_json_column(cJSON *obj, const char *key, sqlite3_stmt *s, int co
 	return item != NULL && cJSON_AddItemToObject(obj, key, item);
 }
 
-/* Keys in SPEC 10's order; built with cJSON so every string is escaped. */
+/* Keys in the order of cfimages-webhook(8) COMMANDS; built with cJSON so every string is escaped. */
 int store_show_json(struct store *st, const char *id, char **out)
 {
 	sqlite3_stmt *s = st->stmt[STMT_SHOW];
@@ -1356,7 +1356,7 @@ static int collect_expiring(struct store *st, int64_t now_ms, struct expiring **
 /*
  * Expires one image inside the caller's transaction: its status, a log
  * row and its queued hook runs, all carrying the hook input
- * {"id":ID,"status":"expired"} that SPEC 9 gives `expire` hooks.
+ * {"id":ID,"status":"expired"} that cfimages-webhook(8) HOOKS gives `expire` hooks.
  */
 static int expire_one(struct store *st, const struct expiring *img, const char *now,
                       const struct hook_ref *hooks, size_t n_hooks)

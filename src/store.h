@@ -1,5 +1,5 @@
 /*
- * The SQLite store (SPEC sections 7 and 8): schema creation and upgrades,
+ * The SQLite store (cfimages-webhook(8) STATUSES and DATABASE): schema creation and upgrades,
  * one transaction per delivery, and the writes the operator commands make.
  * One struct store per process (per fork: never share a handle across
  * fork()); prepared statements stay open for the life of the handle.
@@ -113,7 +113,7 @@ enum store_outcome {
 };
 
 /*
- * Applies one event in a single BEGIN IMMEDIATE transaction (SPEC 7):
+ * Applies one event in a single BEGIN IMMEDIATE transaction (cfimages-webhook(8) STATUSES):
  * reads the image's status (inserting it with previous status "" when
  * unknown and auto_register), decides duplicate / stale / applied, updates
  * the image's fields, writes the log row (event_type "status_changed",
@@ -143,7 +143,7 @@ int store_register(struct store *st, const char *id, const char *metadata_json,
                    int64_t expires_ms);
 
 /*
- * `show`: the image as one line of JSON, keys in SPEC 10's order, into a
+ * `show`: the image as one line of JSON, keys in the order of cfimages-webhook(8) COMMANDS, into a
  * malloc'd string the caller frees.  Returns 1 found, 0 unknown, -1 error.
  */
 int store_show_json(struct store *st, const char *id, char **out);

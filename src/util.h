@@ -2,7 +2,7 @@
  * Small helpers shared by every module: logging to stderr, UTC time in
  * the one format the database uses, RFC 3339 parsing, hex and base64,
  * SHA-256 and HMAC-SHA256, constant-time comparison, and the id rules of
- * SPEC section 6.  Everything here except the log_* family is pure.
+ * cfimages-webhook(8) PAYLOADS.  Everything here except the log_* family is pure.
  */
 #ifndef CFW_UTIL_H
 #define CFW_UTIL_H
@@ -90,17 +90,17 @@ bool ct_equal(const void *a, const void *b, size_t n);
  */
 long utf8_count(const char *s, size_t len);
 
-/* Longest image id, in UTF-8 characters (SPEC section 6). */
+/* Longest image id, in UTF-8 characters (cfimages-webhook(8) PAYLOADS). */
 #define IMAGE_ID_MAX_CHARS 1024
 /*
- * Applies SPEC section 6's id rules to a NUL-terminated string: non-empty,
+ * Applies the id rules of cfimages-webhook(8) PAYLOADS to a NUL-terminated string: non-empty,
  * valid UTF-8, at most IMAGE_ID_MAX_CHARS characters, no control
  * characters (C0, DEL, C1), '/'-separated segments none of which is empty,
  * "." or "..".  Returns NULL when valid, else a short static reason.
  */
 const char *image_id_problem(const char *id);
 
-/* The status names of SPEC section 7. */
+/* The status names of cfimages-webhook(8) STATUSES. */
 #define STATUS_COUNT 7
 extern const char *const status_names[STATUS_COUNT];
 /* True when s is one of them. */

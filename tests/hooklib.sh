@@ -1,4 +1,4 @@
-# Helpers of the hook tests (SPEC 9), sourced after tests/lib.sh.
+# Helpers of the hook tests (cfimages-webhook(8) HOOKS), sourced after tests/lib.sh.
 #
 # Hooks run after the answer, in a detached runner: these wait for their
 # effects with bounded polls, and at exit kill (by PID) whatever the test

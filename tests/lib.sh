@@ -210,7 +210,7 @@ sql_db()
 # The rows of the three tables a rejected delivery must not touch, exactly
 # (quoted values, blobs as hex).  Of hook_runs only what a delivery decides
 # (which runs exist, for what, with which input): the state columns move
-# whenever a runner takes a due run up, which any request may do (SPEC 9).
+# whenever a runner takes a due run up, which any request may do (cfimages-webhook(8) HOOKS).
 # Nothing when the database does not exist.
 snapshot()
 {
@@ -365,7 +365,7 @@ $(diff "$T/before.snap" "$T/after.snap" | head -20)"
 }
 
 # expect_rejected STATUS BODY REASON: the whole contract of a rejected
-# request (SPEC 4): its answer, one delivery row saying why, nothing else.
+# request (cfimages-webhook(8) REQUEST CONTRACT): its answer, one delivery row saying why, nothing else.
 expect_rejected()
 {
 	expect_answer "$1" "$2"
@@ -393,7 +393,7 @@ sql_quote()
 }
 
 # expect_no_secret SECRET: SECRET appears neither in the database files
-# nor in anything the binary wrote to stderr in this test (SPEC 3).
+# nor in anything the binary wrote to stderr in this test (cfimages-webhook.conf(5)).
 expect_no_secret()
 {
 	for f in "$DB" "$DB-wal" "$DB-journal" "$T"/cgi.*.err "$T"/*.stderr; do

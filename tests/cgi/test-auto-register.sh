@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 3 auto_register and SPEC 7: with auto_register = yes an unknown id
+# cfimages-webhook.conf(5) auto_register and cfimages-webhook(8) STATUSES: with auto_register = yes an unknown id
 # is created instead of answering 404, the delivery applied to it (its
 # previous status being the empty string) and its hooks queued.  The
 # setting works from the environment and from the configuration file,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 2: started as CGI (GATEWAY_INTERFACE set, fd 0 the body) the binary
+# cfimages-webhook(8) DESCRIPTION: started as CGI (GATEWAY_INTERFACE set, fd 0 the body) the binary
 # answers one request whatever its arguments: a CGI server turns an
 # ISINDEX query ("?init+x") into command-line arguments, so argv must
 # never select an operator command, a database or a configuration there.

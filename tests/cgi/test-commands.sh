@@ -1,9 +1,9 @@
 #!/bin/sh
-# SPEC 10: the operator commands, their output shapes and exit statuses.
+# cfimages-webhook(8) COMMANDS: the operator commands, their output shapes and exit statuses.
 # init; register (idempotent, exit 2 on a bad id, --metadata,
 # --expires-at); show (the exact key order, JSON values embedded, exit 1
 # when unknown); list [--status] [--json]; log [ID] [--limit]; deliveries
-# [--status]; sign in its four schemes (checked against SPEC 5's vectors);
+# [--status]; sign in its four schemes (checked against the signature vectors (tests/vectors));
 # check; --version; --help; no arguments (usage on stderr, exit 2); errors
 # as "cfimages-webhook: WHAT: WHY".
 . "$top_srcdir/tests/lib.sh"
@@ -32,7 +32,7 @@ expect_sql "PRAGMA journal_mode" wal "init: WAL mode"
 expect_eq "$(sql 'PRAGMA user_version' | grep -c '^[1-9][0-9]*$')" 1 "init: a schema version"
 run init-again init
 expect_eq "$RC" 0 "init on an existing database exits 0"
-# Columns SPEC 8 makes public.
+# Columns cfimages-webhook(8) DATABASE makes public.
 for col in cloudflare_images.cloudflare_id cloudflare_images.status cloudflare_images.filename \
 	cloudflare_images.metadata cloudflare_images.variants cloudflare_images.require_signed_urls \
 	cloudflare_images.error cloudflare_images.uploaded_at cloudflare_images.expires_at \
@@ -150,7 +150,7 @@ run deliveries-200 deliveries --status 200
 printf '%s' "$OUT" | grep -q applied || fail "deliveries --status 200 shows the applied row"
 printf '%s' "$OUT" | grep -q not_found && fail "deliveries --status 200 shows a 404"
 
-# --- sign: SPEC 5's vectors, and the shapes ---
+# --- sign: the signature vectors (tests/vectors), and the shapes ---
 printf '%s' '{"id":"2cdc28f0-017a-49c4-9ed7-87056c83901","uploaded":"2024-01-01T12:00:00.000Z"}' >"$T/vec"
 run sign-hex sign --secret test-secret "$T/vec"
 expect_eq "$OUT" "X-Signature: 66531ca36347795bbd2c01382829cda3e46e9c08882875007480d8c28d570c49" \

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 3: with no --config and no CFIMAGES_WEBHOOK_CONFIG, the
+# cfimages-webhook.conf(5): with no --config and no CFIMAGES_WEBHOOK_CONFIG, the
 # configuration is cfimages-webhook.conf in the directory of the executable
 # itself (the shared-hosting place, next to the .fcgi); the process
 # environment still wins over it.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 3: an unknown key, an empty value or a bad value in the
+# cfimages-webhook.conf(5): an unknown key, an empty value or a bad value in the
 # configuration file is an error naming the file, the line and the key:
 # the responder answers 500 `Internal server error` (and logs it, never a
 # secret), and `check` exits 1 reporting it.  A bad CFIMAGES_WEBHOOK_<KEY>

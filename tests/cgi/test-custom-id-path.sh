@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 6: Cloudflare custom ids may be paths of up to 1024 UTF-8
+# cfimages-webhook(8) PAYLOADS: Cloudflare custom ids may be paths of up to 1024 UTF-8
 # characters.  `products/2024/shoe photo.jpg` (slashes, a space), a
 # non-ASCII id and one holding quotes are registered, accepted, applied
 # and stored exactly; `show` finds them by the same text.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 3 db_mode: the database is created with exactly the configured mode,
+# cfimages-webhook.conf(5) db_mode: the database is created with exactly the configured mode,
 # whatever the umask (SQLite alone would give 0644 & ~umask): 0660 under
 # umask 077, the default 0600 under umask 000, by the responder (first
 # delivery) and by `init`.  The file gets its schema on first use.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 7: the same delivery twice is a duplicate (200 OK, delivery reason
+# cfimages-webhook(8) STATUSES: the same delivery twice is a duplicate (200 OK, delivery reason
 # duplicate, a duplicate log row, the image row untouched, no hook queued
 # again); a delivery out of uploaded or completed into another status is
 # stale (200 OK, reason stale, a stale log row, the status stays); moves

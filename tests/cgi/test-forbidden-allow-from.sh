@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 1: a sender whose REMOTE_ADDR is outside allow_from gets 403
+# cfimages-webhook(8) REQUEST CONTRACT row 1: a sender whose REMOTE_ADDR is outside allow_from gets 403
 # `Forbidden` before anything else is looked at (method, size, signature,
 # body), and the refusal is one webhook_deliveries row (reason forbidden,
 # no scheme) that records the address.  Addresses inside the list, IPv6

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9, the hook's side of the contract, through CGI: after the answer a
+# cfimages-webhook(8) HOOKS, the hook's side of the contract, through CGI: after the answer a
 # hook is executed directly with argv [path, image_id, S]; its environment
 # is exactly PATH and the seven CFIMAGES_* variables (nothing of the
 # request or of the web server's environment); stdin is the delivery's

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: runs that are due - a retry whose time has come, a run left
+# cfimages-webhook(8) HOOKS: runs that are due - a retry whose time has come, a run left
 # running by a process that died - are also picked up by later requests,
 # not only by `hooks run`.  The retry, in another process, gets the same
 # stdin bytes as the first attempt (the body is kept with the run).

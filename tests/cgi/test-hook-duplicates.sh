@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 7 and 9: a hook runs exactly once per change.  The same delivery
+# cfimages-webhook(8) STATUSES and 9: a hook runs exactly once per change.  The same delivery
 # again (a duplicate) and a delivery that would move the image out of
 # `uploaded` (stale) queue nothing: one run, and the hook ran once, also
 # when the runner the later requests start has finished.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9 and 10: `expire` marks pending images whose expires_at has passed
+# cfimages-webhook(8) HOOKS and 10: `expire` marks pending images whose expires_at has passed
 # as expired and queues their `expired` hooks, which run with
 # CFIMAGES_EVENT=expire and {"id":…,"status":"expired"} on stdin; so are
 # draft ones.  An image not yet expired, or uploaded, is left alone.

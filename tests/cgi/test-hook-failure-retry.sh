@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9 and 10: a hook that exits non-zero is retried after
+# cfimages-webhook(8) HOOKS and 10: a hook that exits non-zero is retried after
 # 30 s x 2^(attempt-1) until hook_attempts, then left failed; its output
 # (stdout and stderr) is kept, only the last 4 KiB of it.  `hooks run`
 # takes the due runs up (cron); `hooks retry RUN_ID` queues one again with

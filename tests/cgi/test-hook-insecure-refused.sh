@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9 and 10: a hook file or directory writable by group or others is
+# cfimages-webhook(8) HOOKS and 10: a hook file or directory writable by group or others is
 # refused and logged: no run is queued for it (the delivery itself is
 # applied), and `check` names it and exits 1.  A hook made insecure after
 # its run was queued is refused when the run is taken up: the attempt

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 6 and 9: hooks receive the image id and the body only as data
+# cfimages-webhook(8) PAYLOADS and 9: hooks receive the image id and the body only as data
 # (argv, environment values, stdin), never inside a shell string.  An id
 # and metadata full of shell metacharacters ($(...), backquotes, ;, |, &,
 # quotes, globs, backslashes, %n, a leading dash) reach the hook byte for

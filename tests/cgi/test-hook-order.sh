@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: the runs of one change execute in the order they were queued:
+# cfimages-webhook(8) HOOKS: the runs of one change execute in the order they were queued:
 # hooks_dir/S first, then hooks_dir/S.d/* in name order.  A name starting
 # with "." or ending in "~", and a file that is not executable, never run.
 . "$top_srcdir/tests/lib.sh"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9 and 8: a hook run executes hooks_dir/HOOK, rebuilt from the
+# cfimages-webhook(8) HOOKS and 8: a hook run executes hooks_dir/HOOK, rebuilt from the
 # configured hooks directory and the run's hook name, never the path
 # stored in its row: an application that may write the database (db_mode
 # 0660 shares it with a group) must not be able to choose a program to run

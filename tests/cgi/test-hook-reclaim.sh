@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: a run left `running` by a process that died is taken up again
+# cfimages-webhook(8) HOOKS: a run left `running` by a process that died is taken up again
 # once hook_timeout (plus the kill grace and a slack) has passed, after
 # killing its recorded process group if that group is provably the hook
 # started for that run: its leader still has the recorded start time

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: on a change into status S, every executable regular file
+# cfimages-webhook(8) HOOKS: on a change into status S, every executable regular file
 # hooks_dir/S and hooks_dir/S.d/* (in name order; names starting with "."
 # or ending in "~" skipped) gets one hook_runs row, committed with the
 # change, holding the hook and the delivery's body as received.  A hook

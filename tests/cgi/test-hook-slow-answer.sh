@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: a slow hook never delays the answer.  As CGI the answer is
+# cfimages-webhook(8) HOOKS: a slow hook never delays the answer.  As CGI the answer is
 # finished for the web server when the process has exited and every copy
 # of its stdout and stderr is closed (Apache and lighttpd read both to
 # EOF): a hook that sleeps 30 s must not hold either.  The whole request,

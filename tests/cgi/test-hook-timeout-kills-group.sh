@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: when hook_timeout has passed, the hook's whole process group
+# cfimages-webhook(8) HOOKS: when hook_timeout has passed, the hook's whole process group
 # gets TERM, then KILL: a child the hook started in the background dies
 # with it.  The run records the death by signal (exit_code -15, or -9 for
 # a hook that ignores TERM and is killed after the grace period) and says

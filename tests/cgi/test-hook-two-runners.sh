@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 9: two processes never run the same run.  Two `hooks run` started
+# cfimages-webhook(8) HOOKS: two processes never run the same run.  Two `hooks run` started
 # together over six queued runs (each hook takes 0.3 s, so they overlap):
 # every run executes exactly once, each with attempt 1, and between them
 # the two processes report six runs.

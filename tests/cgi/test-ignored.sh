@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 8 and SPEC 6: a valid payload of an event type this program
+# cfimages-webhook(8) REQUEST CONTRACT row 8 and cfimages-webhook(8) PAYLOADS: a valid payload of an event type this program
 # does not act on is answered 200 `Ignored`, recorded as one delivery row
 # (reason ignored), and changes no image, log row or hook run: Cloudflare's
 # "Save and Test" probe, other notification alert types, image.* and job.*
@@ -44,7 +44,7 @@ ignored_json '{"event":"user.created","id":"abc","uploaded":"2025-01-15T10:30:45
 ignored_json '{"alert_type":"universal_ssl_event_type","data":"anything"}'
 ignored_json '{"alert_type":"image_resizing_notification","data":{"id":"abc","uploaded":"2024-01-01T12:00:00.000Z"}}'
 
-# An Images notification whose data carries no id (SPEC 6): answered
+# An Images notification whose data carries no id (cfimages-webhook(8) PAYLOADS): answered
 # Ignored (an unknown shape must not make Cloudflare retry) and "kept in
 # full in its log row": one cloudflare_image_logs row holding the body
 # byte for byte; still no image and no hook run.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 10 and SPEC 8: anything unexpected (the database cannot be
+# cfimages-webhook(8) REQUEST CONTRACT row 10 and cfimages-webhook(8) DATABASE: anything unexpected (the database cannot be
 # opened, it was written by a newer version, it stays locked past the busy
 # timeout) is answered 500 `Internal server error`, and a 500 means that
 # nothing of the delivery's effect was committed: the sender's retry is

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 6: a body that is not valid RFC 8259 JSON is answered 400
+# cfimages-webhook(8) REQUEST CONTRACT row 6: a body that is not valid RFC 8259 JSON is answered 400
 # `Invalid JSON`: empty, fewer bytes than CONTENT_LENGTH, NUL bytes,
 # invalid UTF-8, raw control characters in strings, trailing bytes, and
 # nesting deep enough to exhaust a recursive parser.  Each refusal is one

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 7 and SPEC 6 "Validation": valid JSON that is not a payload
+# cfimages-webhook(8) REQUEST CONTRACT row 7 and cfimages-webhook(8) PAYLOADS "Validation": valid JSON that is not a payload
 # is answered 400 `Invalid payload`: wrong types, a missing, empty, too
 # long or unsafe id (control characters, empty, "." or ".." segments, a
 # leading "/"), duplicate keys at any depth, a top level that is not an

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 5 and SPEC 5: with a secret configured, a delivery passes when
+# cfimages-webhook(8) REQUEST CONTRACT row 5 and cfimages-webhook(8) AUTHENTICATION: with a secret configured, a delivery passes when
 # any present signature header of any scheme verifies against any secret,
 # and is otherwise answered 401 `Invalid signature` (one delivery row,
 # nothing else).  Covers: hex HMAC in its four headers, upper-case hex, the

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 2: a method other than POST is answered 405 with an
+# cfimages-webhook(8) REQUEST CONTRACT row 2: a method other than POST is answered 405 with an
 # `Allow: POST` header, whatever the body, and recorded as
 # method_not_allowed; nothing else changes.  Row 2 comes after row 1
 # (allow_from) and before every later row: even a request that is also too

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 4: when a secret is configured (environment, configuration
+# cfimages-webhook(8) REQUEST CONTRACT row 4: when a secret is configured (environment, configuration
 # file or secret_file), a delivery carrying no header of any supported
 # scheme is answered 401 `Missing signature`, whatever its body, and
 # changes nothing but its delivery row.  The secret never reaches the

@@ -1,8 +1,8 @@
 #!/bin/sh
-# SPEC 4 row 9: a valid delivery for an id that is not in the database,
+# cfimages-webhook(8) REQUEST CONTRACT row 9: a valid delivery for an id that is not in the database,
 # with auto_register off (the default), is answered 404 `Image not found`:
 # one delivery row (reason not_found, the image id recorded), no image
-# created, no log row, no hook run.  Every shape of SPEC 6 behaves so.
+# created, no log row, no hook run.  Every shape of cfimages-webhook(8) PAYLOADS behaves so.
 # Once the id is registered, the same delivery is applied.
 . "$top_srcdir/tests/lib.sh"
 

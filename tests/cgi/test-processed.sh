@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 11, SPEC 6 and SPEC 8: each sample delivery of
+# cfimages-webhook(8) REQUEST CONTRACT row 11, cfimages-webhook(8) PAYLOADS and cfimages-webhook(8) DATABASE: each sample delivery of
 # tests/vectors/payloads gets the answer and leaves the status its
 # README.md table gives (the table is read here, so the two cannot drift
 # apart), with its id registered first in a fresh database.  An applied
@@ -28,7 +28,7 @@ log_data()
 	sql "SELECT writefile('$1', data) FROM cloudflare_image_logs WHERE event_type = 'status_changed'" >/dev/null
 }
 
-# Checks what SPEC 8 says an applied sample leaves behind.
+# Checks what cfimages-webhook(8) DATABASE says an applied sample leaves behind.
 applied()
 {
 	file=$1 id=$2
@@ -129,7 +129,7 @@ expect_eq "$(image_status "$JOB")" completed "queued then completed"
 expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$JOB' AND event_type = 'status_changed'" \
 	2 "two status changes"
 
-# A job error object with a code and no message.  SPEC 6 says both "an
+# A job error object with a code and no message.  cfimages-webhook(8) PAYLOADS says both "an
 # error object's message (else its code) is the stored error text" and
 # "error ... is a string or an object with a string message": either the
 # code is stored, or the payload is refused; nothing in between.
@@ -152,7 +152,7 @@ cgi POST "$T/draft"
 expect_answer 200 OK
 expect_eq "$(image_status "$ID")" draft "draft: true"
 
-# The recognition rules of SPEC 6, one image each (registered first).
+# The recognition rules of cfimages-webhook(8) PAYLOADS, one image each (registered first).
 # shape NAME JSON STATUS: JSON (with ID for the image's id) leaves STATUS.
 shape()
 {
@@ -187,7 +187,7 @@ shape alert-before-flat '{"alert_type":"image_notification","data":{"id":"ID",'"
 	uploaded
 expect_eq "$(image_status other)" "" "only the recognized shape's id is touched"
 
-# Times are stored in UTC with milliseconds (SPEC 8), whatever the offset.
+# Times are stored in UTC with milliseconds (cfimages-webhook(8) DATABASE), whatever the offset.
 for pair in '2024-01-01T12:00:00.5+02:00=2024-01-01T10:00:00.500Z' \
 	'2024-01-01T00:00:00-00:30=2024-01-01T00:30:00.000Z' \
 	'2024-01-01T12:00:00.123456789Z=2024-01-01T12:00:00.123Z' \

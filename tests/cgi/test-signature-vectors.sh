@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 5 through the real binary: every vector of tests/vectors/signatures.json
+# cfimages-webhook(8) AUTHENTICATION through the real binary: every vector of tests/vectors/signatures.json
 # (hex, cf-webhook-auth, Stream style, Standard Webhooks) sent as a CGI
 # request with the vector's secret.  A valid vector passes authentication
 # (the answer is whatever the body deserves next: 404 for an unregistered

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4: a Standard Webhooks webhook-id that already produced a 200 is
+# cfimages-webhook(8) REQUEST CONTRACT: a Standard Webhooks webhook-id that already produced a 200 is
 # answered 200 `OK` again without re-applying anything (the sender's retry
 # of a delivery whose answer was lost): a delivery row with reason replay,
 # no log row, no hook run.  A webhook-id whose earlier answer was not a

@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 4 row 3: a CONTENT_LENGTH above max_body is answered 413 `Payload
+# cfimages-webhook(8) REQUEST CONTRACT row 3: a CONTENT_LENGTH above max_body is answered 413 `Payload
 # too large` before the body is read: the binary must answer even when the
 # sender never sends the body (stdin stays open and empty here), and must
 # not wait for it.  A body of exactly max_body bytes is not too large.

@@ -25,7 +25,7 @@
 
 #include "auth.h"
 
-/* The moment the seeds are signed for, and SPEC section 3's default tolerance. */
+/* The moment the seeds are signed for, and cfimages-webhook.conf(5)'s default tolerance. */
 #define FUZZ_NOW 1614265330
 #define FUZZ_TOLERANCE_SECONDS 300
 /* Six signature headers, then webhook-id and webhook-timestamp. */

@@ -1,10 +1,10 @@
 #!/bin/sh
-# The binary behind a real Apache, as shared hosting runs it (SPEC 1-4).
+# The binary behind a real Apache, as shared hosting runs it (cfimages-webhook(8)-4).
 #
 # A private Apache (its own ServerRoot, PidFile, logs and port on
 # 127.0.0.1) with mod_fcgid.  A site directory, /hosting/, holds a copy of
 # the binary as webhook.fcgi, its settings in cfimages-webhook.conf NEXT TO
-# it (the configuration must be found beside the executable, SPEC 3) and
+# it (the configuration must be found beside the executable, cfimages-webhook.conf(5)) and
 # contrib/htaccess-cgi as its .htaccess.  Checked through curl: a signed
 # delivery is applied (200 OK, image status in the database), a duplicate
 # is OK, no signature is 401, a wrong one 401, GET is 405 with Allow: POST,
@@ -72,7 +72,7 @@ SETENV_DB=$T/data/setenv.db
 # source of settings.
 cp "$CFW_BIN" "$SITE/webhook.fcgi" || hard_error "cannot copy the binary"
 cat >"$SITE/cfimages-webhook.conf" <<EOF
-# found beside webhook.fcgi (SPEC 3)
+# found beside webhook.fcgi (cfimages-webhook.conf(5))
 secret = $SECRET
 db = $DB
 hooks_dir = $HOOKS
@@ -340,7 +340,7 @@ check_error_log
 # --- the same site without mod_fcgid: CGI ---------------------------------
 # The .htaccess falls back to cgi-script for .fcgi, and the very SetEnv
 # lines FastCGI ignored are now the process environment: settings that
-# beat the file beside the binary (SPEC 3).  The delivery lands in
+# beat the file beside the binary (cfimages-webhook.conf(5)).  The delivery lands in
 # SETENV_DB, its unknown id auto-registered.
 NO_FCGID=yes
 : >"$T/logs/error.log"

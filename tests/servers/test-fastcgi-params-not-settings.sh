@@ -1,10 +1,10 @@
 #!/bin/sh
-# SPEC 3: in FastCGI mode the request's parameters are never read as
+# cfimages-webhook.conf(5): in FastCGI mode the request's parameters are never read as
 # settings (the php-fpm PHP_VALUE lesson): anyone able to connect to the
 # socket could otherwise choose the database, the secret, the hooks
 # directory.  A FastCGI client (libfcgi's cgi-fcgi, which sends its whole
 # environment as parameters) talks to `serve --listen` and sends
-# CFIMAGES_WEBHOOK_* parameters: none has any effect.  Then SPEC 2:
+# CFIMAGES_WEBHOOK_* parameters: none has any effect.  Then cfimages-webhook(8) DESCRIPTION:
 # `serve` answers many requests in one process and exits 0 on SIGTERM.
 . "$top_srcdir/tests/lib.sh"
 
@@ -100,7 +100,7 @@ expect_eq $? 0 "serve exits 0 on SIGTERM"
 unregister_pid "$SPID"
 
 # Without a secret: a parameter cannot impose one either, and the
-# "no secret" warning comes once per process, not once per request (SPEC 5).
+# "no secret" warning comes once per process, not once per request (cfimages-webhook(8) AUTHENTICATION).
 rm -f "$SOCK"
 # shellcheck disable=SC2086 # the wrapper is a list of words
 env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="$DB" \

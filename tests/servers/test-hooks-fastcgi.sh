@@ -1,5 +1,5 @@
 #!/bin/sh
-# SPEC 2 and 9 in FastCGI mode (spawn-fcgi puts the listening socket on
+# cfimages-webhook(8) DESCRIPTION and 9 in FastCGI mode (spawn-fcgi puts the listening socket on
 # fd 0; cgi-fcgi sends the requests): hooks run after the answer, in a
 # detached runner, so a slow (5 s) hook delays neither its own answer nor
 # the next request the same process answers meanwhile; the hook's output

@@ -2,7 +2,7 @@
 # The binary as FastCGI under a real lighttpd (mod_fastcgi, bin-path,
 # max-procs 2) on 127.0.0.1, driven by curl: the status matrix through a
 # real server (200 OK, 401 missing and invalid, 405 with Allow, 404, 400),
-# the delivery rows, secret_file rotation without a restart, and SPEC 3's
+# the delivery rows, secret_file rotation without a restart, and cfimages-webhook.conf(5)'s
 # rule that request parameters are never settings: headers named like our
 # variables (they arrive as HTTP_CFIMAGES_WEBHOOK_*) change neither the
 # database, nor the secret, nor auto_register.
@@ -172,7 +172,7 @@ while [ $i -lt 4 ]; do # enough to reach both processes
 	expect_answer 200 OK
 done
 
-# Request parameters are never settings (SPEC 3).
+# Request parameters are never settings (cfimages-webhook.conf(5)).
 post "$UP" -H "X-Signature: $(sig "$SECRET" "$UP")" \
 	-H "Cfimages-Webhook-Db: $T/evil.db" -H "Cfimages-Webhook-Hooks-Dir: $T/evil-hooks" \
 	-H "Cfimages-Webhook-Config: $T/evil.conf" -H "Cfimages-Webhook-Log-Level: debug"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `cfimages-webhook serve --listen` behind a real nginx (SPEC 2-4).
+# `cfimages-webhook serve --listen` behind a real nginx (cfimages-webhook(8) DESCRIPTION-4).
 #
 # Three serve processes share one database: one on a unix socket (with
 # --socket-mode, since nginx's workers run as another user when we are
@@ -23,7 +23,7 @@ command -v setsid >/dev/null 2>&1 || skip "no setsid (util-linux)"
 
 SECRET=nginx-test-secret
 # Seconds to wait for a server to listen, and for a process to exit
-# after SIGTERM when idle (SPEC: promptly).
+# after SIGTERM when idle (promptly).
 START_SECONDS=10
 STOP_SECONDS=2
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # FastCGI mode as mod_fcgid, lighttpd's bin-path and spawn-fcgi start it:
-# the listening socket on fd 0 (SPEC 2), without a web server.
+# the listening socket on fd 0 (cfimages-webhook(8) DESCRIPTION), without a web server.
 #
 # spawn-fcgi -n binds a unix socket, puts it on fd 0 and execs the binary;
 # cgi-fcgi -bind -connect (libfcgi's client) sends each request, its

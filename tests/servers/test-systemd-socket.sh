@@ -1,5 +1,5 @@
 #!/bin/sh
-# FastCGI mode under systemd socket activation (SPEC 2): the listening
+# FastCGI mode under systemd socket activation (cfimages-webhook(8) DESCRIPTION): the listening
 # socket on fd 3 with LISTEN_PID and LISTEN_FDS, as a .socket unit without
 # StandardInput=socket passes it (contrib/systemd/).  No systemd needed:
 # systemd-socket-activate binds the socket, waits for the first

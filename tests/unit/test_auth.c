@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/auth.c (SPEC section 5): every vector of
+ * Unit tests of src/auth.c (cfimages-webhook(8) AUTHENTICATION): every vector of
  * tests/vectors/signatures.json, then one behaviour per test function:
  * presence rules, rotation, lists of signatures, timestamp windows,
  * hostile headers, and the sign functions round-tripping through
@@ -17,7 +17,7 @@
 #include "util.h"
 #include "testlib.h"
 
-/* SPEC section 3's default, used when a vector gives no tolerance. */
+/* cfimages-webhook.conf(5)'s default, used when a vector gives no tolerance. */
 #define DEFAULT_TOLERANCE_SECONDS 300
 
 /* The body and signatures most tests share (vectors "hex"[0] and "stream"[0]). */
@@ -40,7 +40,7 @@
 #define STD_WRONG "v1,Ceci+nest+pas+une+signature="
 #define STD_ZERO "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
-/* Matches AUTH_HEADER_MAX_BYTES in auth.c (SPEC leaves the limit to us). */
+/* Matches AUTH_HEADER_MAX_BYTES in auth.c (the contract leaves the limit to us). */
 #define HEADER_LIMIT_BYTES 8192
 #define HUGE_HEADER_BYTES (100 * 1024)
 

@@ -1,6 +1,6 @@
 /*
  * event_parse(): every sample delivery of tests/vectors/payloads with the
- * outcome its README gives, then each shape SPEC section 6 refuses or
+ * outcome its README gives, then each shape cfimages-webhook(8) PAYLOADS refuses or
  * ignores, one behaviour per check.  Bodies are copied into buffers of
  * exactly their length (no terminating NUL) before parsing.
  */
@@ -219,7 +219,7 @@ static void test_vectors(void)
 	event_free(&ev);
 }
 
-/* Row 6 of SPEC section 4: bytes that are not JSON. */
+/* Row 6 of cfimages-webhook(8) REQUEST CONTRACT: bytes that are not JSON. */
 static void test_bad_json(void)
 {
 	struct event ev;
@@ -377,7 +377,7 @@ static void test_many_keys(void)
 	free(s);
 }
 
-/* Field types of SPEC section 6. */
+/* Field types of cfimages-webhook(8) PAYLOADS. */
 static void test_fields(void)
 {
 	struct event ev;

@@ -1,6 +1,6 @@
 /*
  * json_validate(): RFC 8259 texts that must pass and the pitfalls cJSON
- * 1.7.15 lets through that must not (SPEC section 4 row 6).  Every text is
+ * 1.7.15 lets through that must not (cfimages-webhook(8) REQUEST CONTRACT row 6).  Every text is
  * copied into a buffer of exactly its length, so a read past len is caught
  * by valgrind or AddressSanitizer.  Then json_member_span() and
  * json_compact(), which give a value back exactly as it was written.

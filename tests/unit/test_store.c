@@ -1,7 +1,7 @@
 /*
  * The store against real SQLite databases in a temporary directory: file
  * and directory modes whatever the umask, the schema version and its
- * refusal of newer databases, and every rule of SPEC section 7 as
+ * refusal of newer databases, and every rule of cfimages-webhook(8) STATUSES as
  * store_apply() commits it (counting the rows of every table after each
  * step, so a stray write fails a check).  Events are built by hand so this
  * test depends on the store alone.
