@@ -43,12 +43,16 @@ extern char **environ;
 #define FUSE_SUPER_MAGIC 0x65735546
 #define CEPH_SUPER_MAGIC 0x00C36400
 
+/* Room for the database's name in messages. */
+#define DB_SHOWN_BYTES 4096
+
 /* Everything a command may need, loaded on demand. */
 struct ctx {
 	const struct cli *cli;
 	struct config cfg;
 	bool cfg_loaded;
 	char cfg_error[CONFIG_ERROR_BYTES];
+	char db_shown[DB_SHOWN_BYTES]; /* cfg.db as messages show it (no password) */
 	struct store *store;
 };
 
@@ -117,6 +121,7 @@ static bool load_config(struct ctx *c, bool report)
 		if (c->cfg.db == NULL)
 			return false;
 	}
+	store_display_name(c->cfg.db, c->db_shown, sizeof c->db_shown);
 	c->cfg_loaded = true;
 	return true;
 }
@@ -153,7 +158,7 @@ static int cmd_init(struct ctx *c, int argc, char **argv)
 		return usage_error("init");
 	if (!open_store(c, true))
 		return EXIT_FAIL;
-	printf("database %s ready (schema version %d)\n", c->cfg.db,
+	printf("database %s ready (schema version %d)\n", c->db_shown,
 	       store_schema_version(c->store));
 	return EXIT_OK;
 }
@@ -212,7 +217,7 @@ static int cmd_register(struct ctx *c, int argc, char **argv)
 		return EXIT_FAIL;
 	r = store_register(c->store, id, metadata, expires_ms);
 	if (r < 0)
-		return fail("register", "could not write to %s", c->cfg.db);
+		return fail("register", "could not write to %s", c->db_shown);
 	printf(r ? "registered %s\n" : "%s was already registered\n", id);
 	return EXIT_OK;
 }
@@ -227,7 +232,7 @@ static int cmd_show(struct ctx *c, int argc, char **argv)
 		return EXIT_FAIL;
 	r = store_show_json(c->store, argv[1], &json);
 	if (r < 0)
-		return fail("show", "could not read %s", c->cfg.db);
+		return fail("show", "could not read %s", c->db_shown);
 	if (r == 0)
 		return fail("show", "no image with id %s", argv[1]);
 	printf("%s\n", json);
@@ -235,54 +240,46 @@ static int cmd_show(struct ctx *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Text of column i, "" for NULL. */
-static const char *col(sqlite3_stmt *st, int i)
+/* Column i of a row, "" for NULL. */
+static const char *col(const char *const *cols, size_t i)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? (const char *)t : "";
+	return cols[i] ? cols[i] : "";
 }
 
-/*
- * Prepares sql, binds the NULL-terminated text arguments and the limit
- * (when >= 0, as the last parameter), and prints each row through row().
- */
-static int query_rows(struct ctx *c, const char *what, const char *sql, const char *const *args,
-                      int64_t limit, void (*row)(sqlite3_stmt *st))
+/* Runs a store query, printing each row through row(); reports a failure. */
+static int query_rows(struct ctx *c, const char *what, enum store_query q, const char *arg,
+                      int64_t limit, store_row_fn row, void *row_arg)
 {
-	sqlite3 *db = store_db(c->store);
-	sqlite3_stmt *st = NULL;
-	int rc, n = 0;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	for (; args && args[n]; n++)
-		sqlite3_bind_text(st, n + 1, args[n], -1, SQLITE_STATIC);
-	if (limit >= 0)
-		sqlite3_bind_int64(st, n + 1, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		row(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
+	if (store_query(c->store, q, arg, limit, row, row_arg) < 0)
+		return fail(what, "could not read %s", c->db_shown);
 	return EXIT_OK;
-fail:
-	fail(what, "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return EXIT_FAIL;
 }
 
-static void print_image_row(sqlite3_stmt *st)
+static int print_image_row(void *arg, const char *const *cols, size_t n)
 {
-	printf("%s\t%s\t%s\n", col(st, 1), col(st, 2), col(st, 0));
+	(void)arg;
+	(void)n;
+	printf("%s\t%s\t%s\n", col(cols, 1), col(cols, 2), col(cols, 0));
+	return 0;
+}
+
+static int print_image_json(void *arg, const char *const *cols, size_t n)
+{
+	struct ctx *c = arg;
+	char *line = NULL;
+
+	(void)n;
+	if (store_show_json(c->store, col(cols, 0), &line) == 1)
+		printf("%s\n", line);
+	free(line);
+	return 0;
 }
 
 static int cmd_list(struct ctx *c, int argc, char **argv)
 {
 	static const char usage[] = "list [--status S] [--json]";
 	const char *status = NULL;
-	const char *args[2] = {NULL, NULL};
 	bool json = false;
-	char sql[256];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--status") == 0 && i + 1 < argc)
@@ -298,37 +295,16 @@ static int cmd_list(struct ctx *c, int argc, char **argv)
 	}
 	if (!open_store(c, false))
 		return EXIT_FAIL;
-	args[0] = status;
-	snprintf(sql, sizeof sql,
-	         "SELECT cloudflare_id, status, updated_at FROM cloudflare_images%s "
-	         "ORDER BY created_at DESC, rowid DESC",
-	         status ? " WHERE status = ?1" : "");
-	if (!json)
-		return query_rows(c, "list", sql, args, -1, print_image_row);
-	{
-		sqlite3_stmt *st = NULL;
-		sqlite3 *db = store_db(c->store);
-		int rc;
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-			return fail("list", "%s", sqlite3_errmsg(db));
-		if (status)
-			sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			char *line = NULL;
-			if (store_show_json(c->store, col(st, 0), &line) == 1)
-				printf("%s\n", line);
-			free(line);
-		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return fail("list", "%s", sqlite3_errmsg(db));
-	}
-	return EXIT_OK;
+	return query_rows(c, "list", STORE_QUERY_IMAGES, status, -1,
+	                  json ? print_image_json : print_image_row, c);
 }
 
-static void print_log_row(sqlite3_stmt *st)
+static int print_log_row(void *arg, const char *const *cols, size_t n)
 {
-	printf("%s\t%s\t%s\t%s\n", col(st, 0), col(st, 1), col(st, 2), col(st, 3));
+	(void)arg;
+	(void)n;
+	printf("%s\t%s\t%s\t%s\n", col(cols, 0), col(cols, 1), col(cols, 2), col(cols, 3));
+	return 0;
 }
 
 static int cmd_log(struct ctx *c, int argc, char **argv)
@@ -351,19 +327,17 @@ static int cmd_log(struct ctx *c, int argc, char **argv)
 	}
 	if (!open_store(c, false))
 		return EXIT_FAIL;
-	return query_rows(c, "log",
-	                  args[0] ? "SELECT timestamp, event_type, image_id, message "
-	                            "FROM cloudflare_image_logs WHERE image_id = ?1 "
-	                            "ORDER BY id DESC LIMIT ?2"
-	                          : "SELECT timestamp, event_type, image_id, message "
-	                            "FROM cloudflare_image_logs ORDER BY id DESC LIMIT ?1",
-	                  args, limit, print_log_row);
+	return query_rows(c, "log", STORE_QUERY_LOGS, args[0], limit, print_log_row, NULL);
 }
 
-static void print_delivery_row(sqlite3_stmt *st)
+static int print_delivery_row(void *arg, const char *const *cols, size_t n)
 {
-	printf("%s\t%s\t%s\t%s\t%s\t%s\n", col(st, 0), col(st, 1), col(st, 2),
-	       col(st, 3)[0] ? col(st, 3) : "-", col(st, 4)[0] ? col(st, 4) : "-", col(st, 5));
+	(void)arg;
+	(void)n;
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", col(cols, 0), col(cols, 1), col(cols, 2),
+	       col(cols, 3)[0] ? col(cols, 3) : "-", col(cols, 4)[0] ? col(cols, 4) : "-",
+	       col(cols, 5));
+	return 0;
 }
 
 static int cmd_deliveries(struct ctx *c, int argc, char **argv)
@@ -386,13 +360,8 @@ static int cmd_deliveries(struct ctx *c, int argc, char **argv)
 	}
 	if (!open_store(c, false))
 		return EXIT_FAIL;
-	return query_rows(c, "deliveries",
-	                  args[0] ? "SELECT received_at, status_code, reason, scheme, remote_addr, "
-	                            "image_id FROM webhook_deliveries WHERE status_code = "
-	                            "CAST(?1 AS INTEGER) ORDER BY id DESC LIMIT ?2"
-	                          : "SELECT received_at, status_code, reason, scheme, remote_addr, "
-	                            "image_id FROM webhook_deliveries ORDER BY id DESC LIMIT ?1",
-	                  args, limit, print_delivery_row);
+	return query_rows(c, "deliveries", STORE_QUERY_DELIVERIES, args[0], limit,
+	                  print_delivery_row, NULL);
 }
 
 /* Reads a whole file ("-" for stdin) into a malloc'd buffer. */
@@ -541,6 +510,19 @@ static void check_database(struct ctx *c, int *problems)
 	struct store_options opts = {.path = c->cfg.db, .db_mode = c->cfg.db_mode,
 	                             .durable = c->cfg.durability_full, .create = false};
 
+	if (store_is_postgresql(c->cfg.db)) {
+		if (c->cfg.db_mode_set)
+			report(problems, false,
+			       "db_mode is set but means nothing for a PostgreSQL database "
+			       "(remove it)");
+		c->store = store_open(&opts, err, sizeof err);
+		if (c->store == NULL)
+			report(problems, true, "database: %s", err);
+		else
+			printf("ok: database %s (PostgreSQL, schema version %d)\n", c->db_shown,
+			       store_schema_version(c->store));
+		return;
+	}
 	snprintf(dir, sizeof dir, "%s", c->cfg.db);
 	slash = strrchr(dir, '/');
 	if (slash)
@@ -577,7 +559,7 @@ static void check_database(struct ctx *c, int *problems)
 	if (c->store == NULL)
 		report(problems, true, "database: %s", err);
 	else
-		printf("ok: database %s (schema version %d)\n", c->cfg.db,
+		printf("ok: database %s (schema version %d)\n", c->db_shown,
 		       store_schema_version(c->store));
 }
 
@@ -656,14 +638,22 @@ static void print_output_lines(const char *text)
 	}
 }
 
-static void print_run_row(sqlite3_stmt *st)
+static int print_run_row(void *arg, const char *const *cols, size_t n)
 {
-	const char *state = col(st, 1);
-	printf("%s\t%s\tattempts=%s\texit=%s\t%s\t%s\tcreated=%s\t%s=%s\n", col(st, 0), state,
-	       col(st, 2), col(st, 3)[0] ? col(st, 3) : "-", col(st, 4), col(st, 5), col(st, 6),
-	       strcmp(state, "queued") == 0 ? "next" : "finished",
-	       strcmp(state, "queued") == 0 ? col(st, 8) : (col(st, 7)[0] ? col(st, 7) : "-"));
-	print_output_lines(col(st, 9));
+	const char *state = col(cols, 1);
+
+	(void)arg;
+	(void)n;
+	printf("%s\t%s\tattempts=%s\texit=%s\t%s\t%s\tcreated=%s\t%s=%s", col(cols, 0), state,
+	       col(cols, 2), col(cols, 3)[0] ? col(cols, 3) : "-", col(cols, 4), col(cols, 5),
+	       col(cols, 6), strcmp(state, "queued") == 0 ? "next" : "finished",
+	       strcmp(state, "queued") == 0 ? col(cols, 8)
+	                                    : (col(cols, 7)[0] ? col(cols, 7) : "-"));
+	if (col(cols, 10)[0])
+		printf("\thost=%s", col(cols, 10));
+	putchar('\n');
+	print_output_lines(col(cols, 9));
+	return 0;
 }
 
 /* `hooks list [--state S] [--limit N]`, `hooks run`, `hooks retry RUN_ID` */
@@ -689,14 +679,8 @@ static int cmd_hooks(struct ctx *c, int argc, char **argv)
 		}
 		if (!open_store(c, false))
 			return EXIT_FAIL;
-		return query_rows(c, "hooks list",
-		                  args[0] ? "SELECT id, state, attempts, exit_code, hook, image_id,"
-		                            " created_at, finished_at, next_attempt_at, output"
-		                            " FROM hook_runs WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
-		                          : "SELECT id, state, attempts, exit_code, hook, image_id,"
-		                            " created_at, finished_at, next_attempt_at, output"
-		                            " FROM hook_runs ORDER BY id DESC LIMIT ?1",
-		                  args, limit, print_run_row);
+		return query_rows(c, "hooks list", STORE_QUERY_HOOK_RUNS, args[0], limit,
+		                  print_run_row, NULL);
 	}
 	if (argc == 3 && strcmp(argv[1], "run") == 0 && strcmp(argv[2], "--detached") == 0) {
 		if (load_config(c, true))
@@ -709,7 +693,7 @@ static int cmd_hooks(struct ctx *c, int argc, char **argv)
 			return EXIT_FAIL;
 		ran = hooks_run_due(c->store, &c->cfg, false);
 		if (ran < 0)
-			return fail("hooks run", "could not read or update hook_runs in %s", c->cfg.db);
+			return fail("hooks run", "could not read or update hook_runs in %s", c->db_shown);
 		printf("ran %d hook run%s\n", ran, ran == 1 ? "" : "s");
 		return EXIT_OK;
 	}
@@ -722,7 +706,7 @@ static int cmd_hooks(struct ctx *c, int argc, char **argv)
 			return EXIT_FAIL;
 		r = outbox_retry(c->store, id, time_now_ms());
 		if (r < 0)
-			return fail("hooks retry", "could not update %s", c->cfg.db);
+			return fail("hooks retry", "could not update %s", c->db_shown);
 		if (r == 0)
 			return fail("hooks retry", "no hook run %lld, or it is running now", (long long)id);
 		printf("hook run %lld queued again\n", (long long)id);
@@ -747,7 +731,7 @@ static int cmd_expire(struct ctx *c, int argc, char **argv)
 	rc = store_expire(c->store, time_now_ms(), hooks.items, hooks.n, &count);
 	hook_list_free(&hooks);
 	if (rc < 0)
-		return fail("expire", "could not update %s", c->cfg.db);
+		return fail("expire", "could not update %s", c->db_shown);
 	printf("expired %ld image%s\n", count, count == 1 ? "" : "s");
 	if (count > 0 && hooks_run_due(c->store, &c->cfg, false) < 0)
 		return fail("expire", "could not run the expired hooks");
@@ -770,7 +754,7 @@ static int cmd_prune(struct ctx *c, int argc, char **argv)
 	if (!open_store(c, false))
 		return EXIT_FAIL;
 	if (store_prune(c->store, time_now_ms() - days * 86400 * 1000, &n) < 0)
-		return fail("prune", "could not update %s", c->cfg.db);
+		return fail("prune", "could not update %s", c->db_shown);
 	printf("pruned %ld deliveries, %ld log rows, %ld hook runs older than %lld days\n",
 	       n.deliveries, n.logs, n.hook_runs, (long long)days);
 	return EXIT_OK;
@@ -781,58 +765,56 @@ struct stat_group {
 	const char *metric;
 	const char *help;
 	const char *label;
-	const char *sql;
+	enum store_query query;
 };
+
+static int print_stat_row(void *arg, const char *const *cols, size_t n)
+{
+	const struct stat_group *g = ((const struct stat_group *const *)arg)[0];
+	bool prometheus = ((const struct stat_group *const *)arg)[1] != NULL;
+
+	(void)n;
+	if (prometheus) {
+		/* Label values are our own tokens or numbers; an application
+		 * may write other statuses, so escape per the text format. */
+		printf("%s{%s=\"", g->metric, g->label);
+		for (const char *p = col(cols, 0); *p; p++) {
+			if (*p == '\\' || *p == '"')
+				putchar('\\');
+			if (*p == '\n')
+				fputs("\\n", stdout);
+			else
+				putchar(*p);
+		}
+		printf("\"} %s\n", col(cols, 1));
+	} else {
+		printf("%s\t%s\t%s\n", g->metric + strlen("cfimages_webhook_"), col(cols, 0),
+		       col(cols, 1));
+	}
+	return 0;
+}
 
 static int cmd_stats(struct ctx *c, int argc, char **argv)
 {
 	static const struct stat_group groups[] = {
-		{"cfimages_webhook_images", "Images by status.", "status",
-		 "SELECT status, count(*) FROM cloudflare_images GROUP BY status ORDER BY status"},
+		{"cfimages_webhook_images", "Images by status.", "status", STORE_QUERY_IMAGE_COUNTS},
 		{"cfimages_webhook_deliveries", "Recorded deliveries by HTTP status code.", "code",
-		 "SELECT status_code, count(*) FROM webhook_deliveries GROUP BY status_code"
-		 " ORDER BY status_code"},
-		{"cfimages_webhook_hook_runs", "Hook runs by state.", "state",
-		 "SELECT state, count(*) FROM hook_runs GROUP BY state ORDER BY state"},
+		 STORE_QUERY_DELIVERY_COUNTS},
+		{"cfimages_webhook_hook_runs", "Hook runs by state.", "state", STORE_QUERY_RUN_COUNTS},
 	};
 	bool prometheus = argc == 2 && strcmp(argv[1], "--prometheus") == 0;
-	sqlite3 *db;
 
 	if (argc > 2 || (argc == 2 && !prometheus))
 		return usage_error("stats [--prometheus]");
 	if (!open_store(c, false))
 		return EXIT_FAIL;
-	db = store_db(c->store);
 	for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
-		sqlite3_stmt *st = NULL;
-		int rc;
-		if (sqlite3_prepare_v2(db, groups[g].sql, -1, &st, NULL) != SQLITE_OK)
-			return fail("stats", "%s", sqlite3_errmsg(db));
+		const struct stat_group *arg[2] = {&groups[g], prometheus ? &groups[g] : NULL};
 		if (prometheus)
 			printf("# HELP %s %s\n# TYPE %s gauge\n", groups[g].metric, groups[g].help,
 			       groups[g].metric);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (prometheus) {
-				/* Label values are our own tokens or numbers; an application
-				 * may write other statuses, so escape per the text format. */
-				printf("%s{%s=\"", groups[g].metric, groups[g].label);
-				for (const char *p = col(st, 0); *p; p++) {
-					if (*p == '\\' || *p == '"')
-						putchar('\\');
-					if (*p == '\n')
-						fputs("\\n", stdout);
-					else
-						putchar(*p);
-				}
-				printf("\"} %lld\n", (long long)sqlite3_column_int64(st, 1));
-			} else {
-				printf("%s\t%s\t%lld\n", groups[g].metric + strlen("cfimages_webhook_"),
-				       col(st, 0), (long long)sqlite3_column_int64(st, 1));
-			}
-		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return fail("stats", "%s", sqlite3_errmsg(db));
+		if (query_rows(c, "stats", groups[g].query, NULL, -1, print_stat_row, arg) != EXIT_OK)
+			return EXIT_FAIL;
 	}
 	return EXIT_OK;
 }

@@ -213,8 +213,10 @@ enum config_error config_set(struct config *cfg, const char *key, const char *va
 		return set_string(&cfg->db, value);
 	if (strcmp(key, "hooks_dir") == 0)
 		return set_string(&cfg->hooks_dir, value);
-	if (strcmp(key, "db_mode") == 0)
+	if (strcmp(key, "db_mode") == 0) {
+		cfg->db_mode_set = true;
 		return set_mode(&cfg->db_mode, value);
+	}
 	if (strcmp(key, "hook_timeout") == 0)
 		return set_number(&cfg->hook_timeout_seconds, value, 1, HOOK_TIMEOUT_SECONDS_MAX,
 		                  CONFIG_BAD_HOOK_TIMEOUT);
@@ -321,8 +323,8 @@ out:
 static bool make_absolute(char **path)
 {
 	char cwd[4096], *abs;
-	if ((*path)[0] == '/')
-		return true;
+	if ((*path)[0] == '/' || strstr(*path, "://") != NULL)
+		return true; /* absolute, or a URI (a PostgreSQL database) */
 	if (getcwd(cwd, sizeof cwd) == NULL || asprintf(&abs, "%s/%s", cwd, *path) < 0)
 		return false;
 	free(*path);

@@ -57,6 +57,7 @@ struct config {
 	char *secret_file;       /* `secret_file`, or NULL */
 	char *db;                /* database path */
 	unsigned db_mode;        /* permission bits for a new database file */
+	bool db_mode_set;        /* db_mode was given (it means nothing for PostgreSQL) */
 	char *hooks_dir;         /* hook scripts directory */
 	int64_t hook_timeout_seconds;
 	int64_t hook_attempts;

@@ -397,7 +397,7 @@ void handler_after_answer(struct handler *h)
 	h->hooks_pending = false;
 	if (!due && h->store && now - h->last_due_check_ms >= HANDLER_DUE_CHECK_SECONDS * 1000) {
 		h->last_due_check_ms = now;
-		if (outbox_any_due(h->store, now, hooks_stale_before_ms(&h->cfg, now), &due) < 0)
+		if (outbox_any_due(h->store, now, &due) < 0)
 			due = false;
 	}
 	if (due)

@@ -557,10 +557,17 @@ out:
 /* Stale runs handled per pass. */
 #define HOOK_STALE_BATCH 32
 
-int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now)
+void hooks_host_name(char *buf, size_t cap)
 {
-	return now - (cfg->hook_timeout_seconds + HOOK_KILL_GRACE_SECONDS +
-	              HOOK_STALE_SLACK_SECONDS) * 1000;
+	if (gethostname(buf, cap) != 0)
+		buf[0] = '\0';
+	buf[cap - 1] = '\0';
+}
+
+int64_t hooks_lease_ms(const struct config *cfg)
+{
+	return (cfg->hook_timeout_seconds + HOOK_KILL_GRACE_SECONDS + HOOK_STALE_SLACK_SECONDS) *
+	       1000;
 }
 
 /*
@@ -574,11 +581,14 @@ static void reclaim_stale(struct store *st, const struct config *cfg, const char
 {
 	struct stale_run runs[HOOK_STALE_BATCH];
 	int64_t now = time_now_ms();
-	int n = outbox_stale(st, hooks_stale_before_ms(cfg, now), runs, HOOK_STALE_BATCH);
+	int n = outbox_stale(st, now, runs, HOOK_STALE_BATCH);
+	char host[OUTBOX_HOST_BYTES];
 
+	hooks_host_name(host, sizeof host);
 	for (int i = 0; i < n; i++) {
 		enum hook_group g = HOOK_GROUP_GONE;
-		if (runs[i].pgid != 0)
+		/* A run of another host left nothing here to signal. */
+		if (runs[i].pgid != 0 && (runs[i].host[0] == '\0' || strcmp(runs[i].host, host) == 0))
 			g = hooks_group_of_run(runs[i].pgid, runs[i].pg_start, runs[i].id, db_path);
 		if (g == HOOK_GROUP_OURS) {
 			log_warn("hook run %lld: killing process group %lld left by a dead runner",
@@ -717,11 +727,14 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 
 int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 {
-	char db_path[PATH_MAX];
+	char db_path[PATH_MAX], host[OUTBOX_HOST_BYTES];
 	int64_t linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
 	int ran = 0;
 
-	if (realpath(cfg->db, db_path) == NULL)
+	hooks_host_name(host, sizeof host);
+	if (store_is_postgresql(cfg->db))
+		store_display_name(cfg->db, db_path, sizeof db_path);
+	else if (realpath(cfg->db, db_path) == NULL)
 		snprintf(db_path, sizeof db_path, "%s", cfg->db);
 	for (;;) {
 		struct hook_run run;
@@ -729,7 +742,7 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 		int c;
 
 		reclaim_stale(st, cfg, db_path);
-		while ((c = outbox_claim(st, time_now_ms(), &run)) == 1) {
+		while ((c = outbox_claim(st, time_now_ms(), hooks_lease_ms(cfg), host, &run)) == 1) {
 			execute_run(st, cfg, db_path, &run);
 			hook_run_free(&run);
 			ran++;
@@ -747,67 +760,6 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 	}
 }
 
-/*
- * Opens the runner slots' lock file, path.  Its directory is the
- * database's, which the db_mode group may write, so what is found there
- * may have been planted: a symbolic link is never followed (it could make
- * us change the mode of any file of ours), and anything but a regular
- * file owned by this user is refused.  The mode is set only on a file
- * this call created (like the database's: the umask does not decide).
- * Returns the descriptor, or -1 (logged).
- */
-static int open_lock_file(const char *path, mode_t mode)
-{
-	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-
-	if (fd >= 0) {
-		(void)fchmod(fd, mode);
-		return fd;
-	}
-	if (errno != EEXIST) {
-		log_error("hook runner: cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* O_NONBLOCK: a FIFO planted there must not hang us in open(). */
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		log_error("hook runner: %s refused: %s", path,
-		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		log_error("hook runner: %s refused: not a regular file owned by this user", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * Takes one of HOOK_RUNNERS_MAX runner slots: a write lock on one byte of
- * DB-hooks.lock.  Returns the locked fd, or -1 when all are taken or the
- * lock file cannot be used.
- */
-static int take_runner_slot(const struct config *cfg)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (snprintf(path, sizeof path, "%s-hooks.lock", cfg->db) >= (int)sizeof path)
-		return -1;
-	fd = open_lock_file(path, cfg->db_mode);
-	if (fd < 0)
-		return -1;
-	for (int i = 0; i < HOOK_RUNNERS_MAX; i++) {
-		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
-		if (fcntl(fd, F_SETLK, &fl) == 0)
-			return fd;
-	}
-	close(fd);
-	return -1;
-}
-
 void hooks_runner_main(const struct config *cfg)
 {
 	char err[512];
@@ -816,23 +768,21 @@ void hooks_runner_main(const struct config *cfg)
 	                             .durable = cfg->durability_full,
 	                             .create = false};
 	struct store *st;
-	int slot;
 
 	for (;;) {
 		bool due = false;
-		slot = take_runner_slot(cfg);
-		if (slot < 0)
-			return; /* the runners holding the slots will see our runs */
 		st = store_open(&opts, err, sizeof err);
 		if (st == NULL) {
 			log_error("hook runner: %s", err);
-			close(slot);
 			return;
 		}
+		if (store_take_runner_slot(st, HOOK_RUNNERS_MAX) < 0) {
+			store_close(st);
+			return; /* the runners holding the slots will see our runs */
+		}
 		hooks_run_due(st, cfg, true);
-		close(slot); /* release first, then look again: no run is stranded */
-		if (outbox_any_due(st, time_now_ms(), hooks_stale_before_ms(cfg, time_now_ms()),
-		                   &due) < 0)
+		store_release_runner_slot(st); /* first, then look again: no run is stranded */
+		if (outbox_any_due(st, time_now_ms(), &due) < 0)
 			due = false;
 		store_close(st);
 		if (!due)

@@ -120,10 +120,13 @@ enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_i
 struct config;
 
 /*
- * Runs still marked running that started before this time belong to a
- * process that died: hook_timeout + the kill grace + a slack have passed.
+ * The lease a runner takes with a run: hook_timeout + the kill grace + a
+ * slack.  A run still running after it belongs to a runner that died.
  */
-int64_t hooks_stale_before_ms(const struct config *cfg, int64_t now);
+int64_t hooks_lease_ms(const struct config *cfg);
+
+/* This host's name, as hook_runs.host records it ("" when unknown). */
+void hooks_host_name(char *buf, size_t cap);
 
 /*
  * The outbox runner: reclaims runs left behind by dead processes, then

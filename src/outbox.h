@@ -1,8 +1,14 @@
 /*
- * The hook_runs table as an outbox (cfimages-webhook(8) HOOKS): claiming a due run
- * atomically, recording how it ended, finding runs a dead process left
- * behind, and the `hooks` commands' writes.  Every function uses the
- * store's handle of the calling process.
+ * The hook_runs table as an outbox (cfimages-webhook(8) HOOKS): claiming a
+ * due run atomically, recording how it ended, finding runs whose runner
+ * died, and the `hooks` commands' writes.  Implemented by each store
+ * backend; every function uses the calling process's store handle.
+ *
+ * A claimed run holds a lease (lease_until): it belongs to the runner that
+ * claimed it until then, on whichever host.  A run still running after
+ * its lease (its runner, or its whole node, died) is taken up again by
+ * any runner; the host column says which host ran it, so that only a
+ * runner on that host ever considers signalling what it left behind.
  */
 #ifndef CFW_OUTBOX_H
 #define CFW_OUTBOX_H
@@ -35,11 +41,13 @@ struct hook_run {
 
 /*
  * Claims the oldest due queued run (next_attempt_at <= now) whose image
- * has no other run in progress, in one UPDATE ... RETURNING: state becomes
- * running, attempts + 1, started_at now.  Returns 1 with *run filled (free
- * with hook_run_free), 0 when nothing is due, -1 on a database error.
+ * has no other run in progress, atomically even between hosts: state
+ * becomes running, attempts + 1, started_at now, lease_until now +
+ * lease_ms, host as given.  Returns 1 with *run filled (free with
+ * hook_run_free), 0 when nothing is due, -1 on a database error.
  */
-int outbox_claim(struct store *st, int64_t now_ms, struct hook_run *run);
+int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char *host,
+                 struct hook_run *run);
 
 /*
  * Records the process group (and its start time, for safe killing later)
@@ -59,19 +67,23 @@ int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char 
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms);
 
-/* A run left running since before stale_before_ms, by a process that died. */
+/* Longest host name kept with a run. */
+#define OUTBOX_HOST_BYTES 256
+
+/* A run still running after its lease: its runner died. */
 struct stale_run {
 	int64_t id;
 	int64_t attempts;
 	int64_t pgid;     /* 0 when none was recorded */
 	int64_t pg_start; /* start time (clock ticks since boot) of that group's leader */
+	char host[OUTBOX_HOST_BYTES]; /* who ran it ("" when unknown) */
 };
 
 /*
- * Lists up to cap stale runs (state running, started before
- * stale_before_ms).  Returns how many, or -1.
+ * Lists up to cap stale runs (state running, lease_until before now).
+ * Returns how many, or -1.
  */
-int outbox_stale(struct store *st, int64_t stale_before_ms, struct stale_run *out, size_t cap);
+int outbox_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap);
 
 /*
  * Requeues a stale run (due now) or, with its attempts used up, marks it
@@ -82,10 +94,10 @@ int outbox_reclaim(struct store *st, const struct stale_run *run, int64_t max_at
                    int64_t now_ms);
 
 /*
- * True in *due when a queued run is due or a running one is older than
- * stale_before_ms.  Cheap: one indexed query.
+ * True in *due when a queued run is due or a running one's lease has
+ * passed.  Cheap: one indexed query.
  */
-int outbox_any_due(struct store *st, int64_t now_ms, int64_t stale_before_ms, bool *due);
+int outbox_any_due(struct store *st, int64_t now_ms, bool *due);
 
 /* Earliest next_attempt_at of a queued run, ms; -1 when none; -2 on error. */
 int64_t outbox_next_due_ms(struct store *st);

@@ -1,1229 +1,288 @@
 /*
- * The SQLite store (cfimages-webhook(8) STATUSES and DATABASE).  One connection per process,
- * in WAL mode with a busy timeout so several FastCGI processes can write at
- * once; every statement the responder uses is prepared once, when the
- * handle is opened, and reset after each use, so a process that answers
- * millions of requests neither re-parses SQL nor grows.
- *
- * Durability is chosen per transaction with PRAGMA synchronous, which
- * SQLite only lets us change between transactions: FULL for a delivery
- * whose 200 promises its effect is on disk (durability = full), NORMAL for
- * rows that record rejected requests, so unauthenticated traffic cannot
- * force an fsync per request.  The current setting is tracked so the
- * pragma is only issued when it changes.
- *
- * Schema upgrades: migrations[v] takes a database from user_version v to
- * v + 1, each in its own BEGIN IMMEDIATE transaction that re-reads the
- * version first (two processes may start on a fresh file together).  The
- * first migration uses CREATE ... IF NOT EXISTS, so a database that already
- * holds other tables (user_version 0, e.g. the application's own) simply
- * gains ours; a same-named table with other columns is reported when the
- * statements are prepared.  A database newer than this binary is refused
- * before anything (even the switch to WAL) writes to it.
+ * The store's front: store_open() chooses the backend from the `db`
+ * setting, every other public function hands over to the backend's
+ * operation, and what must be the same on every backend is here: the
+ * rules of a status change and the words they leave in the log, the
+ * `show` object, and the masking of a password in a URI.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <cJSON.h>
-#include <sqlite3.h>
 
 #include "json.h"
-#include "store.h"
+#include "store_impl.h"
 #include "util.h"
 
-/* Room for a status read back from the database; longer (foreign) ones are truncated. */
-#define STATUS_TEXT_SIZE 64
-/* Room for a log row's message ("pending -> uploaded" and the like). */
-#define LOG_MESSAGE_SIZE 192
-/* Room for the PRAGMAs built with a number in them. */
-#define PRAGMA_TEXT_SIZE 64
-/* Lower-case hex of a SHA-256 digest, with its NUL. */
-#define SHA256_HEX_SIZE (2 * SHA256_BYTES + 1)
+#define URI_POSTGRESQL "postgresql://"
+#define URI_POSTGRES "postgres://"
 
-/* Sleeps of the busy handler, microseconds: grows from MIN by MIN a try. */
-#define STORE_BUSY_SLEEP_MIN_US 200
-#define STORE_BUSY_SLEEP_MAX_US 5000
-
-/* PRAGMA synchronous levels, as SQLite numbers them; 0 here means "not set yet". */
-#define SYNC_UNKNOWN 0
-#define SYNC_NORMAL 1
-#define SYNC_FULL 2
-
-/* Log event types (cloudflare_image_logs.event_type), fixed tokens. */
-#define LOG_STATUS_CHANGED "status_changed"
-#define LOG_DUPLICATE "duplicate"
-#define LOG_STALE "stale"
-#define LOG_REGISTERED "registered"
-#define LOG_EXPIRED "expired"
-#define LOG_IGNORED "ignored"
-
-/* The CFIMAGES_EVENT of runs queued by `expire` (cfimages-webhook(8) HOOKS). */
-#define EXPIRE_EVENT_NAME "expire"
-#define EXPIRED_STATUS "expired"
-
-/*
- * The SQL function this connection adds: the instant of an RFC 3339 text
- * in milliseconds (see sql_time_ms).  Only our own statements use it; it
- * is never written into the schema, so other connections need not know it.
- */
-#define SQL_TIME_MS "cfw_time_ms"
-
-/* Version 0 (an empty or foreign database) to version 1. */
-static const char schema_v1[] =
-    "CREATE TABLE IF NOT EXISTS cloudflare_images ("
-    " cloudflare_id TEXT PRIMARY KEY,"
-    " status TEXT NOT NULL DEFAULT 'pending',"
-    " filename TEXT,"
-    " metadata TEXT,"
-    " variants TEXT,"
-    " require_signed_urls INTEGER,"
-    " error TEXT,"
-    " uploaded_at TEXT,"
-    " expires_at TEXT,"
-    " result TEXT,"
-    " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
-    " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
-    "CREATE INDEX IF NOT EXISTS cloudflare_images_status ON cloudflare_images(status);"
-    "CREATE INDEX IF NOT EXISTS cloudflare_images_created_at"
-    " ON cloudflare_images(created_at);"
-    "CREATE TABLE IF NOT EXISTS cloudflare_image_logs ("
-    " id INTEGER PRIMARY KEY,"
-    " image_id TEXT NOT NULL,"
-    " event_type TEXT NOT NULL,"
-    " message TEXT,"
-    " data TEXT,"
-    " timestamp TEXT NOT NULL,"
-    " delivery_id INTEGER);"
-    "CREATE INDEX IF NOT EXISTS cloudflare_image_logs_image"
-    " ON cloudflare_image_logs(image_id, id);"
-    "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
-    " id INTEGER PRIMARY KEY,"
-    " received_at TEXT NOT NULL,"
-    " status_code INTEGER NOT NULL,"
-    " reason TEXT NOT NULL,"
-    " remote_addr TEXT,"
-    " scheme TEXT,"
-    " message_id TEXT,"
-    " image_id TEXT,"
-    " body_sha256 TEXT,"
-    " body_size INTEGER);"
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_message_id"
-    " ON webhook_deliveries(message_id) WHERE message_id IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_received_at"
-    " ON webhook_deliveries(received_at);"
-    "CREATE TABLE IF NOT EXISTS hook_runs ("
-    " id INTEGER PRIMARY KEY,"
-    " image_id TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " hook TEXT NOT NULL,"
-    " path TEXT NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'queued'"
-    "  CHECK (state IN ('queued', 'running', 'done', 'failed')),"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " exit_code INTEGER,"
-    " output TEXT,"
-    " next_attempt_at TEXT NOT NULL,"
-    " created_at TEXT NOT NULL,"
-    " finished_at TEXT,"
-    " previous_status TEXT NOT NULL DEFAULT '',"
-    " event TEXT,"
-    " input BLOB,"
-    " delivery_id INTEGER,"
-    " started_at TEXT,"
-    " pgid INTEGER,"
-    " pg_start INTEGER);"
-    "CREATE INDEX IF NOT EXISTS hook_runs_due ON hook_runs(state, next_attempt_at);";
-
-/* migrations[v] brings user_version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
-
-/* Every statement the handle keeps prepared. */
-enum stmt_id {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_USER_VERSION,
-	STMT_DELIVERY_INSERT,
-	STMT_MESSAGE_SEEN,
-	STMT_IMAGE_STATUS,
-	STMT_IMAGE_INSERT,
-	STMT_IMAGE_UPDATE,
-	STMT_LOG_INSERT,
-	STMT_HOOK_INSERT,
-	STMT_REGISTER,
-	STMT_SHOW,
-	STMT_EXPIRE_DUE,
-	STMT_EXPIRE_UNREADABLE,
-	STMT_EXPIRE_UPDATE,
-	STMT_PRUNE_DELIVERIES,
-	STMT_PRUNE_LOGS,
-	STMT_PRUNE_HOOK_RUNS,
-	STMT_COUNT
-};
-
-static const char *const stmt_sql[STMT_COUNT] = {
-    [STMT_BEGIN] = "BEGIN IMMEDIATE",
-    [STMT_COMMIT] = "COMMIT",
-    [STMT_ROLLBACK] = "ROLLBACK",
-    [STMT_USER_VERSION] = "PRAGMA user_version",
-    [STMT_DELIVERY_INSERT] = "INSERT INTO webhook_deliveries (received_at, status_code, reason,"
-                             " remote_addr, scheme, message_id, image_id, body_sha256, body_size)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [STMT_MESSAGE_SEEN] = "SELECT 1 FROM webhook_deliveries"
-                          " WHERE message_id = ?1 AND status_code = 200 LIMIT 1",
-    [STMT_IMAGE_STATUS] = "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?1",
-    [STMT_IMAGE_INSERT] = "INSERT INTO cloudflare_images (cloudflare_id, status, created_at,"
-                          " updated_at) VALUES (?1, 'pending', ?2, ?2)",
-    [STMT_IMAGE_UPDATE] = "UPDATE cloudflare_images SET status = ?2, updated_at = ?3,"
-                          " filename = COALESCE(?4, filename),"
-                          " metadata = COALESCE(?5, metadata),"
-                          " variants = COALESCE(?6, variants),"
-                          " require_signed_urls = COALESCE(?7, require_signed_urls),"
-                          " uploaded_at = COALESCE(?8, uploaded_at),"
-                          " result = COALESCE(?9, result),"
-                          " error = ?10"
-                          " WHERE cloudflare_id = ?1",
-    [STMT_LOG_INSERT] = "INSERT INTO cloudflare_image_logs (image_id, event_type, message, data,"
-                        " timestamp, delivery_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [STMT_HOOK_INSERT] = "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,"
-                         " next_attempt_at, created_at, previous_status, event, input,"
-                         " delivery_id) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6, ?7,"
-                         " ?8, ?9)",
-    [STMT_REGISTER] = "INSERT OR IGNORE INTO cloudflare_images (cloudflare_id, status, metadata,"
-                      " expires_at, created_at, updated_at)"
-                      " VALUES (?1, 'pending', ?2, ?3, ?4, ?4)",
-    [STMT_SHOW] = "SELECT cloudflare_id, status, metadata, variants, result, error,"
-                  " uploaded_at, expires_at, created_at, updated_at"
-                  " FROM cloudflare_images WHERE cloudflare_id = ?1",
-    [STMT_EXPIRE_DUE] = "SELECT cloudflare_id, status FROM cloudflare_images"
-                        " WHERE status IN ('pending', 'draft')"
-                        " AND " SQL_TIME_MS "(expires_at) <= ?1"
-                        " ORDER BY " SQL_TIME_MS "(expires_at), cloudflare_id",
-    [STMT_EXPIRE_UNREADABLE] = "SELECT count(*) FROM cloudflare_images"
-                               " WHERE status IN ('pending', 'draft') AND expires_at IS NOT NULL"
-                               " AND " SQL_TIME_MS "(expires_at) IS NULL",
-    [STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
-                           " WHERE cloudflare_id = ?1",
-    [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
-    [STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE timestamp < ?1",
-    [STMT_PRUNE_HOOK_RUNS] = "DELETE FROM hook_runs WHERE state IN ('done', 'failed')"
-                             " AND COALESCE(finished_at, created_at) < ?1",
-};
-
-struct store {
-	sqlite3 *db;                    /* opened by this process, never shared across fork */
-	sqlite3_stmt *stmt[STMT_COUNT]; /* prepared once, reset after every use */
-	int sync;                       /* PRAGMA synchronous now in force, SYNC_* */
-	bool durable;                   /* applied deliveries commit with SYNC_FULL */
-	int busy_timeout_ms;            /* how long a writer waits for the lock */
-	int64_t busy_since_ms;          /* when the current wait began */
-};
-
-/* One image found due by `expire`, copied out before it is changed. */
-struct expiring {
-	char *id;                    /* malloc'd */
-	char prev[STATUS_TEXT_SIZE]; /* "pending" or "draft" */
-};
-
-/* Formats a one-line reason into the caller's error buffer. */
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
+bool store_is_postgresql(const char *db)
 {
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	return db != NULL && (strncasecmp(db, URI_POSTGRESQL, strlen(URI_POSTGRESQL)) == 0 ||
+	                      strncasecmp(db, URI_POSTGRES, strlen(URI_POSTGRES)) == 0);
 }
 
 /*
- * Binds a NUL-terminated string, or NULL as SQL NULL.  The text is not
- * copied: it must outlive the statement's next reset.
+ * Masks a password in a libpq URI: the userinfo's "user:PASSWORD@" and a
+ * "password=" query parameter (RFC 3986 section 3.2.1 deprecates the
+ * former, libpq accepts both).  Anything not a URI is shown as it is.
  */
-static int bind_text(sqlite3_stmt *s, int idx, const char *text)
+const char *store_display_name(const char *db, char *buf, size_t cap)
 {
-	if (text == NULL)
-		return sqlite3_bind_null(s, idx);
-	return sqlite3_bind_text(s, idx, text, -1, SQLITE_STATIC);
-}
+	const char *p, *auth_end, *colon, *at;
+	size_t out = 0;
 
-/* Binds an integer, or SQL NULL when present is false. */
-static int bind_int64_or_null(sqlite3_stmt *s, int idx, bool present, int64_t v)
-{
-	if (!present)
-		return sqlite3_bind_null(s, idx);
-	return sqlite3_bind_int64(s, idx, v);
-}
-
-/* Leaves a kept statement ready for its next use, dropping borrowed bindings. */
-static void stmt_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-/*
- * Steps a kept statement (already bound) until it is done, ignoring any
- * rows, and resets it.  Returns SQLITE_OK or the step's error code; on
- * error sqlite3_errmsg() still describes it when this returns.
- */
-static int run(struct store *st, enum stmt_id id)
-{
-	sqlite3_stmt *s = st->stmt[id];
-	int rc;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		;
-	if (rc == SQLITE_DONE) {
-		stmt_done(s);
-		return SQLITE_OK;
+	if (cap == 0)
+		return "";
+	buf[0] = '\0';
+	if (db == NULL)
+		return buf;
+	if (!store_is_postgresql(db)) {
+		snprintf(buf, cap, "%s", db);
+		return buf;
 	}
-	sqlite3_clear_bindings(s);
-	/* sqlite3_reset() repeats the error and leaves the message in place. */
-	sqlite3_reset(s);
-	return rc;
-}
-
-/*
- * Sets PRAGMA synchronous when it differs from the setting in force.  Must
- * be called outside a transaction (SQLite refuses the change inside one).
- * The pragma takes effect when it is compiled, so it cannot be kept
- * prepared; it is cheap and issued only on a change.
- */
-static int set_sync(struct store *st, int level)
-{
-	int rc;
-
-	if (st->sync == level)
-		return SQLITE_OK;
-	rc = sqlite3_exec(st->db,
-	                  level == SYNC_FULL ? "PRAGMA synchronous = FULL"
-	                                     : "PRAGMA synchronous = NORMAL",
-	                  NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		st->sync = level;
-	return rc;
-}
-
-/* The synchronous level for a transaction whose success is promised to someone. */
-static int durable_sync(const struct store *st)
-{
-	return st->durable ? SYNC_FULL : SYNC_NORMAL;
-}
-
-/*
- * Rolls back the open transaction, if there is one.  Used on error paths,
- * after the error has been logged (a successful ROLLBACK replaces the
- * connection's error message).
- */
-static void rollback(struct store *st)
-{
-	if (!sqlite3_get_autocommit(st->db) && run(st, STMT_ROLLBACK) != SQLITE_OK)
-		log_error("store: rollback failed: %s", sqlite3_errmsg(st->db));
-}
-
-/* Logs the connection's last error once, naming what was being done. */
-static void log_db_error(struct store *st, const char *doing)
-{
-	log_error("store: %s: %s (code %d)", doing, sqlite3_errmsg(st->db),
-	          sqlite3_extended_errcode(st->db));
-}
-
-/*
- * Reads an image's status into buf (truncated to cap - 1 bytes: statuses
- * we write are short, and a longer foreign value cut at cap - 1 >= 10
- * bytes still equals none of ours).  *found tells whether the row exists;
- * buf is "" when it does not.  Returns SQLITE_OK or an error code.
- */
-static int read_status(struct store *st, const char *id, char *buf, size_t cap, bool *found)
-{
-	sqlite3_stmt *s = st->stmt[STMT_IMAGE_STATUS];
-	const unsigned char *text;
-	int rc;
-
-	*found = false;
-	if (cap > 0)
-		buf[0] = '\0';
-	bind_text(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*found = true;
-		text = sqlite3_column_text(s, 0);
-		if (cap > 0)
-			snprintf(buf, cap, "%s", text ? (const char *)text : "");
-		rc = SQLITE_DONE;
-	}
-	if (rc != SQLITE_DONE) {
-		sqlite3_clear_bindings(s);
-		sqlite3_reset(s);
-		return rc;
-	}
-	stmt_done(s);
-	return SQLITE_OK;
-}
-
-/*
- * Inserts one webhook_deliveries row from *d and stores its id in d->id.
- * received_at comes from d->received_ms; body_sha256 is lower-case hex.
- */
-static int insert_delivery(struct store *st, struct delivery *d)
-{
-	sqlite3_stmt *s = st->stmt[STMT_DELIVERY_INSERT];
-	char when[TIME_TEXT_SIZE], hex[SHA256_HEX_SIZE];
-	int rc;
-
-	time_format_ms(d->received_ms, when);
-	if (d->has_body)
-		hex_encode(d->body_sha256, SHA256_BYTES, hex);
-	bind_text(s, 1, when);
-	sqlite3_bind_int(s, 2, d->status_code);
-	bind_text(s, 3, d->reason);
-	bind_text(s, 4, d->remote_addr);
-	bind_text(s, 5, d->scheme);
-	bind_text(s, 6, d->message_id);
-	bind_text(s, 7, d->image_id);
-	bind_text(s, 8, d->has_body ? hex : NULL);
-	bind_int64_or_null(s, 9, d->has_body, (int64_t)d->body_size);
-	rc = run(st, STMT_DELIVERY_INSERT);
-	if (rc == SQLITE_OK)
-		d->id = sqlite3_last_insert_rowid(st->db);
-	return rc;
-}
-
-/*
- * Inserts one cloudflare_image_logs row.  data (data_len bytes, not
- * necessarily NUL-terminated) may be NULL; delivery_id <= 0 stores NULL.
- */
-static int insert_log(struct store *st, const char *image_id, const char *type, const char *message,
-                      const char *data, size_t data_len, const char *when, int64_t delivery_id)
-{
-	sqlite3_stmt *s = st->stmt[STMT_LOG_INSERT];
-
-	bind_text(s, 1, image_id);
-	bind_text(s, 2, type);
-	bind_text(s, 3, message);
-	if (data != NULL)
-		sqlite3_bind_text64(s, 4, data, data_len, SQLITE_STATIC, SQLITE_UTF8);
-	else
-		sqlite3_bind_null(s, 4);
-	bind_text(s, 5, when);
-	bind_int64_or_null(s, 6, delivery_id > 0, delivery_id);
-	return run(st, STMT_LOG_INSERT);
-}
-
-/*
- * Queues one hook run: state queued, no attempts yet, due now.  input
- * (input_len bytes) is kept as a BLOB so a retry in another process feeds
- * the hook the very bytes received; delivery_id <= 0 stores NULL.
- */
-static int insert_hook_run(struct store *st, const char *image_id, const char *status,
-                           const struct hook_ref *hook, const char *when, const char *prev,
-                           const char *event_name, const char *input, size_t input_len,
-                           int64_t delivery_id)
-{
-	sqlite3_stmt *s = st->stmt[STMT_HOOK_INSERT];
-
-	bind_text(s, 1, image_id);
-	bind_text(s, 2, status);
-	bind_text(s, 3, hook->name);
-	bind_text(s, 4, hook->path);
-	bind_text(s, 5, when);
-	bind_text(s, 6, prev);
-	bind_text(s, 7, event_name);
-	sqlite3_bind_blob64(s, 8, input != NULL ? input : "", input != NULL ? input_len : 0,
-	                    SQLITE_STATIC);
-	bind_int64_or_null(s, 9, delivery_id > 0, delivery_id);
-	return run(st, STMT_HOOK_INSERT);
-}
-
-/*
- * Reads PRAGMA user_version with a throw-away statement (used while the
- * schema, and so the kept statements, may not exist yet).
- */
-static int read_user_version(sqlite3 *db, int *version)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			*version = sqlite3_column_int(s, 0);
-			rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-/*
- * Creates the parent directory of path when it is missing (one level: its
- * own parent must exist), with mode dir_mode exactly, whatever the umask.
- */
-static int make_parent_dir(const char *path, mode_t dir_mode, char *err, size_t errlen)
-{
-	char *dir = strdup(path);
-	char *slash;
-	struct stat sb;
-	int fd = -1, ret = -1;
-
-	if (dir == NULL) {
-		set_err(err, errlen, "out of memory");
-		goto out;
-	}
-	slash = strrchr(dir, '/');
-	if (slash == NULL || slash == dir) {
-		ret = 0; /* the current directory or "/" */
-		goto out;
-	}
-	*slash = '\0';
-	if (stat(dir, &sb) == 0) {
-		ret = 0;
-		goto out;
-	}
-	if (errno != ENOENT) {
-		set_err(err, errlen, "cannot access directory %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	if (mkdir(dir, dir_mode) != 0) {
-		if (errno == EEXIST) {
-			ret = 0; /* another process made it first; its mode is its own */
-			goto out;
-		}
-		set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fchmod(fd, dir_mode) != 0) {
-		set_err(err, errlen, "cannot set the mode of directory %s: %s", dir,
-		        strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return ret;
-}
-
-/*
- * Creates the (empty) database file with mode exactly, whatever the umask:
- * SQLite would create it 0644 & ~umask.  A file another process created
- * meanwhile is accepted as it is.
- */
-static int create_db_file(const char *path, mode_t mode, char *err, size_t errlen)
-{
-	int fd, ret = -1;
-
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
-		if (errno == EEXIST)
-			return 0;
-		set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, mode) != 0) {
-		set_err(err, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	return ret;
-}
-
-/* Room for a path with a "-wal" or "-shm" suffix, or the database's directory. */
-#define STORE_PATH_SIZE 4096
-/* Room for one access problem: two paths and the fix. */
-#define STORE_PROBLEM_SIZE (3 * STORE_PATH_SIZE)
-
-/*
- * One file or directory SQLite must write for path, checked with the
- * effective ids (faccessat with AT_EACCESS, as open() would check them):
- * read and write, plus search for a directory.  A missing -wal or -shm
- * (optional) is no problem.  When access is refused, writes the problem
- * and its fix into buf and returns true.  The fix depends on whose the
- * file is: its owner adds the permission, anyone else's file is handed to
- * the running user (root may do either).
- */
-static bool access_problem(const char *file, bool is_dir, bool optional, char *buf, size_t cap)
-{
-	const char *why = is_dir ? "SQLite creates the database's -wal and -shm files there"
-	                         : "SQLite would open the database read-only";
-	int amode = R_OK | W_OK | (is_dir ? X_OK : 0);
-	unsigned uid = (unsigned)geteuid();
-	struct stat sb;
-
-	if (stat(file, &sb) != 0) {
-		if (errno == ENOENT && optional)
-			return false;
-		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
-		return true;
-	}
-	if (faccessat(AT_FDCWD, file, amode, AT_EACCESS) == 0)
-		return false;
-	if (errno == EROFS) {
-		snprintf(buf, cap,
-		         "%s is on a read-only filesystem (remount it read-write, or move db to a "
-		         "writable one)",
-		         file);
-	} else if (errno != EACCES && errno != EPERM) {
-		snprintf(buf, cap, "cannot access %s: %s", file, strerror(errno));
-	} else if (sb.st_uid == uid) {
-		snprintf(
-		    buf, cap,
-		    "%s is not writable by uid %u, its owner (mode %04o); %s (fix: chmod u+%s %s)",
-		    file, uid, (unsigned)(sb.st_mode & 07777), why, is_dir ? "rwx" : "rw", file);
+	p = strstr(db, "://") + 3;
+	auth_end = p + strcspn(p, "/?#");
+	at = NULL;
+	for (const char *q = p; q < auth_end; q++)
+		if (*q == '@')
+			at = q;
+	colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon) {
+		out = (size_t)snprintf(buf, cap, "%.*s:***%.*s", (int)(colon - db), db,
+		                       (int)(auth_end - at), at);
+		p = auth_end;
 	} else {
-		snprintf(
-		    buf, cap,
-		    "%s is not writable by uid %u (owner uid %u, mode %04o); %s (fix: chown %u "
-		    "%s, or give write access to a group uid %u is in)",
-		    file, uid, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), why, uid, file,
-		    uid);
+		out = (size_t)snprintf(buf, cap, "%.*s", (int)(auth_end - db), db);
+		p = auth_end;
 	}
-	return true;
-}
-
-/*
- * The checks of store_access_problems(), in the order SQLite meets the
- * files: the directory (where SQLite creates and removes -wal and -shm),
- * the database, then -wal and -shm when they exist.
- */
-int store_access_problems(const char *path, store_problem_fn found, void *arg)
-{
-	static const char *const suffixes[] = {"-wal", "-shm"};
-	char file[STORE_PATH_SIZE], problem[STORE_PROBLEM_SIZE], *slash;
-	int n = 0;
-
-	if (snprintf(file, sizeof file, "%s", path) >= (int)sizeof file) {
-		found(arg, "the database path is too long");
-		return 1;
-	}
-	slash = strrchr(file, '/');
-	if (slash == NULL)
-		snprintf(file, sizeof file, ".");
-	else
-		slash[slash == file ? 1 : 0] = '\0';
-	if (access_problem(file, true, false, problem, sizeof problem)) {
-		found(arg, problem);
-		n++;
-	}
-	if (access_problem(path, false, false, problem, sizeof problem)) {
-		found(arg, problem);
-		n++;
-	}
-	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-		if (snprintf(file, sizeof file, "%s%s", path, suffixes[i]) >= (int)sizeof file)
-			continue;
-		if (access_problem(file, false, true, problem, sizeof problem)) {
-			found(arg, problem);
-			n++;
+	/* The rest, with the value of every password= parameter masked. */
+	while (*p && out < cap - 1) {
+		bool param_start = (*p == '?' || *p == '&');
+		int n = snprintf(buf + out, cap - out, "%c", *p);
+		out += (size_t)n;
+		p++;
+		if (param_start && strncasecmp(p, "password=", 9) == 0) {
+			n = snprintf(buf + out, cap - out, "password=***");
+			out += (size_t)n;
+			p += 9;
+			p += strcspn(p, "&#");
 		}
 	}
-	return n;
+	if (out >= cap)
+		buf[cap - 1] = '\0';
+	return buf;
 }
 
-/* The first problem store_access_problems() finds, kept as store_open's reason. */
-struct first_problem {
-	char *err;     /* the caller's buffer */
-	size_t errlen; /* its size */
-	bool set;      /* a problem is in it */
-};
-
-static void keep_first_problem(void *arg, const char *problem)
-{
-	struct first_problem *fp = arg;
-
-	if (!fp->set)
-		set_err(fp->err, fp->errlen, "%s", problem);
-	fp->set = true;
-}
-
-/*
- * SQL function cfw_time_ms(value): the instant of an RFC 3339 date-time
- * text as milliseconds since the epoch, parsed by rfc3339_parse() (so a
- * "+02:00" offset, no fraction or more digits of it, and lower-case "t"
- * and "z" all count), or NULL for anything else.  expires_at may be
- * written by an application in any of these forms, and comparing such
- * texts as text compares the wrong things ("...T10:00:00+02:00" is
- * 08:00Z; "t" sorts after "T"), while SQLite's own date functions do not
- * accept every RFC 3339 form.  Deterministic and innocuous: it reads
- * nothing but its argument.
- */
-static void sql_time_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	const unsigned char *text;
-	int64_t ms;
-
-	(void)argc;
-	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	text = sqlite3_value_text(argv[0]);
-	if (text != NULL &&
-	    rfc3339_parse((const char *)text, (size_t)sqlite3_value_bytes(argv[0]), &ms))
-		sqlite3_result_int64(ctx, ms);
-	else
-		sqlite3_result_null(ctx);
-}
-
-/* The refusal of a database written by a newer version of the program. */
-static void refuse_newer(const char *path, int version, char *err, size_t errlen)
-{
-	set_err(err, errlen,
-	        "%s has schema version %d, newer than this program's %d; refusing to touch it "
-	        "(upgrade " PROGRAM_NAME ")",
-	        path, version, STORE_SCHEMA_VERSION);
-}
-
-/*
- * Switches the database to WAL mode and checks that it really switched:
- * SQLite quietly keeps the old journal mode where WAL is impossible.
- */
-static int enable_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-	sqlite3_stmt *s = NULL;
-	const unsigned char *mode;
-	int rc, ret = -1;
-
-	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		set_err(err, errlen, "%s: cannot switch to WAL mode: %s", path, sqlite3_errmsg(db));
-		goto out;
-	}
-	mode = sqlite3_column_text(s, 0);
-	if (mode == NULL || strcasecmp((const char *)mode, "wal") != 0) {
-		set_err(err, errlen,
-		        "%s: cannot switch to WAL mode (journal_mode stays %s); is it on a "
-		        "network filesystem?",
-		        path, mode ? (const char *)mode : "unknown");
-		goto out;
-	}
-	ret = 0;
-out:
-	sqlite3_finalize(s);
-	return ret;
-}
-
-/*
- * Brings the schema to STORE_SCHEMA_VERSION, one migration per
- * transaction.  The version is read again under the write lock so that
- * two processes opening a fresh file together migrate it once.
- */
-static int migrate(struct store *st, const char *path, char *err, size_t errlen)
-{
-	char pragma[PRAGMA_TEXT_SIZE];
-	int version, again, rc;
-
-	for (;;) {
-		rc = read_user_version(st->db, &version);
-		if (rc != SQLITE_OK)
-			goto fail;
-		if (version > STORE_SCHEMA_VERSION) {
-			refuse_newer(path, version, err, errlen);
-			return -1;
-		}
-		if (version == STORE_SCHEMA_VERSION)
-			return 0;
-		if ((rc = set_sync(st, SYNC_FULL)) != SQLITE_OK ||
-		    (rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK ||
-		    (rc = read_user_version(st->db, &again)) != SQLITE_OK)
-			goto fail;
-		if (again != version) {
-			rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-			if (rc != SQLITE_OK)
-				goto fail;
-			continue;
-		}
-		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
-		if ((rc = sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL)) !=
-		        SQLITE_OK ||
-		    (rc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL)) != SQLITE_OK ||
-		    (rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
-			goto fail;
-	}
-fail:
-	set_err(err, errlen, "%s: cannot create or upgrade the schema: %s", path,
-	        sqlite3_errmsg(st->db));
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-/*
- * Opens the database as cfimages-webhook(8) DATABASE describes.  The order matters: the
- * file is created by us (for its mode), the version is checked before the
- * first write (the switch to WAL rewrites the header), and statements are
- * prepared last, which also proves the tables have the columns we use.
- */
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
 {
-	struct store *st = NULL;
-	mode_t mode = (mode_t)(opts->db_mode & 0777);
-	mode_t dir_mode = mode | ((mode & 0444) >> 2);
-	char pragma[PRAGMA_TEXT_SIZE];
-	struct first_problem first = {NULL, 0, false};
-	struct stat sb;
-	int version, rc, i;
-
-	if (stat(opts->path, &sb) != 0) {
-		if (errno != ENOENT) {
-			set_err(err, errlen, "cannot access %s: %s", opts->path, strerror(errno));
-			goto fail;
-		}
-		if (!opts->create) {
-			set_err(err, errlen, "no database at %s (run `" PROGRAM_NAME " init`)",
-			        opts->path);
-			goto fail;
-		}
-		if (make_parent_dir(opts->path, dir_mode, err, errlen) != 0 ||
-		    create_db_file(opts->path, mode, err, errlen) != 0)
-			goto fail;
+	if (store_is_postgresql(opts->path)) {
+#ifdef HAVE_POSTGRESQL
+		return store_pg_open(opts, err, errlen);
+#else
+		snprintf(err, errlen,
+		         "this binary was built without PostgreSQL: rebuild it with "
+		         "./configure --with-postgresql (libpq, Debian package libpq-dev)");
+		return NULL;
+#endif
 	}
-
-	/*
-	 * SQLite quietly opens a file it cannot write read-only, and then
-	 * creates -wal and -shm with the database's (read-only) mode: every
-	 * write fails, and goes on failing once the database's mode is fixed.
-	 * So nothing is opened unless everything it writes is writable.
-	 */
-	first.err = err;
-	first.errlen = errlen;
-	if (store_access_problems(opts->path, keep_first_problem, &first) > 0)
-		goto fail;
-
-	st = calloc(1, sizeof *st);
-	if (st == NULL) {
-		set_err(err, errlen, "out of memory");
-		goto fail;
-	}
-	st->durable = opts->durable;
-	st->sync = SYNC_UNKNOWN;
-	rc =
-	    sqlite3_open_v2(opts->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot open %s: %s", opts->path,
-		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	if (sqlite3_db_readonly(st->db, "main") != 0) {
-		set_err(err, errlen,
-		        "%s: SQLite could only open it read-only (check its mode, owner and "
-		        "filesystem)",
-		        opts->path);
-		goto fail;
-	}
-	store_set_busy_timeout(st, STORE_BUSY_TIMEOUT_MS);
-	rc = sqlite3_create_function_v2(st->db, SQL_TIME_MS, 1,
-	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-	                                sql_time_ms, NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: cannot add the function " SQL_TIME_MS ": %s", opts->path,
-		        sqlite3_errmsg(st->db));
-		goto fail;
-	}
-
-	rc = read_user_version(st->db, &version);
-	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot read %s: %s", opts->path, sqlite3_errmsg(st->db));
-		goto fail;
-	}
-	if (version > STORE_SCHEMA_VERSION) {
-		refuse_newer(opts->path, version, err, errlen);
-		goto fail;
-	}
-
-	if (enable_wal(st->db, opts->path, err, errlen) != 0)
-		goto fail;
-	snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
-	if (sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(st->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", opts->path, sqlite3_errmsg(st->db));
-		goto fail;
-	}
-	if (migrate(st, opts->path, err, errlen) != 0)
-		goto fail;
-
-	for (i = 0; i < STMT_COUNT; i++) {
-		rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &st->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			set_err(err, errlen, "%s: unexpected schema: %s", opts->path,
-			        sqlite3_errmsg(st->db));
-			goto fail;
-		}
-	}
-	return st;
-fail:
-	store_close(st);
-	return NULL;
+	return store_sqlite_open(opts, err, errlen);
 }
 
-/*
- * Finalizes the kept statements and closes.  Statements the caller
- * prepared on store_db() must be finalized first; if some are not, the
- * close is deferred to their finalization and a warning logged.
- */
+const char *store_backend(const struct store *st)
+{
+	return st->ops->name;
+}
+
 void store_close(struct store *st)
 {
-	int i;
-
-	if (st == NULL)
-		return;
-	for (i = 0; i < STMT_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK) {
-		log_warn("store: closing with statements still open: %s", sqlite3_errmsg(st->db));
-		sqlite3_close_v2(st->db);
-	}
-	free(st);
+	if (st != NULL)
+		st->ops->close(st);
 }
 
-/* The raw handle; the store keeps ownership. */
-sqlite3 *store_db(struct store *st)
-{
-	return st->db;
-}
-
-/* user_version as the database holds it now. */
 int store_schema_version(struct store *st)
 {
-	sqlite3_stmt *s = st->stmt[STMT_USER_VERSION];
-	int version = -1;
-
-	if (sqlite3_step(s) == SQLITE_ROW)
-		version = sqlite3_column_int(s, 0);
-	else
-		log_db_error(st, "reading the schema version");
-	stmt_done(s);
-	return version;
+	return st->ops->schema_version(st);
 }
 
-/*
- * The busy handler: SQLite's own (sqlite3_busy_timeout) sleeps 1, 2, 5 ...
- * up to 100 ms between tries, so with a few FastCGI processes writing, a
- * waiting writer oversleeps while another takes the lock again.  Our
- * transactions last about a millisecond: poll every 0.2 ms at first and
- * never sleep more than STORE_BUSY_SLEEP_MAX_US, until the timeout.
- * Returns non-zero to try again.
- */
-static int on_busy(void *ctx, int count)
-{
-	struct store *st = ctx;
-	int64_t now = time_now_ms();
-	useconds_t us;
-
-	if (count == 0)
-		st->busy_since_ms = now;
-	if (now - st->busy_since_ms >= st->busy_timeout_ms)
-		return 0;
-	us = (useconds_t)(STORE_BUSY_SLEEP_MIN_US * (count + 1));
-	if (us > STORE_BUSY_SLEEP_MAX_US)
-		us = STORE_BUSY_SLEEP_MAX_US;
-	usleep(us);
-	return 1;
-}
-
-/* Sets this handle's busy timeout, in milliseconds. */
 void store_set_busy_timeout(struct store *st, int ms)
 {
-	st->busy_timeout_ms = ms;
-	sqlite3_busy_handler(st->db, on_busy, st);
+	st->ops->set_busy_timeout(st, ms);
 }
 
-/*
- * A single INSERT outside any transaction is its own transaction; with
- * synchronous = NORMAL in WAL mode its commit does not wait for the disk.
- */
 int store_record(struct store *st, struct delivery *d)
 {
-	if (set_sync(st, SYNC_NORMAL) != SQLITE_OK || insert_delivery(st, d) != SQLITE_OK) {
-		log_db_error(st, "recording a delivery");
-		return -1;
-	}
-	return 0;
+	return st->ops->record(st, d);
 }
 
-/*
- * An ignored delivery whose body must be kept for inspection (an image
- * notification of a shape Cloudflare has not published): its delivery row
- * and a log row (image_id "", event_type "ignored", data = the body) in one
- * transaction, without waiting for the disk.
- */
 int store_record_ignored(struct store *st, struct delivery *d, const char *body, size_t body_len,
                          const char *message)
 {
-	char when[TIME_TEXT_SIZE];
-	int rc;
-
-	time_format_ms(d->received_ms, when);
-	if ((rc = set_sync(st, SYNC_NORMAL)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
-		goto fail;
-	if ((rc = insert_delivery(st, d)) != SQLITE_OK ||
-	    (rc = insert_log(st, d->image_id ? d->image_id : "", LOG_IGNORED, message, body,
-	                     body_len, when, d->id)) != SQLITE_OK ||
-	    (rc = run(st, STMT_COMMIT)) != SQLITE_OK)
-		goto fail;
-	return 0;
-fail:
-	log_db_error(st, "recording an ignored delivery");
-	rollback(st);
-	return -1;
+	return st->ops->record_ignored(st, d, body, body_len, message);
 }
 
-/* Uses the partial index on message_id; only a 200 makes a message "seen". */
 int store_message_seen(struct store *st, const char *message_id, bool *seen)
 {
-	sqlite3_stmt *s = st->stmt[STMT_MESSAGE_SEEN];
-	int rc, ret = 0;
-
-	*seen = false;
-	bind_text(s, 1, message_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*seen = true;
-	else if (rc != SQLITE_DONE) {
-		log_db_error(st, "looking up a message id");
-		ret = -1;
-	}
-	stmt_done(s);
-	return ret;
+	return st->ops->message_seen(st, message_id, seen);
 }
 
-/* Public face of read_status(): logs its own errors. */
+enum store_outcome store_apply(struct store *st, const struct event *ev, const char *body,
+                               size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
+                               bool auto_register, struct delivery *d)
+{
+	return st->ops->apply(st, ev, body, body_len, hooks, n_hooks, auto_register, d);
+}
+
 int store_image_status(struct store *st, const char *id, char *buf, size_t cap)
 {
-	bool found;
-
-	if (read_status(st, id, buf, cap, &found) != SQLITE_OK) {
-		log_db_error(st, "reading an image's status");
-		return -1;
-	}
-	return found ? 1 : 0;
+	return st->ops->image_status(st, id, buf, cap);
 }
 
-/* True for the statuses a delivery may not move an image out of (cfimages-webhook(8) STATUSES). */
+int store_register(struct store *st, const char *id, const char *metadata_json, int64_t expires_ms)
+{
+	return st->ops->register_image(st, id, metadata_json, expires_ms);
+}
+
+int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks, size_t n_hooks,
+                 long *count)
+{
+	return st->ops->expire(st, now_ms, hooks, n_hooks, count);
+}
+
+int store_prune(struct store *st, int64_t cutoff_ms, struct store_prune_counts *out)
+{
+	return st->ops->prune(st, cutoff_ms, out);
+}
+
+int store_query(struct store *st, enum store_query q, const char *arg, int64_t limit,
+                store_row_fn fn, void *fn_arg)
+{
+	return st->ops->query(st, q, arg, limit, fn, fn_arg);
+}
+
+int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char *host,
+                 struct hook_run *run)
+{
+	return st->ops->claim(st, now_ms, lease_ms, host, run);
+}
+
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
+                    int64_t pg_start)
+{
+	return st->ops->set_pgid(st, run_id, attempt, pgid, pg_start);
+}
+
+int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+                  bool has_exit, int exit_code, const char *output, size_t output_len,
+                  int64_t next_ms, int64_t now_ms)
+{
+	if (output_len > OUTPUT_TAIL_BYTES) {
+		output += output_len - OUTPUT_TAIL_BYTES;
+		output_len = OUTPUT_TAIL_BYTES;
+	}
+	return st->ops->finish(st, run_id, attempt, state, has_exit, exit_code, output, output_len,
+	                       next_ms, now_ms);
+}
+
+int outbox_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap)
+{
+	return st->ops->stale(st, now_ms, out, cap);
+}
+
+int outbox_reclaim(struct store *st, const struct stale_run *run, int64_t max_attempts,
+                   int64_t now_ms)
+{
+	return st->ops->reclaim(st, run, max_attempts, now_ms);
+}
+
+int outbox_any_due(struct store *st, int64_t now_ms, bool *due)
+{
+	return st->ops->any_due(st, now_ms, due);
+}
+
+int64_t outbox_next_due_ms(struct store *st)
+{
+	return st->ops->next_due_ms(st);
+}
+
+int outbox_retry(struct store *st, int64_t run_id, int64_t now_ms)
+{
+	return st->ops->retry(st, run_id, now_ms);
+}
+
+int store_take_runner_slot(struct store *st, int max)
+{
+	return st->ops->take_runner_slot(st, max);
+}
+
+void store_release_runner_slot(struct store *st)
+{
+	st->ops->release_runner_slot(st);
+}
+
+void hook_run_free(struct hook_run *run)
+{
+	free(run->image_id);
+	free(run->status);
+	free(run->previous_status);
+	free(run->event);
+	free(run->hook);
+	free(run->path);
+	free(run->input);
+	memset(run, 0, sizeof *run);
+}
+
+char *store_strdup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+/* True for the statuses a delivery may not move an image out of. */
 static bool status_is_final(const char *status)
 {
 	return strcmp(status, "uploaded") == 0 || strcmp(status, "completed") == 0;
 }
 
-/*
- * Stores the new status and the fields the event carries; absent fields
- * keep their stored values, and the error text is kept only in "failed".
- */
-static int update_image(struct store *st, const struct event *ev, const char *when)
+enum store_outcome store_decide(const char *prev, const char *next, const char **reason,
+                                const char **log_type, char *message, size_t message_cap)
 {
-	sqlite3_stmt *s = st->stmt[STMT_IMAGE_UPDATE];
-	char uploaded[TIME_TEXT_SIZE];
-	bool failed = strcmp(ev->status, "failed") == 0;
-
-	if (ev->has_uploaded)
-		time_format_ms(ev->uploaded_ms, uploaded);
-	bind_text(s, 1, ev->image_id);
-	bind_text(s, 2, ev->status);
-	bind_text(s, 3, when);
-	bind_text(s, 4, ev->filename);
-	bind_text(s, 5, ev->metadata_json);
-	bind_text(s, 6, ev->variants_json);
-	bind_int64_or_null(s, 7, ev->require_signed_urls >= 0, ev->require_signed_urls);
-	bind_text(s, 8, ev->has_uploaded ? uploaded : NULL);
-	bind_text(s, 9, ev->result_json);
-	bind_text(s, 10, failed ? ev->error_text : NULL);
-	return run(st, STMT_IMAGE_UPDATE);
+	if (strcmp(prev, next) == 0) {
+		*reason = "duplicate";
+		*log_type = LOG_DUPLICATE;
+		snprintf(message, message_cap, "already %s", prev);
+		return STORE_DUPLICATE;
+	}
+	if (status_is_final(prev)) {
+		*reason = "stale";
+		*log_type = LOG_STALE;
+		snprintf(message, message_cap, "%s -> %s not applied (stale)", prev, next);
+		return STORE_STALE;
+	}
+	*reason = "applied";
+	*log_type = LOG_STATUS_CHANGED;
+	snprintf(message, message_cap, "%s -> %s", prev[0] ? prev : "(new)", next);
+	return STORE_APPLIED;
 }
 
-/*
- * The body of store_apply's transaction, entered with the write lock held
- * and the image's status already read (found, prev).  Decides the outcome
- * by the rules of cfimages-webhook(8) STATUSES in order, then writes the delivery row first (its id
- * goes into the log row and the hook runs), the image, the log row and the
- * hook runs.  Returns SQLITE_OK or the first error; the caller commits or
- * rolls back.
- */
-static int apply_locked(struct store *st, const struct event *ev, const char *body, size_t body_len,
-                        const struct hook_ref *hooks, size_t n_hooks, bool auto_register,
-                        bool found, char *prev, const char *when, struct delivery *row,
-                        enum store_outcome *outcome)
+char *store_expire_input(const char *id)
 {
-	char message[LOG_MESSAGE_SIZE];
-	const char *log_type;
-	size_t i;
-	int rc;
+	cJSON *obj = cJSON_CreateObject();
+	char *input = NULL;
 
-	if (!found && !auto_register) {
-		*outcome = STORE_NOT_FOUND;
-		row->status_code = 404;
-		row->reason = "not_found";
-		return insert_delivery(st, row);
-	}
-	if (!found) {
-		bind_text(st->stmt[STMT_IMAGE_INSERT], 1, ev->image_id);
-		bind_text(st->stmt[STMT_IMAGE_INSERT], 2, when);
-		if ((rc = run(st, STMT_IMAGE_INSERT)) != SQLITE_OK)
-			return rc;
-		prev[0] = '\0';
-	}
-
-	if (strcmp(prev, ev->status) == 0) {
-		*outcome = STORE_DUPLICATE;
-		row->reason = "duplicate";
-		log_type = LOG_DUPLICATE;
-		snprintf(message, sizeof message, "already %s", prev);
-	} else if (status_is_final(prev)) {
-		*outcome = STORE_STALE;
-		row->reason = "stale";
-		log_type = LOG_STALE;
-		snprintf(message, sizeof message, "%s -> %s not applied (stale)", prev, ev->status);
-	} else {
-		*outcome = STORE_APPLIED;
-		row->reason = "applied";
-		log_type = LOG_STATUS_CHANGED;
-		snprintf(message, sizeof message, "%s -> %s", prev[0] ? prev : "(new)", ev->status);
-	}
-	row->status_code = 200;
-	if ((rc = insert_delivery(st, row)) != SQLITE_OK)
-		return rc;
-	if (*outcome == STORE_APPLIED && (rc = update_image(st, ev, when)) != SQLITE_OK)
-		return rc;
-	rc = insert_log(st, ev->image_id, log_type, message, body, body_len, when, row->id);
-	if (rc != SQLITE_OK || *outcome != STORE_APPLIED)
-		return rc;
-	for (i = 0; i < n_hooks; i++) {
-		rc = insert_hook_run(st, ev->image_id, ev->status, &hooks[i], when, prev,
-		                     ev->event_name, body, body_len, row->id);
-		if (rc != SQLITE_OK)
-			return rc;
-	}
-	return SQLITE_OK;
+	if (obj != NULL && cJSON_AddStringToObject(obj, "id", id) != NULL &&
+	    cJSON_AddStringToObject(obj, "status", EXPIRED_STATUS) != NULL)
+		input = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	return input;
 }
 
-/*
- * One delivery, one BEGIN IMMEDIATE transaction.  Without auto_register
- * the image is looked up first, outside the transaction, so that a 404 is
- * committed with synchronous = NORMAL (it promises nothing); should the
- * image appear between that look-up and BEGIN, the transaction is rolled
- * back and begun again with the durable setting.  A database error rolls
- * everything back and records a 500 row in its own transaction, except
- * when the database is busy or locked: a second wait of the busy timeout
- * would double the sender's wait for a row cfimages-webhook(8) DATABASE lets us skip.
- */
-enum store_outcome store_apply(struct store *st, const struct event *ev, const char *body,
-                               size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
-                               bool auto_register, struct delivery *d)
+/* Adds a text column as a JSON string, or null. */
+static bool add_text(cJSON *obj, const char *key, const char *text)
 {
-	struct delivery row = *d;
-	char when[TIME_TEXT_SIZE], prev[STATUS_TEXT_SIZE];
-	enum store_outcome outcome = STORE_ERROR;
-	int want = durable_sync(st), sync = want, rc, primary;
-	bool found = false;
-
-	if (row.image_id == NULL)
-		row.image_id = ev->image_id;
-	time_format_ms(d->received_ms, when);
-	if (!auto_register) {
-		if ((rc = read_status(st, ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
-			goto fail;
-		if (!found)
-			sync = SYNC_NORMAL;
-	}
-	for (;;) {
-		if ((rc = set_sync(st, sync)) != SQLITE_OK ||
-		    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-		    (rc = read_status(st, ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
-			goto fail;
-		if (sync == want || (!found && !auto_register))
-			break;
-		/* Registered meanwhile: this answer will promise durability after all. */
-		rollback(st);
-		sync = want;
-	}
-	rc = apply_locked(st, ev, body, body_len, hooks, n_hooks, auto_register, found, prev, when,
-	                  &row, &outcome);
-	if (rc != SQLITE_OK || (rc = run(st, STMT_COMMIT)) != SQLITE_OK)
-		goto fail;
-	goto out;
-fail:
-	primary = rc & 0xff;
-	log_db_error(st, "applying a delivery");
-	rollback(st);
-	outcome = STORE_ERROR;
-	row.status_code = 500;
-	row.reason = "internal_error";
-	row.id = 0;
-	if (primary != SQLITE_BUSY && primary != SQLITE_LOCKED)
-		store_record(st, &row);
-out:
-	d->status_code = row.status_code;
-	d->reason = row.reason;
-	d->id = row.id;
-	return outcome;
-}
-
-/*
- * INSERT OR IGNORE keeps an existing row exactly as it is; only a real
- * insertion gets a "registered" log row.  Commits durably: the operator
- * is told it is done.
- */
-int store_register(struct store *st, const char *id, const char *metadata_json, int64_t expires_ms)
-{
-	sqlite3_stmt *s = st->stmt[STMT_REGISTER];
-	char now[TIME_TEXT_SIZE], expires[TIME_TEXT_SIZE], message[LOG_MESSAGE_SIZE];
-	int rc, inserted = 0;
-
-	time_format_ms(time_now_ms(), now);
-	if (expires_ms >= 0) {
-		time_format_ms(expires_ms, expires);
-		snprintf(message, sizeof message, "registered as pending, expires %s", expires);
-	} else {
-		snprintf(message, sizeof message, "registered as pending");
-	}
-	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
-	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
-		goto fail;
-	bind_text(s, 1, id);
-	bind_text(s, 2, metadata_json);
-	bind_text(s, 3, expires_ms >= 0 ? expires : NULL);
-	bind_text(s, 4, now);
-	if ((rc = run(st, STMT_REGISTER)) != SQLITE_OK)
-		goto fail;
-	inserted = sqlite3_changes(st->db) > 0;
-	if (inserted &&
-	    (rc = insert_log(st, id, LOG_REGISTERED, message, NULL, 0, now, 0)) != SQLITE_OK)
-		goto fail;
-	if ((rc = run(st, STMT_COMMIT)) != SQLITE_OK)
-		goto fail;
-	return inserted;
-fail:
-	log_db_error(st, "registering an image");
-	rollback(st);
-	return -1;
-}
-
-/*
- * Adds column col of the current row as a JSON string, or null when the
- * column is NULL.  Returns false when out of memory.
- */
-static bool add_text_column(cJSON *obj, const char *key, sqlite3_stmt *s, int col)
-{
-	const unsigned char *text = sqlite3_column_text(s, col);
-	cJSON *item = text ? cJSON_CreateString((const char *)text) : cJSON_CreateNull();
+	cJSON *item = text ? cJSON_CreateString(text) : cJSON_CreateNull();
 
 	return item != NULL && cJSON_AddItemToObject(obj, key, item);
 }
@@ -1238,10 +297,9 @@ static bool add_text_column(cJSON *obj, const char *key, sqlite3_stmt *s, int co
  * application may have written anything) is embedded as a JSON string
  * instead, so nothing stored is lost or misrepresented.
  */
-static bool add_json_column(cJSON *obj, const char *key, sqlite3_stmt *s, int col)
+static bool add_json(cJSON *obj, const char *key, const char *text)
 {
-	const char *text = (const char *)sqlite3_column_text(s, col);
-	size_t len = (size_t)sqlite3_column_bytes(s, col);
+	size_t len = text ? strlen(text) : 0;
 	cJSON *item = NULL;
 	char *compact;
 
@@ -1259,233 +317,54 @@ static bool add_json_column(cJSON *obj, const char *key, sqlite3_stmt *s, int co
 	return item != NULL && cJSON_AddItemToObject(obj, key, item);
 }
 
-/* Keys in the order of cfimages-webhook(8) COMMANDS; built with cJSON so every string is escaped. */
-int store_show_json(struct store *st, const char *id, char **out)
+char *store_show_from_columns(const char *const *cols)
 {
-	sqlite3_stmt *s = st->stmt[STMT_SHOW];
-	cJSON *obj = NULL;
-	int rc, ret = -1;
-
-	*out = NULL;
-	bind_text(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		log_db_error(st, "reading an image");
-		goto out;
-	}
-	obj = cJSON_CreateObject();
-	if (obj == NULL || !add_text_column(obj, "id", s, 0) ||
-	    !add_text_column(obj, "status", s, 1) || !add_json_column(obj, "metadata", s, 2) ||
-	    !add_json_column(obj, "variants", s, 3) || !add_json_column(obj, "result", s, 4) ||
-	    !add_text_column(obj, "error", s, 5) || !add_text_column(obj, "uploaded_at", s, 6) ||
-	    !add_text_column(obj, "expires_at", s, 7) ||
-	    !add_text_column(obj, "created_at", s, 8) ||
-	    !add_text_column(obj, "updated_at", s, 9) ||
-	    (*out = cJSON_PrintUnformatted(obj)) == NULL) {
-		log_error("store: showing an image: out of memory");
-		goto out;
-	}
-	ret = 1;
-out:
-	cJSON_Delete(obj);
-	stmt_done(s);
-	return ret;
-}
-
-/* Frees a list of expiring images. */
-static void free_expiring(struct expiring *list, size_t n)
-{
+	static const char *const keys[] = {"id",    "status",      "metadata",   "variants",
+	                                   "result", "error",      "uploaded_at", "expires_at",
+	                                   "created_at", "updated_at"};
+	cJSON *obj = cJSON_CreateObject();
+	char *out = NULL;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		free(list[i].id);
-	free(list);
-}
-
-/*
- * Collects the images due to expire (inside the caller's transaction)
- * into a malloc'd list, so that they are changed after the SELECT is done
- * rather than under it.  expires_at is compared as an instant (see
- * sql_time_ms), whatever RFC 3339 form it was written in.  Returns
- * SQLITE_OK or an error code.
- */
-static int collect_expiring(struct store *st, int64_t now_ms, struct expiring **out, size_t *n)
-{
-	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_DUE];
-	struct expiring *list = NULL, *bigger;
-	size_t count = 0, cap = 0;
-	const unsigned char *id, *status;
-	int rc;
-
-	sqlite3_bind_int64(s, 1, now_ms);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (count == cap) {
-			cap = cap ? 2 * cap : 16;
-			bigger = realloc(list, cap * sizeof *list);
-			if (bigger == NULL) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			list = bigger;
-		}
-		id = sqlite3_column_text(s, 0);
-		status = sqlite3_column_text(s, 1);
-		list[count].id = strdup(id ? (const char *)id : "");
-		if (list[count].id == NULL) {
-			rc = SQLITE_NOMEM;
+	for (i = 0; obj != NULL && i < sizeof keys / sizeof keys[0]; i++) {
+		bool json_valued = i >= 2 && i <= 4;
+		if (!(json_valued ? add_json(obj, keys[i], cols[i]) : add_text(obj, keys[i], cols[i])))
 			break;
-		}
-		snprintf(list[count].prev, sizeof list[count].prev, "%s",
-		         status ? (const char *)status : "");
-		count++;
 	}
-	stmt_done(s);
-	if (rc != SQLITE_DONE) {
-		free_expiring(list, count);
-		return rc;
-	}
-	*out = list;
-	*n = count;
-	return SQLITE_OK;
-}
-
-/*
- * Expires one image inside the caller's transaction: its status, a log
- * row and its queued hook runs, all carrying the hook input
- * {"id":ID,"status":"expired"} that cfimages-webhook(8) HOOKS gives `expire` hooks.
- */
-static int expire_one(struct store *st, const struct expiring *img, const char *now,
-                      const struct hook_ref *hooks, size_t n_hooks)
-{
-	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_UPDATE];
-	char message[LOG_MESSAGE_SIZE];
-	cJSON *obj = cJSON_CreateObject();
-	char *input = NULL;
-	size_t i, len;
-	int rc = SQLITE_NOMEM;
-
-	if (obj == NULL || cJSON_AddStringToObject(obj, "id", img->id) == NULL ||
-	    cJSON_AddStringToObject(obj, "status", EXPIRED_STATUS) == NULL ||
-	    (input = cJSON_PrintUnformatted(obj)) == NULL)
-		goto out;
-	len = strlen(input);
-	bind_text(s, 1, img->id);
-	bind_text(s, 2, now);
-	if ((rc = run(st, STMT_EXPIRE_UPDATE)) != SQLITE_OK)
-		goto out;
-	snprintf(message, sizeof message, "%s -> %s", img->prev, EXPIRED_STATUS);
-	rc = insert_log(st, img->id, LOG_EXPIRED, message, input, len, now, 0);
-	for (i = 0; rc == SQLITE_OK && i < n_hooks; i++)
-		rc = insert_hook_run(st, img->id, EXPIRED_STATUS, &hooks[i], now, img->prev,
-		                     EXPIRE_EVENT_NAME, input, len, 0);
-out:
-	cJSON_free(input);
+	if (obj != NULL && i == sizeof keys / sizeof keys[0])
+		out = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
-	return rc;
+	return out;
 }
 
-/*
- * Logs a warning when pending or draft images have an expires_at that is
- * not an RFC 3339 time (an application may write anything): they never
- * expire, and the operator should know.
- */
-static int warn_unreadable_expiry(struct store *st)
-{
-	sqlite3_stmt *s = st->stmt[STMT_EXPIRE_UNREADABLE];
-	int64_t count = 0;
-	int rc = sqlite3_step(s);
+struct show_ctx {
+	char *json;
+	bool oom;
+};
 
-	if (rc == SQLITE_ROW) {
-		count = sqlite3_column_int64(s, 0);
-		rc = SQLITE_DONE;
-	}
-	stmt_done(s);
-	if (rc != SQLITE_DONE)
-		return rc;
-	if (count > 0)
-		log_warn("expire: %lld pending or draft image%s an expires_at that is not an RFC "
-		         "3339 time (e.g. 2024-01-31T12:00:00Z); they never expire",
-		         (long long)count, count == 1 ? " has" : "s have");
-	return SQLITE_OK;
+static int show_row(void *arg, const char *const *cols, size_t n_cols)
+{
+	struct show_ctx *c = arg;
+
+	(void)n_cols;
+	c->json = store_show_from_columns(cols);
+	c->oom = c->json == NULL;
+	return 1;
 }
 
-/* All due images in one transaction: `expire` either happens or not. */
-int store_expire(struct store *st, int64_t now_ms, const struct hook_ref *hooks, size_t n_hooks,
-                 long *count)
+/* `show`: one query, then the object built here for every backend. */
+int store_show_json(struct store *st, const char *id, char **out)
 {
-	char now[TIME_TEXT_SIZE];
-	struct expiring *list = NULL;
-	size_t n = 0, i;
-	int rc, ret = -1;
+	struct show_ctx c = {NULL, false};
+	int rc = store_query(st, STORE_QUERY_IMAGE, id, -1, show_row, &c);
 
-	*count = 0;
-	time_format_ms(now_ms, now);
-	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
-	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-	    (rc = collect_expiring(st, now_ms, &list, &n)) != SQLITE_OK ||
-	    (rc = warn_unreadable_expiry(st)) != SQLITE_OK)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if ((rc = expire_one(st, &list[i], now, hooks, n_hooks)) != SQLITE_OK)
-			goto fail;
-	if ((rc = run(st, STMT_COMMIT)) != SQLITE_OK)
-		goto fail;
-	*count = (long)n;
-	ret = 0;
-	goto out;
-fail:
-	if (rc == SQLITE_NOMEM)
-		log_error("store: expiring images: out of memory");
-	else
-		log_db_error(st, "expiring images");
-	rollback(st);
-out:
-	free_expiring(list, n);
-	return ret;
-}
-
-/* Runs one bound DELETE and adds how many rows it removed to *deleted. */
-static int prune_table(struct store *st, enum stmt_id id, const char *cutoff, long *deleted)
-{
-	int rc;
-
-	bind_text(st->stmt[id], 1, cutoff);
-	rc = run(st, id);
-	if (rc == SQLITE_OK)
-		*deleted = (long)sqlite3_changes(st->db);
-	return rc;
-}
-
-/*
- * Times are stored in one fixed-width UTC format, so comparing the text
- * compares the instants.  PRAGMA optimize afterwards is advisory: its
- * failure is logged as a warning only.
- */
-int store_prune(struct store *st, int64_t cutoff_ms, struct store_prune_counts *out)
-{
-	char cutoff[TIME_TEXT_SIZE];
-	struct store_prune_counts counts = {0, 0, 0};
-	int rc;
-
-	time_format_ms(cutoff_ms, cutoff);
-	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
-	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_DELIVERIES, cutoff, &counts.deliveries)) !=
-	        SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_LOGS, cutoff, &counts.logs)) != SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_HOOK_RUNS, cutoff, &counts.hook_runs)) != SQLITE_OK ||
-	    (rc = run(st, STMT_COMMIT)) != SQLITE_OK) {
-		log_db_error(st, "pruning");
-		rollback(st);
+	*out = NULL;
+	if (rc < 0)
+		return -1;
+	if (c.oom) {
+		log_error("store: showing an image: out of memory");
 		return -1;
 	}
-	if (sqlite3_exec(st->db, "PRAGMA optimize", NULL, NULL, NULL) != SQLITE_OK)
-		log_warn("store: PRAGMA optimize: %s", sqlite3_errmsg(st->db));
-	if (out != NULL)
-		*out = counts;
-	return 0;
+	*out = c.json;
+	return c.json != NULL ? 1 : 0;
 }

@@ -1,8 +1,12 @@
 /*
- * The SQLite store (cfimages-webhook(8) STATUSES and DATABASE): schema creation and upgrades,
- * one transaction per delivery, and the writes the operator commands make.
- * One struct store per process (per fork: never share a handle across
- * fork()); prepared statements stay open for the life of the handle.
+ * The store (cfimages-webhook(8) STATUSES and DATABASE): every statement
+ * the program runs, behind one interface.  The `db` setting chooses the
+ * backend: a postgresql:// or postgres:// URI is PostgreSQL
+ * (store_pg.c), anything else an SQLite file (store_sqlite*.c); nothing
+ * outside the store knows which one runs.  Schema creation and upgrades,
+ * one transaction per delivery, the outbox (outbox.h), the writes and the
+ * read queries of the operator commands.  One struct store per thread and
+ * per process (never share a handle across fork() or between threads).
  */
 #ifndef CFW_STORE_H
 #define CFW_STORE_H
@@ -11,13 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "event.h"
 #include "util.h"
 
-/* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+/* The schema version this binary writes (SQLite: PRAGMA user_version;
+ * PostgreSQL: the cfimages_schema table). */
+#define STORE_SCHEMA_VERSION 2
 /* How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* Page cache bound, KiB (PRAGMA cache_size = -N), for a flat memory profile. */
@@ -26,20 +29,34 @@
 struct store;
 
 struct store_options {
-	const char *path;     /* database file */
+	const char *path;     /* the `db` setting: an SQLite file, or a PostgreSQL URI */
 	unsigned db_mode;     /* permission bits the file is created with, e.g. 0600 */
 	bool durable;         /* durability = full: synchronous=FULL for applied deliveries */
 	bool create;          /* create the file (and schema) when missing */
 };
 
 /*
- * Opens (creating with opts->db_mode when missing and opts->create; the
- * parent directory too, one level) and brings the schema to
- * STORE_SCHEMA_VERSION.  WAL mode, busy timeout, bounded cache.  A database
- * whose user_version is newer than this binary's is refused untouched.
- * On failure returns NULL and writes a one-line reason into err.
+ * Opens the database opts->path names and brings its schema to
+ * STORE_SCHEMA_VERSION; a database whose schema is newer than this
+ * binary's is refused untouched.  SQLite: created with opts->db_mode when
+ * missing and opts->create (the parent directory too, one level); WAL
+ * mode, busy timeout, bounded cache.  PostgreSQL: one connection, the
+ * schema created when missing and opts->create.  On failure returns NULL
+ * and writes a one-line reason into err (never a password).
  */
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen);
+
+/* True when db (the `db` setting) names a PostgreSQL database. */
+bool store_is_postgresql(const char *db);
+
+/*
+ * db as it may be shown in logs, errors and to hooks: a URI's password
+ * (user:PASSWORD@ or password=...) replaced by "***".  Writes into buf.
+ */
+const char *store_display_name(const char *db, char *buf, size_t cap);
+
+/* The backend of an open store: "sqlite" or "postgresql". */
+const char *store_backend(const struct store *st);
 /* Receives one problem of store_access_problems(): what is wrong, and the fix. */
 typedef void (*store_problem_fn)(void *arg, const char *problem);
 /*
@@ -53,11 +70,9 @@ typedef void (*store_problem_fn)(void *arg, const char *problem);
  */
 int store_access_problems(const char *path, store_problem_fn found, void *arg);
 
-/* Finalizes statements and closes; NULL is a no-op. */
+/* Closes; NULL is a no-op. */
 void store_close(struct store *st);
-/* The raw handle, for read-only queries of the operator commands. */
-sqlite3 *store_db(struct store *st);
-/* user_version of the open database, or -1 on error (logged). */
+/* The schema version of the open database, or -1 on error (logged). */
 int store_schema_version(struct store *st);
 /*
  * Replaces STORE_BUSY_TIMEOUT_MS for this handle (tests use a short one to
@@ -173,5 +188,57 @@ struct store_prune_counts {
  * Returns 0, or -1 after logging why (nothing deleted).
  */
 int store_prune(struct store *st, int64_t cutoff_ms, struct store_prune_counts *out);
+
+/*
+ * Takes one of max slots for a detached hook runner, held until released
+ * or the store is closed (or the process dies).  SQLite: a write lock on
+ * one byte of DB-hooks.lock beside the database (never followed through
+ * a symbolic link, refused unless a regular file of ours); PostgreSQL: a
+ * session advisory lock, so the slots are shared by every node.  Returns
+ * the slot, or -1 when all are taken or the lock cannot be had (logged).
+ */
+int store_take_runner_slot(struct store *st, int max);
+void store_release_runner_slot(struct store *st);
+
+/*
+ * The read queries of the operator commands.  Each row is handed over as
+ * text columns, the same text on every backend: NULL for SQL NULL, times
+ * in the stored RFC 3339 form with milliseconds, numbers in decimal, JSON
+ * as stored.
+ */
+enum store_query {
+	/* arg: an image id.  id, status, metadata, variants, result, error,
+	 * uploaded_at, expires_at, created_at, updated_at. */
+	STORE_QUERY_IMAGE,
+	/* arg: a status, or NULL for all.  id, status, updated_at; newest first. */
+	STORE_QUERY_IMAGES,
+	/* arg: an image id, or NULL; limit.  timestamp, event_type, image_id,
+	 * message; newest first. */
+	STORE_QUERY_LOGS,
+	/* arg: a status code, or NULL; limit.  received_at, status_code,
+	 * reason, scheme, remote_addr, image_id; newest first. */
+	STORE_QUERY_DELIVERIES,
+	/* arg: a state, or NULL; limit.  id, state, attempts, exit_code, hook,
+	 * image_id, created_at, finished_at, next_attempt_at, output, host;
+	 * newest first. */
+	STORE_QUERY_HOOK_RUNS,
+	/* status, count; by status. */
+	STORE_QUERY_IMAGE_COUNTS,
+	/* status_code, count; by code. */
+	STORE_QUERY_DELIVERY_COUNTS,
+	/* state, count; by state. */
+	STORE_QUERY_RUN_COUNTS,
+};
+
+/* Receives one row; a non-zero return stops the query (and is returned). */
+typedef int (*store_row_fn)(void *arg, const char *const *cols, size_t n_cols);
+
+/*
+ * Runs query q (arg and limit as its comment says; limit < 0: none) and
+ * hands each row to fn.  Returns 0, fn's non-zero return, or -1 on a
+ * database error (logged).
+ */
+int store_query(struct store *st, enum store_query q, const char *arg, int64_t limit,
+                store_row_fn fn, void *fn_arg);
 
 #endif

@@ -75,8 +75,11 @@ check_backoff "$RUN" 30 "$t0" "$t1"
 cfw hooks list >"$T/list" 2>&1 || fail "hooks list failed: $(cat "$T/list")"
 created=$(sql "SELECT created_at FROM hook_runs WHERE id = $RUN")
 next=$(sql "SELECT next_attempt_at FROM hook_runs WHERE id = $RUN")
+host=$(sql "SELECT host FROM hook_runs WHERE id = $RUN")
+expect_eq "$host" "$(hostname)" "the host that ran the run"
 expect_eq "$(grep "^$RUN	" "$T/list")" \
-	"$RUN	queued	attempts=1	exit=3	uploaded	$ID	created=$created	next=$next" "hooks list row"
+	"$RUN	queued	attempts=1	exit=3	uploaded	$ID	created=$created	next=$next	host=$host" \
+	"hooks list row"
 expect_eq "$(grep -A2 "^$RUN	" "$T/list" | tail -n 2)" "	| attempt 1 to stdout
 	| attempt 1 to stderr" "hooks list output lines"
 cfw hooks list --state failed >"$T/list-failed" 2>&1
@@ -112,7 +115,7 @@ expect_eq "$(cat "$T/attempts")" "1
 cfw hooks list --state failed >"$T/list-failed" 2>&1
 finished=$(sql "SELECT finished_at FROM hook_runs WHERE id = $RUN")
 expect_eq "$(grep "^$RUN	" "$T/list-failed")" \
-	"$RUN	failed	attempts=3	exit=3	uploaded	$ID	created=$created	finished=$finished" \
+	"$RUN	failed	attempts=3	exit=3	uploaded	$ID	created=$created	finished=$finished	host=$host" \
 	"hooks list --state failed row"
 
 # `hooks retry`: queued again, due now, attempts reset; then it runs.

@@ -47,15 +47,15 @@ start_time()
 {
 	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
 }
-# queue_running IMAGE STARTED_AT PGID PG_START: a run its runner left
-# running.  Prints its id.
+# queue_running IMAGE LEASE_UNTIL PGID PG_START: a run its runner left
+# running, its lease ending at LEASE_UNTIL.  Prints its id.
 queue_running()
 {
 	sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,
-		next_attempt_at, created_at, started_at, previous_status, event, input,
-		pgid, pg_start)
+		next_attempt_at, created_at, started_at, lease_until, previous_status, event,
+		input, pgid, pg_start)
 		VALUES ('$1', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'running', 1,
-		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', '$2', 'pending',
+		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', '$2', '$2', 'pending',
 		'upload.complete', CAST('{\"id\":\"$1\"}' AS BLOB), $3, $4);
 		SELECT last_insert_rowid();"
 }
@@ -94,15 +94,16 @@ wait "$DYING"
 unregister_pid "$DYING"
 alive "$OWN" || hard_error "the hook died with its runner"
 LONG_AGO=2000-01-01T00:00:00.000Z
-sql "UPDATE hook_runs SET started_at = '$LONG_AGO' WHERE id = $RUN_OWN"
+# Its lease has passed (as if hook_timeout and the grace had gone by).
+sql "UPDATE hook_runs SET started_at = '$LONG_AGO', lease_until = '$LONG_AGO' WHERE id = $RUN_OWN"
 
 group_leader
 REUSED=$LEADER
-NOW=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+LEASED=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour')")
 RUN_REUSED=$(queue_running img-reused "$LONG_AGO" "$REUSED" $(($(start_time "$REUSED") + 12345)))
 # A recent run whose hook group is simulated: a process carrying the
 # environment a hook of this run gets.
-RUN_RECENT=$(queue_running img-recent "$NOW" NULL NULL)
+RUN_RECENT=$(queue_running img-recent "$LEASED" NULL NULL)
 group_leader CFIMAGES_HOOK_RUN_ID="$RUN_RECENT" CFIMAGES_DB="$DB_REAL"
 RECENT=$LEADER
 sql "UPDATE hook_runs SET pgid = $RECENT, pg_start = $(start_time "$RECENT") WHERE id = $RUN_RECENT"
@@ -122,9 +123,9 @@ $RUN_OWN 2
 $RUN_REUSED 2" "the hooks that ran again (run id, attempt)"
 grep -q "$RUN_OWN" "$T/run.err" || fail "the reclaimed run $RUN_OWN is not logged: $(cat "$T/run.err")"
 
-# Once it is old enough, the recent one is taken up as well (here by
-# making it old); its attempts used up, it is left failed instead.
-sql "UPDATE hook_runs SET started_at = '$LONG_AGO', attempts = 5 WHERE id = $RUN_RECENT"
+# Once its lease has passed, the recent one is taken up as well (here by
+# ending it); its attempts used up, it is left failed instead.
+sql "UPDATE hook_runs SET lease_until = '$LONG_AGO', attempts = 5 WHERE id = $RUN_RECENT"
 hooks_run
 wait_until 5 gone "$RECENT" || fail "the recorded process group of the last run was not killed"
 expect_sql "SELECT state, attempts, finished_at IS NOT NULL FROM hook_runs WHERE id = $RUN_RECENT" \

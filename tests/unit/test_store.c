@@ -22,8 +22,15 @@
 
 #include "event.h"
 #include "store.h"
+#include "store_sqlite.h" /* white box: this is the SQLite backend's test */
 #include "testlib.h"
 #include "util.h"
+
+/* The backend's connection, for the test's own queries. */
+static sqlite3 *store_db(struct store *st)
+{
+	return SQ(st)->db;
+}
 
 /* A fixed delivery time: 2023-11-14T22:13:20.123Z. */
 #define T0_MS INT64_C(1700000000123)
@@ -239,7 +246,7 @@ static void test_schema_and_reopen(void)
 	if (st == NULL)
 		return;
 	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
-	CHECK(q_int(st, "PRAGMA user_version", NULL) == 1);
+	CHECK(q_int(st, "PRAGMA user_version", NULL) == 2);
 	CHECK_SQL(st, "PRAGMA journal_mode", NULL, "wal");
 	CHECK(q_int(st, "PRAGMA cache_size", NULL) == -STORE_CACHE_KIB);
 	CHECK(q_int(st,
@@ -247,7 +254,7 @@ static void test_schema_and_reopen(void)
 	            "('cloudflare_images', 'cloudflare_image_logs', 'webhook_deliveries', "
 	            "'hook_runs')",
 	            NULL) == 4);
-	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 8);
 	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('cloudflare_images')",
 	          NULL,
 	          "cloudflare_id,status,filename,metadata,variants,require_signed_urls,error,"
@@ -262,7 +269,7 @@ static void test_schema_and_reopen(void)
 	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('hook_runs')", NULL,
 	          "id,image_id,status,hook,path,state,attempts,exit_code,output,next_attempt_at,"
 	          "created_at,finished_at,previous_status,event,input,delivery_id,started_at,pgid,"
-	          "pg_start");
+	          "pg_start,lease_until,host");
 	/* an application may insert a pending row itself, with only the id */
 	exec_sql(st, "INSERT INTO cloudflare_images (cloudflare_id) VALUES ('app/1')");
 	CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "app/1",
@@ -278,7 +285,7 @@ static void test_schema_and_reopen(void)
 	if (st == NULL)
 		return;
 	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
-	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master", NULL) == 11);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master", NULL) == 12);
 	CHECK(q_int(st, "SELECT count(*) FROM cloudflare_images", NULL) == 1);
 	store_close(st);
 }
@@ -308,7 +315,7 @@ static void test_newer_refused(void)
 	o.path = path;
 	CHECK(store_open(&o, err, sizeof err) == NULL);
 	CHECK_MSG(strstr(err, "99") != NULL && strstr(err, "version") != NULL &&
-	              strstr(err, "program's 1") != NULL,
+	              strstr(err, "program's 2") != NULL,
 	          "err: %s", err);
 	bytes_after = test_read_file(path, &len_after);
 	CHECK(stat(path, &after) == 0);
@@ -339,7 +346,7 @@ static void test_foreign_database(void)
 	st = open_db(path, 0600, false, true);
 	CHECK(st != NULL);
 	if (st != NULL) {
-		CHECK(store_schema_version(st) == 1);
+		CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
 		CHECK_SQL(st, "SELECT name FROM app_users", NULL, "ann");
 		CHECK(q_int(st, "SELECT count(*) FROM hook_runs", NULL) == 0);
 		store_close(st);

@@ -1,0 +1,61 @@
+/*
+ * Private to the SQLite backend: its handle, shared by store_sqlite.c
+ * (connection, schema, the delivery transaction) and store_sqlite_query.c
+ * (the commands' read queries and the outbox).
+ */
+#ifndef CFW_STORE_SQLITE_H
+#define CFW_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "store_impl.h"
+
+/*
+ * The SQL function each connection adds: the instant of an RFC 3339 text
+ * in milliseconds (NULL when it is not one).  Only our own statements use
+ * it; it is never written into the schema, so other connections need not
+ * know it.
+ */
+#define SQL_TIME_MS "cfw_time_ms"
+
+/* Prepared statements the delivery path keeps (store_sqlite.c). */
+#define SQLITE_KEPT_STATEMENTS 24
+
+struct sqlite_store {
+	struct store base;              /* first: a struct store * is this */
+	sqlite3 *db;                    /* opened by this thread, never shared across fork */
+	sqlite3_stmt *stmt[SQLITE_KEPT_STATEMENTS]; /* prepared once, reset after every use */
+	int sync;                       /* PRAGMA synchronous now in force, SYNC_* */
+	int busy_timeout_ms;            /* how long a writer waits for the lock */
+	int64_t busy_since_ms;          /* when the current wait began */
+	char *path;                     /* the database file */
+	unsigned db_mode;               /* its mode, for the runner lock file too */
+	int slot_fd;                    /* the runner slot's lock file, or -1 */
+};
+
+static inline struct sqlite_store *SQ(struct store *st)
+{
+	return (struct sqlite_store *)st;
+}
+
+/* Logs the connection's last error once, naming what was being done. */
+void sqlite_log_error(struct sqlite_store *st, const char *doing);
+
+/* The operations of store_sqlite_query.c, for the backend's table. */
+int sqlite_query(struct store *st, enum store_query q, const char *arg, int64_t limit,
+                 store_row_fn fn, void *fn_arg);
+int sqlite_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char *host,
+                 struct hook_run *run);
+int sqlite_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
+                    int64_t pg_start);
+int sqlite_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+                  bool has_exit, int exit_code, const char *output, size_t output_len,
+                  int64_t next_ms, int64_t now_ms);
+int sqlite_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap);
+int sqlite_reclaim(struct store *st, const struct stale_run *run, int64_t max_attempts,
+                   int64_t now_ms);
+int sqlite_any_due(struct store *st, int64_t now_ms, bool *due);
+int64_t sqlite_next_due_ms(struct store *st);
+int sqlite_retry(struct store *st, int64_t run_id, int64_t now_ms);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * The SQLite backend's read queries (the operator commands) and the
+ * outbox: claiming, finishing, reclaiming and requeueing hook runs.
+ * Times are the store's text format, which sorts in time order, so
+ * comparisons are plain text comparisons on indexed columns.  These
+ * statements run rarely (a command, a hook run), so they are prepared
+ * when used.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_sqlite.h"
+#include "util.h"
+
+/* Prepares sql on the store's handle; logs and returns NULL on failure. */
+static sqlite3_stmt *prepare(struct sqlite_store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sqlite_log_error(st, "preparing a query");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void bind_time(sqlite3_stmt *s, int i, int64_t ms)
+{
+	char t[TIME_TEXT_SIZE];
+	time_format_ms(ms, t);
+	sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+}
+
+static char *dup_column(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return strdup(t ? (const char *)t : "");
+}
+
+/* Steps a statement that returns no row; returns 0 or -1 (logged). */
+static int run_once(struct sqlite_store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		sqlite_log_error(st, "hook_runs");
+		return -1;
+	}
+	return 0;
+}
+
+int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const char *host,
+                 struct hook_run *run)
+{
+	static const char sql[] =
+		"UPDATE hook_runs SET state = 'running', attempts = attempts + 1,"
+		" started_at = ?1, lease_until = ?2, host = ?3, pgid = NULL, pg_start = NULL"
+		" WHERE id = (SELECT id FROM hook_runs AS r"
+		"  WHERE r.state = 'queued' AND r.next_attempt_at <= ?1"
+		"  AND NOT EXISTS (SELECT 1 FROM hook_runs AS o"
+		"   WHERE o.state = 'running' AND o.image_id = r.image_id)"
+		"  ORDER BY r.next_attempt_at, r.id LIMIT 1)"
+		" RETURNING id, attempts, image_id, status, previous_status, event, hook, path,"
+		" input";
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, sql);
+	int rc, result = -1;
+	const void *input;
+
+	memset(run, 0, sizeof *run);
+	if (s == NULL)
+		return -1;
+	bind_time(s, 1, now_ms);
+	bind_time(s, 2, now_ms + lease_ms);
+	sqlite3_bind_text(s, 3, host, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		result = 0;
+	} else if (rc == SQLITE_ROW) {
+		run->id = sqlite3_column_int64(s, 0);
+		run->attempt = sqlite3_column_int64(s, 1);
+		run->image_id = dup_column(s, 2);
+		run->status = dup_column(s, 3);
+		run->previous_status = dup_column(s, 4);
+		run->event = dup_column(s, 5);
+		run->hook = dup_column(s, 6);
+		run->path = dup_column(s, 7);
+		input = sqlite3_column_blob(s, 8);
+		run->input_len = (size_t)sqlite3_column_bytes(s, 8);
+		run->input = malloc(run->input_len + 1);
+		if (run->input && input)
+			memcpy(run->input, input, run->input_len);
+		result = 1;
+		if (!run->image_id || !run->status || !run->previous_status || !run->event ||
+		    !run->hook || !run->path || !run->input) {
+			log_error("hook_runs: out of memory claiming run %lld", (long long)run->id);
+			result = -1;
+		}
+		/* Finish the statement so the UPDATE is complete before we go on. */
+		while (rc == SQLITE_ROW)
+			rc = sqlite3_step(s);
+	} else {
+		sqlite_log_error(st, "claiming a hook run");
+	}
+	sqlite3_finalize(s);
+	if (result < 0)
+		hook_run_free(run);
+	return result;
+}
+
+int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t pgid,
+                    int64_t pg_start)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
+	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?4");
+	int rc;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, pgid);
+	sqlite3_bind_int64(s, 3, pg_start);
+	sqlite3_bind_int64(s, 4, attempt);
+	rc = run_once(st, s);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const char *state,
+                  bool has_exit, int exit_code, const char *output, size_t output_len,
+                  int64_t next_ms, int64_t now_ms)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET state = ?2, exit_code = ?3,"
+	                              " output = ?4, next_attempt_at = ?5,"
+	                              " finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END,"
+	                              " pgid = NULL, pg_start = NULL"
+	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?7");
+	int rc;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	if (has_exit)
+		sqlite3_bind_int(s, 3, exit_code);
+	sqlite3_bind_text(s, 4, output ? output : "", (int)output_len, SQLITE_STATIC);
+	bind_time(s, 5, next_ms);
+	bind_time(s, 6, now_ms);
+	sqlite3_bind_int64(s, 7, attempt);
+	rc = run_once(st, s);
+	sqlite3_finalize(s);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		log_warn("hook run %lld: taken up by another runner meanwhile; outcome of attempt "
+		         "%lld not recorded", (long long)run_id, (long long)attempt);
+	return rc;
+}
+
+int sqlite_stale(struct store *base, int64_t now_ms, struct stale_run *out, size_t cap)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "SELECT id, attempts, coalesce(pgid, 0), coalesce(pg_start, 0),"
+	                              " coalesce(host, '')"
+	                              " FROM hook_runs WHERE state = 'running'"
+	                              " AND coalesce(lease_until, started_at) < ?1"
+	                              " ORDER BY id LIMIT ?2");
+	size_t n = 0;
+	int rc;
+	if (s == NULL)
+		return -1;
+	bind_time(s, 1, now_ms);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)cap);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < cap) {
+		out[n].id = sqlite3_column_int64(s, 0);
+		out[n].attempts = sqlite3_column_int64(s, 1);
+		out[n].pgid = sqlite3_column_int64(s, 2);
+		out[n].pg_start = sqlite3_column_int64(s, 3);
+		snprintf(out[n].host, sizeof out[n].host, "%s",
+		         (const char *)sqlite3_column_text(s, 4));
+		n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		sqlite_log_error(st, "looking for stale hook runs");
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return (int)n;
+}
+
+int sqlite_reclaim(struct store *base, const struct stale_run *run, int64_t max_attempts,
+                   int64_t now_ms)
+{
+	struct sqlite_store *st = SQ(base);
+	static const char note[] = "[cfimages-webhook: the process running this hook died; "
+	                           "run taken up again]\n";
+	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET"
+	                              " state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,"
+	                              " finished_at = CASE WHEN attempts >= ?3 THEN ?4 ELSE NULL END,"
+	                              " next_attempt_at = ?4, pgid = NULL, pg_start = NULL,"
+                              " lease_until = NULL,"
+	                              " output = coalesce(output, '') || ?5"
+	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?2");
+	int rc;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, run->id);
+	sqlite3_bind_int64(s, 2, run->attempts);
+	sqlite3_bind_int64(s, 3, max_attempts);
+	bind_time(s, 4, now_ms);
+	sqlite3_bind_text(s, 5, note, -1, SQLITE_STATIC);
+	rc = run_once(st, s);
+	sqlite3_finalize(s);
+	if (rc < 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+int sqlite_any_due(struct store *base, int64_t now_ms, bool *due)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "SELECT EXISTS (SELECT 1 FROM hook_runs"
+	                              "  WHERE state = 'queued' AND next_attempt_at <= ?1)"
+	                              " OR EXISTS (SELECT 1 FROM hook_runs"
+	                              "  WHERE state = 'running'"
+	                              "  AND coalesce(lease_until, started_at) < ?1)");
+	int rc;
+	*due = false;
+	if (s == NULL)
+		return -1;
+	bind_time(s, 1, now_ms);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*due = sqlite3_column_int(s, 0) != 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int64_t sqlite_next_due_ms(struct store *base)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "SELECT min(next_attempt_at) FROM hook_runs"
+	                              " WHERE state = 'queued'");
+	int64_t ms = -2;
+	const unsigned char *t;
+	if (s == NULL)
+		return -2;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		t = sqlite3_column_text(s, 0);
+		if (t == NULL)
+			ms = -1;
+		else if (!rfc3339_parse((const char *)t, strlen((const char *)t), &ms))
+			ms = -2;
+	}
+	sqlite3_finalize(s);
+	return ms;
+}
+
+int sqlite_retry(struct store *base, int64_t run_id, int64_t now_ms)
+{
+	struct sqlite_store *st = SQ(base);
+	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET state = 'queued', attempts = 0,"
+	                              " next_attempt_at = ?2, finished_at = NULL"
+	                              " WHERE id = ?1 AND state != 'running'");
+	int rc;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, run_id);
+	bind_time(s, 2, now_ms);
+	rc = run_once(st, s);
+	sqlite3_finalize(s);
+	if (rc < 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+/* The SQL of each read query, with and without its argument. */
+struct query_sql {
+	const char *all;     /* arg NULL; the limit (if any) is ?1 */
+	const char *one;     /* arg as ?1; the limit (if any) is ?2 */
+	bool limited;
+};
+
+static const struct query_sql queries[] = {
+    [STORE_QUERY_IMAGE] = {NULL,
+                           "SELECT cloudflare_id, status, metadata, variants, result, error,"
+                           " uploaded_at, expires_at, created_at, updated_at"
+                           " FROM cloudflare_images WHERE cloudflare_id = ?1",
+                           false},
+    [STORE_QUERY_IMAGES] = {"SELECT cloudflare_id, status, updated_at FROM cloudflare_images"
+                            " ORDER BY created_at DESC, rowid DESC",
+                            "SELECT cloudflare_id, status, updated_at FROM cloudflare_images"
+                            " WHERE status = ?1 ORDER BY created_at DESC, rowid DESC",
+                            false},
+    [STORE_QUERY_LOGS] = {"SELECT timestamp, event_type, image_id, message"
+                          " FROM cloudflare_image_logs ORDER BY id DESC LIMIT ?1",
+                          "SELECT timestamp, event_type, image_id, message"
+                          " FROM cloudflare_image_logs WHERE image_id = ?1"
+                          " ORDER BY id DESC LIMIT ?2",
+                          true},
+    [STORE_QUERY_DELIVERIES] = {"SELECT received_at, status_code, reason, scheme, remote_addr,"
+                                " image_id FROM webhook_deliveries ORDER BY id DESC LIMIT ?1",
+                                "SELECT received_at, status_code, reason, scheme, remote_addr,"
+                                " image_id FROM webhook_deliveries"
+                                " WHERE status_code = CAST(?1 AS INTEGER)"
+                                " ORDER BY id DESC LIMIT ?2",
+                                true},
+    [STORE_QUERY_HOOK_RUNS] = {"SELECT id, state, attempts, exit_code, hook, image_id,"
+                               " created_at, finished_at, next_attempt_at, output, host"
+                               " FROM hook_runs ORDER BY id DESC LIMIT ?1",
+                               "SELECT id, state, attempts, exit_code, hook, image_id,"
+                               " created_at, finished_at, next_attempt_at, output, host"
+                               " FROM hook_runs WHERE state = ?1 ORDER BY id DESC LIMIT ?2",
+                               true},
+    [STORE_QUERY_IMAGE_COUNTS] = {"SELECT status, count(*) FROM cloudflare_images"
+                                  " GROUP BY status ORDER BY status",
+                                  NULL, false},
+    [STORE_QUERY_DELIVERY_COUNTS] = {"SELECT status_code, count(*) FROM webhook_deliveries"
+                                     " GROUP BY status_code ORDER BY status_code",
+                                     NULL, false},
+    [STORE_QUERY_RUN_COUNTS] = {"SELECT state, count(*) FROM hook_runs"
+                                " GROUP BY state ORDER BY state",
+                                NULL, false},
+};
+
+/* Most columns a query returns. */
+#define QUERY_MAX_COLUMNS 16
+
+int sqlite_query(struct store *base, enum store_query q, const char *arg, int64_t limit,
+                 store_row_fn fn, void *fn_arg)
+{
+	struct sqlite_store *st = SQ(base);
+	const char *cols[QUERY_MAX_COLUMNS];
+	const char *sql;
+	sqlite3_stmt *s;
+	int rc, n, ret = 0, next = 1;
+
+	if ((size_t)q >= sizeof queries / sizeof queries[0])
+		return -1;
+	sql = arg ? queries[q].one : queries[q].all;
+	if (sql == NULL || (s = prepare(st, sql)) == NULL)
+		return -1;
+	if (arg)
+		sqlite3_bind_text(s, next++, arg, -1, SQLITE_STATIC);
+	if (queries[q].limited)
+		sqlite3_bind_int64(s, next, limit >= 0 ? limit : -1);
+	n = sqlite3_column_count(s);
+	if (n > QUERY_MAX_COLUMNS)
+		n = QUERY_MAX_COLUMNS;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++)
+			cols[i] = (const char *)sqlite3_column_text(s, i);
+		if ((ret = fn(fn_arg, cols, (size_t)n)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		sqlite_log_error(st, "reading");
+		ret = -1;
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
