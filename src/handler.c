@@ -279,6 +279,10 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 		log_info("image %s: %s %s not applied (%s)", ev->image_id, ev->event_name,
 		         ev->status, so == STORE_STALE ? "stale" : "duplicate");
 		return &PROCESSED;
+	case STORE_REPLAY:
+		log_info("image %s: message %s applied meanwhile by another process (replay)",
+		         ev->image_id, d->message_id ? d->message_id : "?");
+		return &PROCESSED;
 	case STORE_NOT_FOUND:
 		log_info("image %s: not registered (auto_register is off)", ev->image_id);
 		return &NOT_FOUND_RECORDED;

@@ -124,6 +124,8 @@ enum store_outcome {
 	STORE_DUPLICATE,   /* 200 "duplicate": same status as now */
 	STORE_STALE,       /* 200 "stale": out of uploaded/completed, not applied */
 	STORE_NOT_FOUND,   /* 404 "not_found": unknown id, auto_register off */
+	STORE_REPLAY,      /* 200 "replay": its webhook-id was applied meanwhile (by another
+	                    * process or node; a backend that cannot tell answers duplicate) */
 	STORE_ERROR        /* 500: nothing committed (delivery row best effort) */
 };
 
