@@ -18,8 +18,11 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "check.h"
 #include "commands.h"
 #include "config.h"
+#include "hook_exec.h"
+#include "hook_runner.h"
 #include "hooks.h"
 #include "json.h"
 #include "outbox.h"
@@ -35,13 +38,6 @@ extern char **environ;
 #define LIST_LIMIT_MAX 1000000
 #define SIGN_FILE_MAX_BYTES (64 * 1048576)
 
-/* Filesystem magic numbers of network filesystems, where WAL does not work. */
-#define NFS_SUPER_MAGIC 0x6969
-#define SMB_SUPER_MAGIC 0x517B
-#define CIFS_SUPER_MAGIC 0xFF534D42
-#define SMB2_SUPER_MAGIC 0xFE534D42
-#define FUSE_SUPER_MAGIC 0x65735546
-#define CEPH_SUPER_MAGIC 0x00C36400
 
 /* Room for the database's name in messages. */
 #define DB_SHOWN_BYTES 4096
@@ -480,154 +476,6 @@ out:
 }
 
 /* One line of `check` output; problems make the exit status 1. */
-static void report(int *problems, bool is_problem, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void report(int *problems, bool is_problem, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%s: ", is_problem ? "problem" : "warning");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	if (is_problem)
-		(*problems)++;
-}
-
-/* store_access_problems() callback: each unwritable database file is a problem. */
-static void report_access_problem(void *arg, const char *problem)
-{
-	report(arg, true, "database: %s", problem);
-}
-
-static void check_database(struct ctx *c, int *problems)
-{
-	struct statfs fs;
-	struct stat st;
-	char dir[4096], *slash;
-	char err[512];
-	struct store_options opts = {.path = c->cfg.db, .db_mode = c->cfg.db_mode,
-	                             .durable = c->cfg.durability_full, .create = false};
-
-	if (store_is_postgresql(c->cfg.db)) {
-		if (c->cfg.db_mode_set)
-			report(problems, false,
-			       "db_mode is set but means nothing for a PostgreSQL database "
-			       "(remove it)");
-		c->store = store_open(&opts, err, sizeof err);
-		if (c->store == NULL)
-			report(problems, true, "database: %s", err);
-		else
-			printf("ok: database %s (PostgreSQL, schema version %d)\n", c->db_shown,
-			       store_schema_version(c->store));
-		return;
-	}
-	snprintf(dir, sizeof dir, "%s", c->cfg.db);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof dir, ".");
-	if (statfs(dir, &fs) == 0) {
-		unsigned long magic = (unsigned long)fs.f_type;
-		if (magic == NFS_SUPER_MAGIC || magic == SMB_SUPER_MAGIC ||
-		    magic == CIFS_SUPER_MAGIC || magic == SMB2_SUPER_MAGIC ||
-		    magic == FUSE_SUPER_MAGIC || magic == CEPH_SUPER_MAGIC)
-			report(problems, true,
-			       "database directory %s is on a network filesystem; SQLite's WAL "
-			       "needs a local one (move db to local disk)",
-			       dir);
-	}
-	if (stat(c->cfg.db, &st) < 0) {
-		report(problems, true, "database %s: %s (run `%s init`)", c->cfg.db, strerror(errno),
-		       PROGRAM_NAME);
-		return;
-	}
-	if ((st.st_mode & 07777) != c->cfg.db_mode)
-		report(problems, false,
-		       "database %s has mode %04o but db_mode is %04o (chmod %04o %s if intended)",
-		       c->cfg.db, (unsigned)(st.st_mode & 07777), c->cfg.db_mode, c->cfg.db_mode,
-		       c->cfg.db);
-	if (st.st_mode & S_IWOTH)
-		report(problems, true, "database %s is writable by others (chmod o-w %s)", c->cfg.db,
-		       c->cfg.db);
-	/* store_open would refuse these too, but only name the first. */
-	if (store_access_problems(c->cfg.db, report_access_problem, problems) > 0)
-		return;
-	c->store = store_open(&opts, err, sizeof err);
-	if (c->store == NULL)
-		report(problems, true, "database: %s", err);
-	else
-		printf("ok: database %s (schema version %d)\n", c->db_shown,
-		       store_schema_version(c->store));
-}
-
-/* Reports every script in an S.d directory that would be refused. */
-static void check_hook_dir_entries(const char *dir, int *problems)
-{
-	struct dirent **entries = NULL;
-	int n = scandir(dir, &entries, NULL, alphasort);
-
-	for (int i = 0; i < n; i++) {
-		const char *name = entries[i]->d_name;
-		size_t len = strlen(name);
-		char path[4096];
-		enum hook_path_problem p;
-		struct stat st;
-
-		if (name[0] != '.' && name[len - 1] != '~' &&
-		    snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
-		    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (p = hooks_path_problem(path, false)) != HOOK_PATH_OK)
-			report(problems, true, "hook %s %s", path, hooks_path_problem_text(p));
-		free(entries[i]);
-	}
-	free(entries);
-}
-
-static void check_hooks(struct ctx *c, int *problems)
-{
-	enum hook_path_problem problem = hooks_path_problem(c->cfg.hooks_dir, true);
-	size_t total = 0;
-
-	if (problem == HOOK_PATH_MISSING) {
-		report(problems, false, "hooks_dir %s does not exist: no hook will run",
-		       c->cfg.hooks_dir);
-		return;
-	}
-	if (problem != HOOK_PATH_OK) {
-		report(problems, true, "hooks_dir %s %s", c->cfg.hooks_dir,
-		       hooks_path_problem_text(problem));
-		return;
-	}
-	for (size_t i = 0; i < STATUS_COUNT; i++) {
-		char path[4096];
-		struct hook_list list;
-		enum hook_path_problem p;
-
-		snprintf(path, sizeof path, "%s/%s", c->cfg.hooks_dir, status_names[i]);
-		p = hooks_path_problem(path, false);
-		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING && p != HOOK_PATH_NOT_REGULAR)
-			report(problems, true, "hook %s %s", path, hooks_path_problem_text(p));
-		else if (p == HOOK_PATH_OK && access(path, X_OK) < 0)
-			report(problems, true, "hook %s is not executable (chmod u+x %s)", path, path);
-		snprintf(path, sizeof path, "%s/%s.d", c->cfg.hooks_dir, status_names[i]);
-		p = hooks_path_problem(path, true);
-		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING)
-			report(problems, true, "hook directory %s %s", path,
-			       hooks_path_problem_text(p));
-		else if (p == HOOK_PATH_OK)
-			check_hook_dir_entries(path, problems);
-		if (hooks_discover(c->cfg.hooks_dir, status_names[i], &list) == 0) {
-			total += list.n;
-			hook_list_free(&list);
-		}
-	}
-	printf("ok: hooks_dir %s (%zu runnable hook%s)\n", c->cfg.hooks_dir, total,
-	       total == 1 ? "" : "s");
-}
-
 static void print_output_lines(const char *text)
 {
 	while (text && *text) {
@@ -819,58 +667,16 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/*
- * Warns about each secret shorter than SECRET_MIN_BYTES, naming where it
- * is (the setting, or the line of secret_file) and never its bytes: a
- * short secret is guessable, a cf-webhook-auth secret above all, since
- * that header carries it as it is.
- */
-static void check_secret_lengths(const struct secret_set *set, const struct config *cfg,
-                                 int *problems)
-{
-	for (size_t i = 0; i < set->n; i++) {
-		if (set->items[i].len >= SECRET_MIN_BYTES)
-			continue;
-		if (set->lines[i] == 0)
-			report(problems, false,
-			       "secret is %zu bytes long: use at least %d random bytes (e.g. "
-			       "openssl rand -hex 32)",
-			       set->items[i].len, SECRET_MIN_BYTES);
-		else
-			report(problems, false,
-			       "secret_file %s line %u: a secret of %zu bytes: use at least %d "
-			       "random bytes (e.g. openssl rand -hex 32)",
-			       cfg->secret_file, set->lines[i], set->items[i].len, SECRET_MIN_BYTES);
-	}
-}
-
 static int cmd_check(struct ctx *c, int argc, char **argv)
 {
-	struct secret_set set = {0};
-	int problems = 0;
+	bool loaded;
 
 	(void)argv;
 	if (argc != 1)
 		return usage_error("check");
-	if (!load_config(c, false)) {
-		report(&problems, true, "configuration: %s", c->cfg_error);
-		return EXIT_FAIL;
-	}
-	printf("ok: configuration %s\n", c->cfg.path ? c->cfg.path : "(defaults and environment)");
-	if (c->cfg.secret == NULL && c->cfg.secret_file == NULL)
-		report(&problems, false,
-		       "no secret configured: every well-formed delivery is accepted (set secret "
-		       "or secret_file)");
-	else if (secret_set_refresh(&set, &c->cfg) < 0)
-		report(&problems, true, "secret_file %s cannot be read or holds no secret",
-		       c->cfg.secret_file);
-	else
-		printf("ok: %zu secret%s configured\n", set.n, set.n == 1 ? "" : "s");
-	check_secret_lengths(&set, &c->cfg, &problems);
-	secret_set_free(&set);
-	check_database(c, &problems);
-	check_hooks(c, &problems);
-	return problems ? EXIT_FAIL : EXIT_OK;
+	loaded = load_config(c, false);
+	return check_all(loaded ? &c->cfg : NULL, c->cfg_error, c->db_shown) ? EXIT_FAIL
+	                                                                      : EXIT_OK;
 }
 
 int commands_run(const struct cli *cli, int argc, char **argv)

@@ -10,6 +10,8 @@
 #include "auth.h"
 #include "event.h"
 #include "handler.h"
+#include "hook_exec.h"
+#include "hook_runner.h"
 #include "hooks.h"
 #include "outbox.h"
 #include "util.h"

@@ -1,0 +1,368 @@
+/*
+ * The outbox runner (cfimages-webhook(8) HOOKS, "The runner"): takes up
+ * the runs whose runner died, claims due runs one at a time and executes
+ * them, records how each ended; started detached after an answer, or by
+ * `hooks run` from cron.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hook_exec.h"
+#include "hook_runner.h"
+#include "hooks.h"
+#include "outbox.h"
+#include "util.h"
+
+extern char **environ;
+
+/* Longest path of a hook file. */
+#define HOOK_PATH_BYTES 4096
+
+static bool join_path(char *buf, size_t cap, const char *a, const char *b)
+{
+	int n = snprintf(buf, cap, "%s/%s", a, b);
+	return n > 0 && (size_t)n < cap;
+}
+
+
+/* What readlink(/proc/self/exe) appends once the file was replaced. */
+#define DELETED_SUFFIX " (deleted)"
+
+/* Extra seconds past timeout + grace before a running row counts as abandoned. */
+#define HOOK_STALE_SLACK_SECONDS 10
+/* How often a lingering runner looks for new work, ms. */
+#define HOOK_LINGER_POLL_MS 1000
+/* Stale runs handled per pass. */
+#define HOOK_STALE_BATCH 32
+
+void hooks_host_name(char *buf, size_t cap)
+{
+	if (gethostname(buf, cap) != 0)
+		buf[0] = '\0';
+	buf[cap - 1] = '\0';
+}
+
+int64_t hooks_lease_ms(const struct config *cfg)
+{
+	return (cfg->hook_timeout_seconds + HOOK_KILL_GRACE_SECONDS + HOOK_STALE_SLACK_SECONDS) *
+	       1000;
+}
+
+/*
+ * Takes up the runs a dead runner left behind.  Their rows may have been
+ * written by anyone in the database's group, who must not be able to make
+ * us signal a process: a recorded process group is killed only when
+ * hooks_group_of_run proves it is the hook we started for that run;
+ * otherwise the run is taken up without killing anything.
+ */
+static void reclaim_stale(struct store *st, const struct config *cfg, const char *db_path)
+{
+	struct stale_run runs[HOOK_STALE_BATCH];
+	int64_t now = time_now_ms();
+	int n = outbox_stale(st, now, runs, HOOK_STALE_BATCH);
+	char host[OUTBOX_HOST_BYTES];
+
+	hooks_host_name(host, sizeof host);
+	for (int i = 0; i < n; i++) {
+		enum hook_group g = HOOK_GROUP_GONE;
+		/* A run of another host left nothing here to signal. */
+		if (runs[i].pgid != 0 && (runs[i].host[0] == '\0' || strcmp(runs[i].host, host) == 0))
+			g = hooks_group_of_run(runs[i].pgid, runs[i].pg_start, runs[i].id, db_path);
+		if (g == HOOK_GROUP_OURS) {
+			log_warn("hook run %lld: killing process group %lld left by a dead runner",
+			         (long long)runs[i].id, (long long)runs[i].pgid);
+			kill(-(pid_t)runs[i].pgid, SIGKILL);
+		} else if (g == HOOK_GROUP_NOT_OURS) {
+			log_warn("hook run %lld: recorded process group %lld not killed: nothing "
+			         "shows it is this run's hook",
+			         (long long)runs[i].id, (long long)runs[i].pgid);
+		}
+		if (outbox_reclaim(st, &runs[i], cfg->hook_attempts, now) == 1)
+			log_warn("hook run %lld: its runner died; taken up again",
+			         (long long)runs[i].id);
+	}
+}
+
+struct started_ctx {
+	struct store *st;
+	int64_t run_id;
+	int64_t attempt;
+};
+
+static void record_pgid(void *ctx, pid_t pgid)
+{
+	struct started_ctx *c = ctx;
+	outbox_set_pgid(c->st, c->run_id, c->attempt, pgid, process_start_time(pgid));
+}
+
+/*
+ * The file a run executes, rebuilt from hooks_dir and the run's hook name
+ * (never the path stored in the row: whoever may write the database, e.g.
+ * the application's group with db_mode 0660, must not choose a program).
+ * The name must be STATUS or STATUS.d/NAME as discovery makes them, and
+ * the directories and the file must still pass the ownership and mode
+ * rules.  Returns NULL with path filled, or a short reason.
+ */
+static const char *run_path(const struct config *cfg, const struct hook_run *run, char *path,
+                            size_t cap)
+{
+	char dir[HOOK_PATH_BYTES];
+	size_t n = strlen(run->status);
+	enum hook_path_problem problem;
+	const char *name;
+
+	if (!status_is_known(run->status) || strncmp(run->hook, run->status, n) != 0)
+		return "is not a hook name discovery would queue";
+	name = run->hook + n;
+	if (*name != '\0') {
+		size_t len;
+		if (strncmp(name, ".d/", 3) != 0)
+			return "is not a hook name discovery would queue";
+		name += 3;
+		len = strlen(name);
+		if (len == 0 || name[0] == '.' || name[len - 1] == '~' || strchr(name, '/'))
+			return "is not a hook name discovery would queue";
+	}
+	if ((problem = hooks_path_problem(cfg->hooks_dir, true)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
+	if (*name != '\0') {
+		if (snprintf(dir, sizeof dir, "%s/%s.d", cfg->hooks_dir, run->status) >= (int)sizeof dir)
+			return "path too long";
+		if ((problem = hooks_path_problem(dir, true)) != HOOK_PATH_OK)
+			return hooks_path_problem_text(problem);
+	}
+	if (!join_path(path, cap, cfg->hooks_dir, run->hook))
+		return "path too long";
+	if ((problem = hooks_path_problem(path, false)) != HOOK_PATH_OK)
+		return hooks_path_problem_text(problem);
+	if (access(path, X_OK) < 0)
+		return "is not executable";
+	return NULL;
+}
+
+/* Executes one claimed run and records its outcome. */
+static void execute_run(struct store *st, const struct config *cfg, const char *db_path,
+                        struct hook_run *run)
+{
+	struct hook_result *r = calloc(1, sizeof *r);
+	struct started_ctx sc = {st, run->id, run->attempt};
+	char path[HOOK_PATH_BYTES];
+	struct hook_exec x = {
+		.path = path,
+		.hooks_dir = cfg->hooks_dir,
+		.image_id = run->image_id,
+		.status = run->status,
+		.previous_status = run->previous_status,
+		.event = run->event,
+		.db_path = db_path,
+		.run_id = run->id,
+		.attempt = run->attempt,
+		.input = run->input,
+		.input_len = run->input_len,
+		.timeout_seconds = cfg->hook_timeout_seconds,
+		.started = record_pgid,
+		.ctx = &sc,
+	};
+	const char *problem, *state;
+	int64_t now, next;
+	bool ok;
+
+	if (r == NULL)
+		return; /* left running: reclaimed after the timeout */
+	problem = run_path(cfg, run, path, sizeof path);
+	if (problem) {
+		log_warn("hook %s refused: %s", run->hook, problem);
+		snprintf(r->output, sizeof r->output, "[cfimages-webhook: hook %s refused: %s]\n",
+		         run->hook, problem);
+		r->output_len = strlen(r->output);
+	} else if (hook_execute(&x, r) < 0) {
+		snprintf(r->output, sizeof r->output, "[cfimages-webhook: could not start the hook]\n");
+		r->output_len = strlen(r->output);
+	}
+	ok = r->started && !r->timed_out && r->exit_code == 0;
+	now = time_now_ms();
+	next = now;
+	if (ok)
+		state = RUN_DONE;
+	else if (run->attempt >= cfg->hook_attempts)
+		state = RUN_FAILED;
+	else {
+		state = RUN_QUEUED;
+		next = now + hook_backoff_seconds(run->attempt) * 1000;
+	}
+	if (outbox_finish(st, run->id, run->attempt, state, r->started, r->exit_code, r->output, r->output_len,
+	                  next, now) < 0)
+		log_error("hook run %lld: could not record its outcome", (long long)run->id);
+	if (ok)
+		log_info("hook %s for %s: done", run->hook, run->image_id);
+	else
+		log_warn("hook %s for %s: attempt %lld of %lld %s (exit %d)%s", run->hook,
+		         run->image_id, (long long)run->attempt, (long long)cfg->hook_attempts,
+		         r->timed_out ? "timed out" : "failed", r->exit_code,
+		         strcmp(state, RUN_QUEUED) == 0 ? ", will retry" : "");
+	free(r);
+}
+
+int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
+{
+	char db_path[PATH_MAX], host[OUTBOX_HOST_BYTES];
+	int64_t linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
+	int ran = 0;
+
+	hooks_host_name(host, sizeof host);
+	if (store_is_postgresql(cfg->db))
+		store_display_name(cfg->db, db_path, sizeof db_path);
+	else if (realpath(cfg->db, db_path) == NULL)
+		snprintf(db_path, sizeof db_path, "%s", cfg->db);
+	for (;;) {
+		struct hook_run run;
+		int64_t now, next;
+		int c;
+
+		reclaim_stale(st, cfg, db_path);
+		while ((c = outbox_claim(st, time_now_ms(), hooks_lease_ms(cfg), host, &run)) == 1) {
+			execute_run(st, cfg, db_path, &run);
+			hook_run_free(&run);
+			ran++;
+			linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
+		}
+		if (c < 0)
+			return -1;
+		if (!linger)
+			return ran;
+		now = time_now_ms();
+		next = outbox_next_due_ms(st);
+		if (next < 0 || now >= linger_until || next - now > HOOK_RUNNER_LINGER_SECONDS * 1000)
+			return ran;
+		usleep(HOOK_LINGER_POLL_MS * 1000);
+	}
+}
+
+void hooks_runner_main(const struct config *cfg)
+{
+	char err[512];
+	struct store_options opts = {.path = cfg->db,
+	                             .db_mode = cfg->db_mode,
+	                             .durable = cfg->durability_full,
+	                             .create = false};
+	struct store *st;
+
+	for (;;) {
+		bool due = false;
+		st = store_open(&opts, err, sizeof err);
+		if (st == NULL) {
+			log_error("hook runner: %s", err);
+			return;
+		}
+		if (store_take_runner_slot(st, HOOK_RUNNERS_MAX) < 0) {
+			store_close(st);
+			return; /* the runners holding the slots will see our runs */
+		}
+		hooks_run_due(st, cfg, true);
+		store_release_runner_slot(st); /* first, then look again: no run is stranded */
+		if (outbox_any_due(st, time_now_ms(), &due) < 0)
+			due = false;
+		store_close(st);
+		if (!due)
+			return;
+	}
+}
+
+/*
+ * The environment handed to the runner: only our own settings, so it loads
+ * the same configuration; nothing of a CGI request (GATEWAY_INTERFACE would
+ * make it a CGI responder, HTTP_* are the sender's).
+ */
+static size_t runner_environment(char **out, size_t cap)
+{
+	size_t n = 0;
+	for (char **e = environ; *e && n + 1 < cap; e++)
+		if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) == 0 &&
+		    strncmp(*e, CONFIG_ENV_PREFIX "CONFIG=", strlen(CONFIG_ENV_PREFIX "CONFIG=")) != 0)
+			out[n++] = *e;
+	out[n] = NULL;
+	return n;
+}
+
+/*
+ * Starts `cfimages-webhook [--config FILE] --db DB hooks run --detached` as
+ * a grandchild in its own session.  It is a fresh program image: nothing of
+ * this process's SQLite state (whose inode and shared-memory bookkeeping
+ * would otherwise be inherited by fork and point at descriptors that are
+ * not ours) or libfcgi state crosses over.
+ */
+void hooks_spawn_runner(const struct config *cfg, bool quiet)
+{
+	char *argv[10], *envp[64], exe[PATH_MAX];
+	sigset_t none;
+	ssize_t n;
+	size_t argc = 0;
+	pid_t a;
+	int devnull;
+
+	/* readlink, not "/proc/self/exe" itself: under valgrind the former
+	 * names our program and the latter valgrind's tool. */
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0) {
+		log_error("cannot start the hook runner: /proc/self/exe: %s", strerror(errno));
+		return;
+	}
+	exe[n] = '\0';
+	/* After an upgrade replaced the binary, the link reads "PATH (deleted)":
+	 * start the new one at PATH. */
+	if ((size_t)n > strlen(DELETED_SUFFIX) &&
+	    strcmp(exe + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX) == 0)
+		exe[n - strlen(DELETED_SUFFIX)] = '\0';
+	argv[argc++] = PROGRAM_NAME;
+	if (cfg->path) {
+		argv[argc++] = "--config";
+		argv[argc++] = cfg->path;
+	}
+	argv[argc++] = "--db";
+	argv[argc++] = cfg->db;
+	argv[argc++] = "hooks";
+	argv[argc++] = "run";
+	argv[argc++] = "--detached";
+	argv[argc] = NULL;
+	runner_environment(envp, sizeof envp / sizeof envp[0]);
+
+	a = fork();
+	if (a < 0) {
+		log_error("cannot start the hook runner: fork: %s", strerror(errno));
+		return;
+	}
+	if (a > 0) {
+		while (waitpid(a, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	/* Intermediate child: a new session, then the runner as its child. */
+	setsid();
+	if (fork() != 0)
+		_exit(0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (quiet)
+			dup2(devnull, STDERR_FILENO);
+	}
+	closefrom(3);
+	execve(exe, argv, envp);
+	_exit(127);
+}
