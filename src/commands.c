@@ -92,6 +92,7 @@ void commands_usage(FILE *out)
 	        "  expire                              expire pending/draft images past expires_at\n"
 	        "  prune [--older-than DAYS]           delete old deliveries, logs, finished runs\n"
 	        "  stats [--prometheus]                counts by status, code and hook state\n"
+	        "  copy --to postgresql://... [--append]   copy the SQLite database into PostgreSQL\n"
 	        "  check                               validate configuration, database, hooks\n"
 	        "  --version, --help\n"
 	        "\n"
@@ -667,6 +668,86 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+struct copy_ctx {
+	struct store *to;
+	enum store_table table;
+	long rows;
+};
+
+static int copy_row(void *arg, const char *const *cols, size_t n)
+{
+	struct copy_ctx *cc = arg;
+
+	(void)n;
+	if (store_load_row(cc->to, cc->table, cols) < 0)
+		return -1;
+	cc->rows++;
+	return 0;
+}
+
+/* `copy --to URI [--append]`: the SQLite database, whole, into PostgreSQL. */
+static int cmd_copy(struct ctx *c, int argc, char **argv)
+{
+	static const char usage[] = "copy --to postgresql://... [--append]";
+	const char *to = NULL;
+	bool append = false;
+	char err[512], shown[DB_SHOWN_BYTES];
+	struct store_options opts = {0};
+	struct copy_ctx cc = {0};
+	long counts[STORE_TABLE_COUNT] = {0};
+	int rc, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--append") == 0)
+			append = true;
+		else
+			return usage_error(usage);
+	}
+	if (to == NULL)
+		return usage_error(usage);
+	store_display_name(to, shown, sizeof shown);
+	if (!store_is_postgresql(to))
+		return fail("copy", "--to %s: expected a postgresql:// or postgres:// URI", shown);
+	if (!load_config(c, true))
+		return EXIT_FAIL;
+	if (store_is_postgresql(c->cfg.db))
+		return fail("copy", "the database to copy is %s: copy reads an SQLite database",
+		            c->db_shown);
+	if (!open_store(c, false))
+		return EXIT_FAIL;
+	opts.path = to;
+	opts.durable = true;
+	opts.create = true;
+	cc.to = store_open(&opts, err, sizeof err);
+	if (cc.to == NULL)
+		return fail("copy", "%s", err);
+	rc = store_load_begin(cc.to, append);
+	if (rc == -2) {
+		store_close(cc.to);
+		return fail("copy", "%s already holds rows (use --append to add to them)", shown);
+	}
+	for (i = 0; rc == 0 && i < STORE_TABLE_COUNT; i++) {
+		cc.table = (enum store_table)i;
+		cc.rows = 0;
+		rc = store_dump(c->store, cc.table, copy_row, &cc);
+		counts[i] = cc.rows;
+	}
+	if (rc != 0 || store_load_end(cc.to, true) < 0) {
+		if (rc != 0)
+			store_load_end(cc.to, false);
+		store_close(cc.to);
+		return fail("copy", "nothing copied: the %s rows could not be %s",
+		            store_table_name(cc.table), rc != 0 ? "copied" : "committed");
+	}
+	store_close(cc.to);
+	printf("copied %ld images, %ld log rows, %ld deliveries and %ld hook runs to %s\n",
+	       counts[STORE_TABLE_IMAGES], counts[STORE_TABLE_LOGS], counts[STORE_TABLE_DELIVERIES],
+	       counts[STORE_TABLE_HOOK_RUNS], shown);
+	return EXIT_OK;
+}
+
 static int cmd_check(struct ctx *c, int argc, char **argv)
 {
 	bool loaded;
@@ -689,6 +770,7 @@ int commands_run(const struct cli *cli, int argc, char **argv)
 		{"list", cmd_list},     {"log", cmd_log},               {"deliveries", cmd_deliveries},
 		{"sign", cmd_sign},     {"check", cmd_check},       {"hooks", cmd_hooks},
 		{"expire", cmd_expire}, {"prune", cmd_prune},       {"stats", cmd_stats},
+		{"copy", cmd_copy},
 	};
 	struct ctx c = {.cli = cli};
 	int rc = -1;

@@ -223,6 +223,74 @@ void store_release_runner_slot(struct store *st)
 	st->ops->release_runner_slot(st);
 }
 
+static const char *const image_columns[] = {
+    "cloudflare_id", "status",     "filename", "metadata",   "variants",   "require_signed_urls",
+    "error",         "uploaded_at", "expires_at", "result", "created_at", "updated_at"};
+static const char *const log_columns[] = {"id",   "image_id",  "event_type", "message",
+                                          "data", "timestamp", "delivery_id"};
+static const char *const delivery_columns[] = {
+    "id",         "received_at", "status_code", "reason",      "remote_addr",
+    "scheme",     "message_id",  "image_id",    "body_sha256", "body_size"};
+static const char *const run_columns[] = {
+    "id",          "image_id",     "status",      "hook",           "path",   "state",
+    "attempts",    "exit_code",    "output",      "next_attempt_at", "created_at",
+    "finished_at", "previous_status", "event",    "input",          "delivery_id",
+    "started_at",  "pgid",         "pg_start",    "lease_until",    "host"};
+
+static const struct {
+	const char *name;
+	const char *const *columns;
+	size_t n;
+} tables[STORE_TABLE_COUNT] = {
+    [STORE_TABLE_IMAGES] = {"cloudflare_images", image_columns,
+                            sizeof image_columns / sizeof image_columns[0]},
+    [STORE_TABLE_LOGS] = {"cloudflare_image_logs", log_columns,
+                          sizeof log_columns / sizeof log_columns[0]},
+    [STORE_TABLE_DELIVERIES] = {"webhook_deliveries", delivery_columns,
+                                sizeof delivery_columns / sizeof delivery_columns[0]},
+    [STORE_TABLE_HOOK_RUNS] = {"hook_runs", run_columns,
+                               sizeof run_columns / sizeof run_columns[0]},
+};
+
+const char *store_table_name(enum store_table t)
+{
+	return tables[t].name;
+}
+
+const char *const *store_table_columns(enum store_table t, size_t *n)
+{
+	*n = tables[t].n;
+	return tables[t].columns;
+}
+
+int store_dump(struct store *st, enum store_table t, store_row_fn fn, void *fn_arg)
+{
+	if (st->ops->dump == NULL) {
+		log_error("store: a %s database cannot be copied from", st->ops->name);
+		return -1;
+	}
+	return st->ops->dump(st, t, fn, fn_arg);
+}
+
+int store_load_begin(struct store *st, bool append)
+{
+	if (st->ops->load_begin == NULL) {
+		log_error("store: a %s database cannot be copied to", st->ops->name);
+		return -1;
+	}
+	return st->ops->load_begin(st, append);
+}
+
+int store_load_row(struct store *st, enum store_table t, const char *const *cols)
+{
+	return st->ops->load_row(st, t, cols);
+}
+
+int store_load_end(struct store *st, bool commit)
+{
+	return st->ops->load_end(st, commit);
+}
+
 void hook_run_free(struct hook_run *run)
 {
 	free(run->image_id);

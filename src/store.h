@@ -243,4 +243,37 @@ typedef int (*store_row_fn)(void *arg, const char *const *cols, size_t n_cols);
 int store_query(struct store *st, enum store_query q, const char *arg, int64_t limit,
                 store_row_fn fn, void *fn_arg);
 
+/* The tables `copy` moves, in the order it moves them. */
+enum store_table {
+	STORE_TABLE_IMAGES,
+	STORE_TABLE_LOGS,
+	STORE_TABLE_DELIVERIES,
+	STORE_TABLE_HOOK_RUNS,
+	STORE_TABLE_COUNT
+};
+
+/* The table's name and its columns as `copy` moves them: all of them. */
+const char *store_table_name(enum store_table t);
+const char *const *store_table_columns(enum store_table t, size_t *n);
+
+/*
+ * `copy`, the reading side: every row of table t, ordered by id, handed to
+ * fn as text columns in store_table_columns() order (NULL for SQL NULL;
+ * times as stored; a BLOB as "\x" and lower-case hex).  Returns 0, fn's
+ * non-zero return, or -1 (logged).
+ */
+int store_dump(struct store *st, enum store_table t, store_row_fn fn, void *fn_arg);
+
+/*
+ * `copy`, the writing side, in one transaction: begin (refused with -2
+ * when a table already holds rows, unless append), one call per row in
+ * store_dump()'s form (ids kept), then end, which commits (making later
+ * ids follow the copied ones) or, with commit false, rolls back.  Each
+ * returns 0 or -1 (logged).  Backends that cannot be a target return -1
+ * with a message.
+ */
+int store_load_begin(struct store *st, bool append);
+int store_load_row(struct store *st, enum store_table t, const char *const *cols);
+int store_load_end(struct store *st, bool commit);
+
 #endif

@@ -72,6 +72,11 @@ struct store_ops {
 	int (*retry)(struct store *st, int64_t run_id, int64_t now_ms);
 	int (*take_runner_slot)(struct store *st, int max);
 	void (*release_runner_slot)(struct store *st);
+	/* `copy` (NULL where the backend is not a source, or not a target). */
+	int (*dump)(struct store *st, enum store_table t, store_row_fn fn, void *fn_arg);
+	int (*load_begin)(struct store *st, bool append);
+	int (*load_row)(struct store *st, enum store_table t, const char *const *cols);
+	int (*load_end)(struct store *st, bool commit);
 };
 
 /* The part of every backend's handle that the common code reads. */

@@ -1489,4 +1489,5 @@ static const struct store_ops sqlite_ops = {
     .retry = sqlite_retry,
     .take_runner_slot = sq_take_runner_slot,
     .release_runner_slot = sq_release_runner_slot,
+    .dump = sqlite_dump,
 };

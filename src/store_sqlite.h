@@ -57,5 +57,6 @@ int sqlite_reclaim(struct store *st, const struct stale_run *run, int64_t max_at
 int sqlite_any_due(struct store *st, int64_t now_ms, bool *due);
 int64_t sqlite_next_due_ms(struct store *st);
 int sqlite_retry(struct store *st, int64_t run_id, int64_t now_ms);
+int sqlite_dump(struct store *st, enum store_table t, store_row_fn fn, void *fn_arg);
 
 #endif

@@ -359,3 +359,48 @@ int sqlite_query(struct store *base, enum store_query q, const char *arg, int64_
 	sqlite3_finalize(s);
 	return ret;
 }
+
+/* Most columns of a table `copy` moves. */
+#define DUMP_MAX_COLUMNS 32
+
+int sqlite_dump(struct store *base, enum store_table t, store_row_fn fn, void *fn_arg)
+{
+	struct sqlite_store *st = SQ(base);
+	size_t n, len = 0;
+	const char *const *names = store_table_columns(t, &n);
+	const char *order = t == STORE_TABLE_IMAGES ? "rowid" : "id";
+	const char *cols[DUMP_MAX_COLUMNS];
+	char sql[1024];
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT ");
+	for (size_t i = 0; i < n && len < sizeof sql; i++) {
+		bool blob = t == STORE_TABLE_HOOK_RUNS && strcmp(names[i], "input") == 0;
+		if (blob)
+			len += (size_t)snprintf(sql + len, sizeof sql - len,
+			                        "%sCASE WHEN %s IS NULL THEN NULL"
+			                        " ELSE '\\x' || lower(hex(%s)) END",
+			                        i ? ", " : "", names[i], names[i]);
+		else
+			len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", i ? ", " : "",
+			                        names[i]);
+	}
+	if (len < sizeof sql)
+		len += (size_t)snprintf(sql + len, sizeof sql - len, " FROM %s ORDER BY %s",
+		                        store_table_name(t), order);
+	if (len >= sizeof sql || n > DUMP_MAX_COLUMNS || (s = prepare(st, sql)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (size_t i = 0; i < n; i++)
+			cols[i] = (const char *)sqlite3_column_text(s, (int)i);
+		if ((ret = fn(fn_arg, cols, n)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		sqlite_log_error(st, "copying");
+		ret = -1;
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
