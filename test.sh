@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what is missing (Debian 12), builds with warnings as errors, and
 # runs the whole test suite: unit, CGI and real-server tests and a fuzz smoke
-# run, then the unit and CGI tests again under AddressSanitizer +
+# run, then the unit, CGI and real-server tests again under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under valgrind, and finally `make distcheck`.
 #   ./test.sh            everything
 #   QUICK=1 ./test.sh    one plain build and `make check` only
@@ -19,15 +19,15 @@ mkdir -p build/plain
 	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
 [ -n "${QUICK:-}" ] && exit 0
 
-echo "== unit and CGI tests under ASan + UBSan"
+echo "== unit, CGI and server tests under ASan + UBSan"
 mkdir -p build/sanitizers
 (cd build/sanitizers && ../../configure --enable-werror --enable-sanitizers CC=gcc -q &&
 	make -s -j"$JOBS" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check SERVER_TESTS= FUZZ_TESTS=) || {
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check FUZZ_TESTS=) || {
 	cat build/sanitizers/test-suite.log 2>/dev/null; exit 1; }
 
-echo "== unit and CGI tests under valgrind"
-(cd build/plain && make -s -j"$JOBS" check SERVER_TESTS= FUZZ_TESTS= \
+echo "== unit, CGI and server tests under valgrind"
+(cd build/plain && make -s -j"$JOBS" check FUZZ_TESTS= \
 	LOG_COMPILER="$PWD/../../tests/valgrind.sh" \
 	CFW_WRAPPER="$PWD/../../tests/valgrind.sh") || {
 	cat build/plain/test-suite.log 2>/dev/null; exit 1; }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook_exec.h"
+#include "hook_runner.h"
 #include "hooks.h"
 #include "testlib.h"
 
