@@ -40,7 +40,8 @@ mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"
 printf '#!/bin/sh\necho "uploaded hook for $1 ($CFIMAGES_PREVIOUS_STATUS -> $2)"\nexit 0\n' \
 	>"$HOOKS/uploaded"
-chmod 755 "$HOOKS/uploaded"
+printf '#!/bin/sh\necho "expired hook for $1: $(cat)"\nexit 0\n' >"$HOOKS/expired"
+chmod 755 "$HOOKS/uploaded" "$HOOKS/expired"
 
 # Bodies.
 write_file "$T/a-up" '{"id":"img-a","uploaded":"2024-01-01T12:00:00.000Z","requireSignedURLs":true,"variants":["https://imagedelivery.net/x/img-a/public"]}'
@@ -130,16 +131,34 @@ sequence()
 	MSG_ID=
 	wait_runs
 
-	for cmd in "show img-a" "show img-b" "show img-c" "show img-d" "list" "list --json" \
-		"list --status uploaded" "log" "log img-a --limit 2" "deliveries" \
+	# The outbox and the writes of cron's commands: an image past its
+	# expiry (its `expired` hook run by `expire` itself), a run queued
+	# again and run by `hooks run`, a prune that keeps everything.
+	run "$BACKEND.register" register img-e --expires-at 2020-01-01T00:30:00+01:00
+	expect_eq "$RC" 0 "$BACKEND: register img-e ($(cat "$T/$BACKEND.register.stderr"))"
+	capture expire
+	capture hooks retry 1
+	capture hooks run
+	capture prune --older-than 3650
+
+	for cmd in "show img-a" "show img-b" "show img-c" "show img-d" "show img-e" "list" \
+		"list --json" "list --status uploaded" "log" "log img-a --limit 2" "deliveries" \
 		"deliveries --status 200" "hooks list" "stats" "stats --prometheus"; do
-		name=$BACKEND.$(printf '%s' "$cmd" | tr -c 'a-z0-9' '_')
 		# shellcheck disable=SC2086 # the words of the command
-		run "$name" $cmd
-		expect_eq "$RC" 0 "$BACKEND: $cmd exits 0 ($(cat "$T/$name.stderr"))"
-		sed -E "s/$TIME_RE/TIME/g" "$T/$name.out" >"$T/$name.norm"
-		printf '%s\n' "$name" >>"$T/$BACKEND.list"
+		capture $cmd
 	done
+}
+
+# capture ARGS...: runs the command, which must exit 0, and keeps its
+# output with times replaced by TIME in $T/BACKEND.NAME.norm, NAME listed
+# in $T/BACKEND.list.
+capture()
+{
+	name=$BACKEND.$(printf '%s' "$*" | tr -c 'a-z0-9' '_')
+	run "$name" "$@"
+	expect_eq "$RC" 0 "$BACKEND: $* exits 0 ($(cat "$T/$name.stderr"))"
+	sed -E "s/$TIME_RE/TIME/g" "$T/$name.out" >"$T/$name.norm"
+	printf '%s\n' "$name" >>"$T/$BACKEND.list"
 }
 
 # --- The reference run on SQLite. ---
@@ -207,9 +226,10 @@ expect_eq "$(psql_q "SELECT status_code || ' ' || reason || ' ' || coalesce(mess
 200 replay msg_pgstore_b" "delivery rows"
 expect_eq "$(psql_q "SELECT require_signed_urls FROM cloudflare_images WHERE cloudflare_id = 'img-a'")" \
 	t "require_signed_urls stored as a boolean"
-expect_eq "$(psql_q "SELECT state || ' ' || attempts || ' ' || coalesce(host, 'NULL')
-	FROM hook_runs ORDER BY id")" "done 1 $HOST
-done 1 $HOST" "hook runs done, with the host that ran them"
+expect_eq "$(psql_q "SELECT state || ' ' || attempts || ' ' || coalesce(host, 'NULL') || ' ' ||
+	(lease_until > started_at) FROM hook_runs ORDER BY id")" "done 1 $HOST true
+done 1 $HOST true
+done 1 $HOST true" "hook runs done, with the host that ran them and a lease"
 expect_eq "$(psql_q "SELECT convert_from(input, 'UTF8') FROM hook_runs ORDER BY id LIMIT 1")" \
 	"$(cat "$T/a-up")" "a hook run keeps the body as its input (bytea)"
 expect_eq "$(psql_q "SELECT metadata::text FROM cloudflare_images WHERE cloudflare_id = 'img-b'")" \
@@ -233,31 +253,46 @@ done <"$T/pg.list"
 
 # --- A replay found by the unique index: another session commits the same
 # webhook-id while this delivery is in flight (the look-up before the
-# transaction could not see it). ---
+# transaction could not see it).  That session runs its INSERT, the
+# delivery then waits on it at its own INSERT, and only then the other
+# session commits. ---
 run reg-r register img-r
 logs_before=$(psql_q 'SELECT count(*) FROM cloudflare_image_logs')
+mkfifo "$T/race.fifo" || hard_error "mkfifo"
 "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKDIR" -p "$PG_PORT" -U cfw -d cfw \
-	>"$T/race.out" 2>&1 <<'EOF' &
-BEGIN;
-INSERT INTO webhook_deliveries (received_at, status_code, reason, message_id, image_id)
-	VALUES (now(), 200, 'applied', 'msg_race', 'img-r');
-SELECT pg_sleep(2);
-COMMIT;
-EOF
+	<"$T/race.fifo" >"$T/race.out" 2>&1 &
 race_pid=$!
 register_pid "$race_pid"
-i=0
-until [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()")" = 1 ]; do
-	[ "$i" -lt 100 ] || { fail "the racing session did not start: $(cat "$T/race.out")"; break; }
-	sleep 0.1
-	i=$((i + 1))
-done
+exec 3>"$T/race.fifo"
+printf "BEGIN;\nINSERT INTO webhook_deliveries (received_at, status_code, reason, message_id,
+	image_id) VALUES (now(), 200, 'applied', 'msg_race', 'img-r');\n" >&3
+# poll_activity CONDITION: waits (at most 30 s) until a session matches.
+poll_activity()
+{
+	pa_i=0
+	until [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE $1")" -ge 1 ]; do
+		[ "$pa_i" -lt 300 ] || return 1
+		sleep 0.1
+		pa_i=$((pa_i + 1))
+	done
+}
+poll_activity "state = 'idle in transaction' AND query LIKE 'INSERT INTO webhook_deliveries%'" ||
+	fail "the racing session did not insert: $(cat "$T/race.out")"
+(
+	poll_activity "wait_event_type = 'Lock' AND application_name = 'cfimages-webhook'" ||
+		echo "the delivery never waited for the racing session" >"$T/race.nowait"
+	printf 'COMMIT;\n' >&3
+) &
+committer=$!
 MSG_ID=msg_race
-signed_std "$T/r-up"
+signed_std "$T/r-up" 3>&-
 MSG_ID=
-expect_answer 200 OK
+wait "$committer"
+exec 3>&-
 wait "$race_pid"
 unregister_pid "$race_pid"
+[ -f "$T/race.nowait" ] && fail "$(cat "$T/race.nowait")"
+expect_answer 200 OK
 expect_eq "$(psql_q "SELECT status_code || ' ' || reason FROM webhook_deliveries
 	WHERE message_id = 'msg_race' ORDER BY id")" "200 applied
 200 replay" "the delivery that lost the race is recorded as a replay"
@@ -265,7 +300,8 @@ expect_eq "$(psql_q 'SELECT count(*) FROM cloudflare_image_logs')" "$logs_before
 	"a replay adds no log row"
 expect_eq "$(psql_q "SELECT status FROM cloudflare_images WHERE cloudflare_id = 'img-r'")" pending \
 	"a replay leaves the image alone"
-grep -q 'replay' "$CGI_ERR" || fail "no log line for the replay: $(cat "$CGI_ERR")"
+grep -q 'applied meanwhile by another process (replay)' "$CGI_ERR" ||
+	fail "no log line for the replay: $(cat "$CGI_ERR")"
 
 # --- A newer schema is refused, untouched. ---
 psql_q 'UPDATE cloudflare_images SET updated_at = updated_at' >/dev/null
