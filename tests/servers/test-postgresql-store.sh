@@ -375,11 +375,20 @@ grep -q 'cannot reconnect' "$T/serve.stderr" ||
 pg_restart
 expect_eq "$(post srv-after)" "200 OK" "serve: a delivery after PostgreSQL is back (same process)"
 expect_eq "$(post srv-after-2)" "200 OK" "serve: and the next one"
+# A restart between two deliveries: the first one after it still succeeds
+# (the closed connection is found before anything is sent on it, or the
+# delivery is retried on a new one).
+pg_stop
+pg_restart
+expect_eq "$(post srv-bounce)" "200 OK" "serve: the first delivery after a restart between two"
 alive "$serve_pid" || fail "serve: the process died"
 expect_eq "$(psql_q "SELECT image_id || ' ' || status_code || ' ' || reason FROM webhook_deliveries
 	WHERE image_id LIKE 'srv-%' ORDER BY id")" "srv-before 200 applied
 srv-after 200 applied
-srv-after-2 200 applied" "serve: rows of the deliveries (none for the one answered 500)"
+srv-after-2 200 applied
+srv-bounce 200 applied" "serve: rows of the deliveries (none for the one answered 500)"
+expect_eq "$(psql_q "SELECT message FROM cloudflare_image_logs WHERE image_id = 'srv-before'")" \
+	"(new) -> uploaded" "serve: an auto-registered image's previous status is empty"
 expect_eq "$(psql_q "SELECT count(*) FROM cloudflare_images WHERE cloudflare_id = 'srv-down'")" 0 \
 	"serve: nothing of the delivery answered 500"
 kill "$serve_pid"
