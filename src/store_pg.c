@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
 #include <libpq-fe.h>
 
 #include "store_impl.h"
@@ -161,8 +162,7 @@ static const char schema_sql[] =
     " body_size bigint);"
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_message_id"
     " ON webhook_deliveries (message_id) WHERE message_id IS NOT NULL;"
-    "CREATE UNIQUE INDEX IF NOT EXISTS " PG_REPLAY_INDEX
-    " ON webhook_deliveries (message_id)"
+    "CREATE UNIQUE INDEX IF NOT EXISTS " PG_REPLAY_INDEX " ON webhook_deliveries (message_id)"
     " WHERE message_id IS NOT NULL AND status_code = 200 AND reason <> 'replay';"
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_received_at"
     " ON webhook_deliveries (received_at);"
@@ -394,8 +394,8 @@ static void keep_conn_error(struct pg_store *st, const char *doing)
 	char line[PG_LINE_SIZE];
 
 	one_line(line, sizeof line, st->conn ? PQerrorMessage(st->conn) : "out of memory");
-	snprintf(st->error, sizeof st->error, "%.64s%s%s", doing ? doing : "",
-	         doing ? ": " : "", line);
+	snprintf(st->error, sizeof st->error, "%.64s%s%s", doing ? doing : "", doing ? ": " : "",
+	         line);
 	scrub(st, st->error, sizeof st->error);
 	st->sqlstate[0] = '\0';
 	st->constraint[0] = '\0';
@@ -467,7 +467,8 @@ static int sql_run(struct pg_store *st, const char *sql, int n, const char *cons
 static PGresult *stmt_exec(struct pg_store *st, enum pg_stmt id, int n, const char *const *values,
                            const int *lengths, const int *formats)
 {
-	return checked(st, PQexecPrepared(st->conn, stmts[id].name, n, values, lengths, formats, 0));
+	return checked(st,
+	               PQexecPrepared(st->conn, stmts[id].name, n, values, lengths, formats, 0));
 }
 
 /* stmt_exec() with text parameters and no result wanted: 0 or -1. */
@@ -531,7 +532,8 @@ static int set_sync(struct pg_store *st, enum pg_sync level)
 	if (st->sync == level)
 		return 0;
 	if (sql_run(st,
-	            level == SYNC_ON ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
+	            level == SYNC_ON ? "SET synchronous_commit = on"
+	                             : "SET synchronous_commit = off",
 	            0, NULL) != 0)
 		return -1;
 	st->sync = level;
@@ -579,7 +581,8 @@ static int prepare_all(struct pg_store *st)
 	if (sql_run(st, "DEALLOCATE ALL", 0, NULL) != 0)
 		return -1;
 	for (int i = 0; i < PS_COUNT; i++) {
-		PGresult *res = checked(st, PQprepare(st->conn, stmts[i].name, stmts[i].sql, 0, NULL));
+		PGresult *res =
+		    checked(st, PQprepare(st->conn, stmts[i].name, stmts[i].sql, 0, NULL));
 		if (res == NULL)
 			return -1;
 		PQclear(res);
@@ -593,8 +596,8 @@ static int try_slot(struct pg_store *st, int slot)
 {
 	char buf[INT_TEXT_SIZE];
 	const char *v[1] = {int_text(slot, buf)};
-	PGresult *res = sql_exec(st, "SELECT pg_try_advisory_lock(" PG_LOCK_RUNNER_CLASS ", $1::integer)",
-	                         1, v);
+	PGresult *res = sql_exec(
+	    st, "SELECT pg_try_advisory_lock(" PG_LOCK_RUNNER_CLASS ", $1::integer)", 1, v);
 	int taken;
 
 	if (res == NULL)
@@ -647,8 +650,7 @@ typedef enum pg_rc (*pg_body_fn)(struct pg_store *st, void *ctx);
  * sent.  An error is logged here, once, naming what was being done.
  * Returns PG_OK, PG_FAILED (st->sqlstate tells why) or PG_ABANDONED.
  */
-static enum pg_rc pg_with_retry(struct pg_store *st, const char *doing, pg_body_fn body,
-                                    void *ctx)
+static enum pg_rc pg_with_retry(struct pg_store *st, const char *doing, pg_body_fn body, void *ctx)
 {
 	enum pg_rc rc = PG_FAILED;
 
@@ -894,9 +896,8 @@ static int insert_log(struct pg_store *st, const char *image_id, const char *typ
                       int64_t delivery_id)
 {
 	char id[INT_TEXT_SIZE];
-	const char *v[6] = {image_id, type,
-	                    message,  data,
-	                    when,     delivery_id > 0 ? int_text(delivery_id, id) : NULL};
+	const char *v[6] = {image_id, type, message,
+	                    data,     when, delivery_id > 0 ? int_text(delivery_id, id) : NULL};
 	int lengths[6] = {0, 0, 0, (int)data_len, 0, 0};
 	int formats[6] = {0, 0, 0, 1, 0, 0};
 	PGresult *res;
@@ -921,9 +922,14 @@ static int insert_hook_run(struct pg_store *st, const char *image_id, const char
                            int64_t delivery_id)
 {
 	char id[INT_TEXT_SIZE];
-	const char *v[9] = {image_id,   status, hook->name,
-	                    hook->path, when,   prev,
-	                    event_name, input ? input : "",
+	const char *v[9] = {image_id,
+	                    status,
+	                    hook->name,
+	                    hook->path,
+	                    when,
+	                    prev,
+	                    event_name,
+	                    input ? input : "",
 	                    delivery_id > 0 ? int_text(delivery_id, id) : NULL};
 	int lengths[9] = {0, 0, 0, 0, 0, 0, 0, input ? (int)input_len : 0, 0};
 	int formats[9] = {0, 0, 0, 0, 0, 0, 0, 1, 0};
@@ -1024,7 +1030,8 @@ static int read_status(struct pg_store *st, const char *id, bool lock, char *buf
                        bool *found)
 {
 	const char *v[1] = {id};
-	PGresult *res = stmt_exec(st, lock ? PS_IMAGE_STATUS_LOCK : PS_IMAGE_STATUS, 1, v, NULL, NULL);
+	PGresult *res =
+	    stmt_exec(st, lock ? PS_IMAGE_STATUS_LOCK : PS_IMAGE_STATUS, 1, v, NULL, NULL);
 
 	*found = false;
 	if (cap > 0)
@@ -1148,8 +1155,8 @@ static enum pg_rc apply_body(struct pg_store *st, void *ctx)
 	}
 	if (inserted)
 		prev[0] = '\0';
-	c->outcome = store_decide(prev, ev->status, &c->row.reason, &log_type, message,
-	                          sizeof message);
+	c->outcome =
+	    store_decide(prev, ev->status, &c->row.reason, &log_type, message, sizeof message);
 	c->row.status_code = 200;
 	if (insert_delivery(st, &c->row) != 0) {
 		if (strcmp(st->sqlstate, SQLSTATE_UNIQUE_VIOLATION) == 0 &&
@@ -1187,8 +1194,8 @@ static enum store_outcome pg_apply(struct store *base, const struct event *ev, c
 {
 	struct pg_store *st = PG(base);
 	char when[TIME_TEXT_SIZE];
-	struct apply_ctx c = {ev, body, body_len, hooks, n_hooks, auto_register, when, *d, *d,
-	                      STORE_ERROR};
+	struct apply_ctx c = {ev,   body, body_len, hooks,      n_hooks, auto_register,
+	                      when, *d,   *d,       STORE_ERROR};
 	enum pg_rc rc;
 
 	if (c.start.image_id == NULL)
@@ -1308,10 +1315,10 @@ static int expire_one(struct pg_store *st, const char *id, const char *prev, con
 	snprintf(message, sizeof message, "%s -> %s", prev, EXPIRED_STATUS);
 	rc = insert_log(st, id, LOG_EXPIRED, message, input, len, now, 0);
 	for (size_t i = 0; rc == 0 && i < n_hooks; i++)
-		rc = insert_hook_run(st, id, EXPIRED_STATUS, &hooks[i], now, prev, EXPIRE_EVENT_NAME,
-		                     input, len, 0);
+		rc = insert_hook_run(st, id, EXPIRED_STATUS, &hooks[i], now, prev,
+		                     EXPIRE_EVENT_NAME, input, len, 0);
 out:
-	free(input);
+	cJSON_free(input);
 	return rc;
 }
 
@@ -1838,9 +1845,7 @@ static int pg_reclaim(struct store *base, const struct stale_run *run, int64_t m
 	    " next_attempt_at = $4::timestamptz, pgid = NULL, pg_start = NULL,"
 	    " lease_until = NULL, output = coalesce(output, '') || $5"
 	    " WHERE id = $1::bigint AND state = 'running' AND attempts = $2::integer",
-	    5,
-	    v,
-	    0};
+	    5, v, 0};
 
 	time_format_ms(now_ms, now);
 	if (pg_with_retry(PG(base), "taking up a stale hook run", write_body, &c) != PG_OK)
@@ -1882,10 +1887,11 @@ static int pg_any_due(struct store *base, int64_t now_ms, bool *due)
 static enum pg_rc next_due_body(struct pg_store *st, void *ctx)
 {
 	int64_t *ms = ctx;
-	PGresult *res = sql_exec(st,
-	                         "SELECT floor(extract(epoch FROM min(next_attempt_at)) * 1000)::bigint"
-	                         " FROM hook_runs WHERE state = 'queued'",
-	                         0, NULL);
+	PGresult *res =
+	    sql_exec(st,
+	             "SELECT floor(extract(epoch FROM min(next_attempt_at)) * 1000)::bigint"
+	             " FROM hook_runs WHERE state = 'queued'",
+	             0, NULL);
 
 	if (res == NULL)
 		return PG_FAILED;
