@@ -163,7 +163,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_message_id"
     " ON webhook_deliveries (message_id) WHERE message_id IS NOT NULL;"
     "CREATE UNIQUE INDEX IF NOT EXISTS " PG_REPLAY_INDEX " ON webhook_deliveries (message_id)"
-    " WHERE message_id IS NOT NULL AND status_code = 200 AND reason <> 'replay';"
+    " WHERE message_id IS NOT NULL AND reason IN ('applied', 'duplicate', 'stale');"
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_received_at"
     " ON webhook_deliveries (received_at);"
     "CREATE TABLE IF NOT EXISTS hook_runs ("
@@ -1984,6 +1984,106 @@ static void pg_release_runner_slot(struct store *base)
 		log_warn("store: %s: releasing the hook runner slot: %s", st->shown, st->error);
 }
 
+/* --- copy: the writing side ------------------------------------------ */
+
+/* Room for one table's INSERT of every column. */
+#define LOAD_SQL_SIZE 1024
+
+/*
+ * One transaction for the whole copy.  Unless append, a target that holds
+ * any row is refused (-2) before anything is written.
+ */
+static int pg_load_begin(struct store *base, bool append)
+{
+	struct pg_store *st = PG(base);
+	PGresult *res;
+	int64_t rows;
+
+	if (pg_ready(st) < 0 || set_sync(st, SYNC_ON) < 0 || begin(st) < 0)
+		goto fail;
+	if (append)
+		return 0;
+	res = sql_exec(st,
+	               "SELECT (SELECT count(*) FROM cloudflare_images)"
+	               " + (SELECT count(*) FROM cloudflare_image_logs)"
+	               " + (SELECT count(*) FROM webhook_deliveries)"
+	               " + (SELECT count(*) FROM hook_runs)",
+	               0, NULL);
+	if (res == NULL)
+		goto fail;
+	rows = int_value(res, 0, 0);
+	PQclear(res);
+	if (rows > 0) {
+		rollback(st);
+		return -2;
+	}
+	return 0;
+fail:
+	log_error("store: %s: copy: %s", st->shown, st->error);
+	rollback(st);
+	return -1;
+}
+
+/*
+ * One row, its id kept: every column as text, which PostgreSQL's input
+ * functions read as the SQLite backend writes it (RFC 3339 times, 0/1
+ * booleans, "\x" hex for bytea, JSON text).
+ */
+static int pg_load_row(struct store *base, enum store_table t, const char *const *cols)
+{
+	struct pg_store *st = PG(base);
+	char sql[LOAD_SQL_SIZE];
+	size_t n, len;
+	const char *const *names = store_table_columns(t, &n);
+
+	len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO %s (", store_table_name(t));
+	for (size_t i = 0; i < n && len < sizeof sql; i++)
+		len += (size_t)snprintf(sql + len, sizeof sql - len, "%s\"%s\"", i ? ", " : "",
+		                        names[i]);
+	for (size_t i = 0; i < n && len < sizeof sql; i++)
+		len += (size_t)snprintf(sql + len, sizeof sql - len, "%s$%zu", i ? ", " : ") VALUES (",
+		                        i + 1);
+	if (len < sizeof sql)
+		len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
+	if (len >= sizeof sql)
+		return -1;
+	if (sql_run(st, sql, (int)n, cols) < 0) {
+		log_error("store: %s: copy: a row of %s (%s %s): %s", st->shown, store_table_name(t),
+		          names[0], cols[0] ? cols[0] : "NULL", st->error);
+		return -1;
+	}
+	return 0;
+}
+
+/* Commits, with each identity continuing after the ids copied; or rolls back. */
+static int pg_load_end(struct store *base, bool commit_it)
+{
+	static const char *const with_ids[] = {"cloudflare_image_logs", "webhook_deliveries",
+	                                       "hook_runs"};
+	struct pg_store *st = PG(base);
+	char sql[256];
+
+	if (!commit_it) {
+		rollback(st);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof with_ids / sizeof with_ids[0]; i++) {
+		snprintf(sql, sizeof sql,
+		         "SELECT setval(pg_get_serial_sequence('%s', 'id'),"
+		         " (SELECT coalesce(max(id), 0) + 1 FROM %s), false)",
+		         with_ids[i], with_ids[i]);
+		if (sql_run(st, sql, 0, NULL) < 0)
+			goto fail;
+	}
+	if (commit(st) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("store: %s: copy: %s", st->shown, st->error);
+	rollback(st);
+	return -1;
+}
+
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -2008,4 +2108,7 @@ static const struct store_ops pg_ops = {
     .retry = pg_retry,
     .take_runner_slot = pg_take_runner_slot,
     .release_runner_slot = pg_release_runner_slot,
+    .load_begin = pg_load_begin,
+    .load_row = pg_load_row,
+    .load_end = pg_load_end,
 };
