@@ -286,27 +286,32 @@ void hooks_runner_main(const struct config *cfg)
  * the same configuration; nothing of a CGI request (GATEWAY_INTERFACE would
  * make it a CGI responder, HTTP_* are the sender's).
  */
-static size_t runner_environment(char **out, size_t cap)
+static size_t runner_environment(char **out, size_t cap, char *db_setting)
 {
+	static const char db_prefix[] = CONFIG_ENV_PREFIX "DB=";
 	size_t n = 0;
-	for (char **e = environ; *e && n + 1 < cap; e++)
+	for (char **e = environ; *e && n + 2 < cap; e++)
 		if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) == 0 &&
-		    strncmp(*e, CONFIG_ENV_PREFIX "CONFIG=", strlen(CONFIG_ENV_PREFIX "CONFIG=")) != 0)
+		    strncmp(*e, CONFIG_ENV_PREFIX "CONFIG=", strlen(CONFIG_ENV_PREFIX "CONFIG=")) != 0 &&
+		    strncmp(*e, db_prefix, strlen(db_prefix)) != 0)
 			out[n++] = *e;
+	if (db_setting != NULL)
+		out[n++] = db_setting;
 	out[n] = NULL;
 	return n;
 }
 
 /*
- * Starts `cfimages-webhook [--config FILE] --db DB hooks run --detached` as
- * a grandchild in its own session.  It is a fresh program image: nothing of
+ * Starts `cfimages-webhook [--config FILE] hooks run --detached` as a
+ * grandchild in its own session, with CFIMAGES_WEBHOOK_DB naming this
+ * process's database (which --db may have chosen).  It is a fresh program image: nothing of
  * this process's SQLite state (whose inode and shared-memory bookkeeping
  * would otherwise be inherited by fork and point at descriptors that are
  * not ours) or libfcgi state crosses over.
  */
 void hooks_spawn_runner(const struct config *cfg, bool quiet)
 {
-	char *argv[10], *envp[64], exe[PATH_MAX];
+	char *argv[10], *envp[64], exe[PATH_MAX], *db_setting = NULL;
 	sigset_t none;
 	ssize_t n;
 	size_t argc = 0;
@@ -331,22 +336,28 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 		argv[argc++] = "--config";
 		argv[argc++] = cfg->path;
 	}
-	argv[argc++] = "--db";
-	argv[argc++] = cfg->db;
 	argv[argc++] = "hooks";
 	argv[argc++] = "run";
 	argv[argc++] = "--detached";
 	argv[argc] = NULL;
-	runner_environment(envp, sizeof envp / sizeof envp[0]);
+	/* The database goes in the environment, never in argv: a URI may
+	 * hold a password, and anyone can read argv in ps. */
+	if (asprintf(&db_setting, CONFIG_ENV_PREFIX "DB=%s", cfg->db) < 0) {
+		log_error("cannot start the hook runner: out of memory");
+		return;
+	}
+	runner_environment(envp, sizeof envp / sizeof envp[0], db_setting);
 
 	a = fork();
 	if (a < 0) {
 		log_error("cannot start the hook runner: fork: %s", strerror(errno));
+		free(db_setting);
 		return;
 	}
 	if (a > 0) {
 		while (waitpid(a, NULL, 0) < 0 && errno == EINTR)
 			;
+		free(db_setting);
 		return;
 	}
 	/* Intermediate child: a new session, then the runner as its child. */
