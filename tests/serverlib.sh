@@ -99,3 +99,35 @@ signed_fcgi()
 	shift
 	fcgi POST "$sf_body" HTTP_X_SIGNATURE="$(sign_hex "$SECRET" "$sf_body")" "$@"
 }
+
+# start_spawn_fcgi [VAR=VALUE...]: the binary in FastCGI mode as mod_fcgid
+# and lighttpd start it (the listening socket $SOCK on fd 0), through
+# spawn-fcgi -n, in a clean environment: PATH, the empty config, $DB and
+# $HOOKS, plus the given variables.  spawn-fcgi execs without a PATH
+# search, so the wrapper's command (CFW_WRAPPER, e.g. valgrind) is given by
+# its full path.  Waits up to START_SECONDS for the socket; sets APP_PID
+# (registered), stdout and stderr in $T/app.stdout and $T/app.stderr.
+start_spawn_fcgi()
+{
+	ssf_wrapper=
+	if [ -n "$CFW_WRAPPER" ]; then
+		# shellcheck disable=SC2086 # the wrapper is a list of words
+		ssf_first=$(set -- $CFW_WRAPPER && echo "$1")
+		ssf_rest=${CFW_WRAPPER#"$ssf_first"}
+		ssf_wrapper="$(command -v "$ssf_first")$ssf_rest" || hard_error "CFW_WRAPPER: no $ssf_first"
+	fi
+	# shellcheck disable=SC2086 # the wrapper is a list of words
+	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
+		CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" "$@" \
+		"$SPAWN_FCGI" -n -s "$SOCK" -M 0600 -- $ssf_wrapper "$CFW_BIN" \
+		>"$T/app.stdout" 2>"$T/app.stderr" &
+	APP_PID=$!
+	register_pid "$APP_PID"
+	ssf_i=0
+	while [ ! -S "$SOCK" ]; do
+		alive "$APP_PID" || hard_error "spawn-fcgi failed: $(cat "$T/app.stderr")"
+		[ "$ssf_i" -lt $((START_SECONDS * 10)) ] || hard_error "no socket after $START_SECONDS s"
+		sleep 0.1
+		ssf_i=$((ssf_i + 1))
+	done
+}

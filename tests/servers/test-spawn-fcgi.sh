@@ -26,33 +26,7 @@ EVIL=$T/evil.db
 mkdir -p "$HOOKS"
 init_db img-a img-b
 
-# spawn-fcgi execs without a PATH search: the wrapper's command, if any,
-# by its full path.
-WRAPPER=
-if [ -n "$CFW_WRAPPER" ]; then
-	# shellcheck disable=SC2086 # the wrapper is a list of words
-	set -- $CFW_WRAPPER
-	WRAPPER=$(command -v "$1") || hard_error "CFW_WRAPPER: no $1"
-	shift
-	WRAPPER="$WRAPPER $*"
-	set --
-fi
-
-# shellcheck disable=SC2086 # the wrapper is a list of words
-env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" \
-	CFIMAGES_WEBHOOK_DB="$DB" CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" \
-	CFIMAGES_WEBHOOK_SECRET="$SECRET" \
-	"$SPAWN_FCGI" -n -s "$SOCK" -M 0600 -- $WRAPPER "$CFW_BIN" \
-	>"$T/app.stdout" 2>"$T/app.stderr" &
-APP_PID=$!
-register_pid "$APP_PID"
-i=0
-while [ ! -S "$SOCK" ]; do
-	alive "$APP_PID" || hard_error "spawn-fcgi failed: $(cat "$T/app.stderr")"
-	[ "$i" -lt $((START_SECONDS * 10)) ] || hard_error "no socket after $START_SECONDS s"
-	sleep 0.1
-	i=$((i + 1))
-done
+start_spawn_fcgi CFIMAGES_WEBHOOK_SECRET="$SECRET"
 
 write_file "$T/a.json" '{"id":"img-a","uploaded":"2024-01-01T12:00:00.000Z"}'
 signed_fcgi "$T/a.json"
