@@ -1988,6 +1988,8 @@ static void pg_release_runner_slot(struct store *base)
 
 /* Room for one table's INSERT of every column. */
 #define LOAD_SQL_SIZE 1024
+/* Most columns of a table copy loads. */
+#define LOAD_MAX_COLUMNS 32
 
 /*
  * One transaction for the whole copy.  Unless append, a target that holds
@@ -2032,10 +2034,14 @@ fail:
 static int pg_load_row(struct store *base, enum store_table t, const char *const *cols)
 {
 	struct pg_store *st = PG(base);
-	char sql[LOAD_SQL_SIZE];
+	char sql[LOAD_SQL_SIZE], *output = NULL;
 	size_t n, len;
 	const char *const *names = store_table_columns(t, &n);
+	const char *values[LOAD_MAX_COLUMNS];
+	int rc;
 
+	if (n > LOAD_MAX_COLUMNS)
+		return -1;
 	len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO %s (", store_table_name(t));
 	for (size_t i = 0; i < n && len < sizeof sql; i++)
 		len += (size_t)snprintf(sql + len, sizeof sql - len, "%s\"%s\"", i ? ", " : "",
@@ -2047,12 +2053,31 @@ static int pg_load_row(struct store *base, enum store_table t, const char *const
 		len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
 	if (len >= sizeof sql)
 		return -1;
-	if (sql_run(st, sql, (int)n, cols) < 0) {
+	/*
+	 * A hook's output is whatever bytes it printed, and SQLite keeps them
+	 * as they were: bytes that are not UTF-8 would make PostgreSQL refuse
+	 * the row, and with it the whole copy.  They become U+FFFD, as
+	 * pg_finish stores a hook's output in the first place.
+	 */
+	if (t == STORE_TABLE_HOOK_RUNS) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(names[i], "output") != 0 || cols[i] == NULL)
+				continue;
+			output = text_from_output(cols[i], strlen(cols[i]));
+			if (output == NULL)
+				return -1;
+			memcpy(values, cols, n * sizeof *cols);
+			values[i] = output;
+			cols = values;
+			break;
+		}
+	}
+	rc = sql_run(st, sql, (int)n, cols);
+	if (rc < 0)
 		log_error("store: %s: copy: a row of %s (%s %s): %s", st->shown, store_table_name(t),
 		          names[0], cols[0] ? cols[0] : "NULL", st->error);
-		return -1;
-	}
-	return 0;
+	free(output);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Commits, with each identity continuing after the ids copied; or rolls back. */
