@@ -6,4 +6,4 @@ case "$1" in
 *.sh) exec "${SHELL:-/bin/sh}" "$@" ;;
 esac
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-	--show-leak-kinds=definite --trace-children=no "$@"
+	--show-leak-kinds=definite --trace-children=no --child-silent-after-fork=yes "$@"
