@@ -5,6 +5,7 @@
  * rules of a status change and the words they leave in the log, the
  * `show` object, and the masking of a password in a URI.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,17 @@ void hook_run_free(struct hook_run *run)
 	free(run->path);
 	free(run->input);
 	memset(run, 0, sizeof *run);
+}
+
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }
 
 char *store_strdup_or_empty(const char *s)

@@ -112,6 +112,10 @@ char *store_show_from_columns(const char *const *cols);
 /* The hook input of an expired image: {"id":ID,"status":"expired"}, malloc'd. */
 char *store_expire_input(const char *id);
 
+/* Formats a one-line reason into the caller's error buffer (err may be NULL). */
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Copies s for a struct hook_run: never NULL unless out of memory. */
 char *store_strdup_or_empty(const char *s);
 

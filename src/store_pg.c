@@ -281,19 +281,6 @@ static const struct pg_stmt_def stmts[PS_COUNT] = {
 
 static const struct store_ops pg_ops;
 
-/* Formats a one-line reason into the caller's error buffer. */
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Copies text into buf as one line: line breaks and tabs become spaces,
  * runs of spaces one space, no space at either end (libpq's messages end
@@ -707,7 +694,7 @@ static int read_version(struct pg_store *st, int *version)
 /* The refusal of a database written by a newer version of the program. */
 static void refuse_newer(const char *shown, int version, char *err, size_t errlen)
 {
-	set_err(err, errlen,
+	store_set_err(err, errlen,
 	        "%s has schema version %d, newer than this program's %d; refusing to touch it "
 	        "(upgrade " PROGRAM_NAME ")",
 	        shown, version, STORE_SCHEMA_VERSION);
@@ -733,7 +720,7 @@ static int ensure_schema(struct pg_store *st, bool create, char *err, size_t err
 	if (version == STORE_SCHEMA_VERSION)
 		return 0;
 	if (!create) {
-		set_err(err, errlen, "no database schema at %s (run `" PROGRAM_NAME " init`)",
+		store_set_err(err, errlen, "no database schema at %s (run `" PROGRAM_NAME " init`)",
 		        st->shown);
 		return -1;
 	}
@@ -757,7 +744,7 @@ static int ensure_schema(struct pg_store *st, bool create, char *err, size_t err
 		goto fail;
 	return 0;
 fail:
-	set_err(err, errlen, "%s: cannot create or read the schema: %s", st->shown, st->error);
+	store_set_err(err, errlen, "%s: cannot create or read the schema: %s", st->shown, st->error);
 	rollback(st);
 	return -1;
 }
@@ -794,7 +781,7 @@ struct store *store_pg_open(const struct store_options *opts, char *err, size_t 
 	struct pg_store *st = calloc(1, sizeof *st);
 
 	if (st == NULL) {
-		set_err(err, errlen, "out of memory");
+		store_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	st->base.ops = &pg_ops;
@@ -806,18 +793,18 @@ struct store *store_pg_open(const struct store_options *opts, char *err, size_t 
 	st->conn = PQconnectdbParams(keywords, values, 1);
 	if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
 		keep_conn_error(st, NULL);
-		set_err(err, errlen, "cannot connect to %s: %s", st->shown, st->error);
+		store_set_err(err, errlen, "cannot connect to %s: %s", st->shown, st->error);
 		goto fail;
 	}
 	PQsetNoticeReceiver(st->conn, on_notice, NULL);
 	if (setup_session(st) != 0) {
-		set_err(err, errlen, "%s: %s", st->shown, st->error);
+		store_set_err(err, errlen, "%s: %s", st->shown, st->error);
 		goto fail;
 	}
 	if (ensure_schema(st, opts->create, err, errlen) != 0)
 		goto fail;
 	if (prepare_all(st) != 0) {
-		set_err(err, errlen, "%s: unexpected schema: %s", st->shown, st->error);
+		store_set_err(err, errlen, "%s: unexpected schema: %s", st->shown, st->error);
 		goto fail;
 	}
 	return &st->base;

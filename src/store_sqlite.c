@@ -220,19 +220,6 @@ struct expiring {
 	char prev[STATUS_TEXT_SIZE]; /* "pending" or "draft" */
 };
 
-/* Formats a one-line reason into the caller's error buffer. */
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Binds a NUL-terminated string, or NULL as SQL NULL.  The text is not
  * copied: it must outlive the statement's next reset.
@@ -466,7 +453,7 @@ static int make_parent_dir(const char *path, mode_t dir_mode, char *err, size_t 
 	int fd = -1, ret = -1;
 
 	if (dir == NULL) {
-		set_err(err, errlen, "out of memory");
+		store_set_err(err, errlen, "out of memory");
 		goto out;
 	}
 	slash = strrchr(dir, '/');
@@ -480,7 +467,7 @@ static int make_parent_dir(const char *path, mode_t dir_mode, char *err, size_t 
 		goto out;
 	}
 	if (errno != ENOENT) {
-		set_err(err, errlen, "cannot access directory %s: %s", dir, strerror(errno));
+		store_set_err(err, errlen, "cannot access directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	if (mkdir(dir, dir_mode) != 0) {
@@ -488,12 +475,12 @@ static int make_parent_dir(const char *path, mode_t dir_mode, char *err, size_t 
 			ret = 0; /* another process made it first; its mode is its own */
 			goto out;
 		}
-		set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+		store_set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fchmod(fd, dir_mode) != 0) {
-		set_err(err, errlen, "cannot set the mode of directory %s: %s", dir,
+		store_set_err(err, errlen, "cannot set the mode of directory %s: %s", dir,
 		        strerror(errno));
 		goto out;
 	}
@@ -518,11 +505,11 @@ static int create_db_file(const char *path, mode_t mode, char *err, size_t errle
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return 0;
-		set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		store_set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, mode) != 0) {
-		set_err(err, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
+		store_set_err(err, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
 		goto out;
 	}
 	ret = 0;
@@ -638,7 +625,7 @@ static void keep_first_problem(void *arg, const char *problem)
 	struct first_problem *fp = arg;
 
 	if (!fp->set)
-		set_err(fp->err, fp->errlen, "%s", problem);
+		store_set_err(fp->err, fp->errlen, "%s", problem);
 	fp->set = true;
 }
 
@@ -674,7 +661,7 @@ static void sql_time_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 /* The refusal of a database written by a newer version of the program. */
 static void refuse_newer(const char *path, int version, char *err, size_t errlen)
 {
-	set_err(err, errlen,
+	store_set_err(err, errlen,
 	        "%s has schema version %d, newer than this program's %d; refusing to touch it "
 	        "(upgrade " PROGRAM_NAME ")",
 	        path, version, STORE_SCHEMA_VERSION);
@@ -694,12 +681,12 @@ static int enable_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW) {
-		set_err(err, errlen, "%s: cannot switch to WAL mode: %s", path, sqlite3_errmsg(db));
+		store_set_err(err, errlen, "%s: cannot switch to WAL mode: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
 	mode = sqlite3_column_text(s, 0);
 	if (mode == NULL || strcasecmp((const char *)mode, "wal") != 0) {
-		set_err(err, errlen,
+		store_set_err(err, errlen,
 		        "%s: cannot switch to WAL mode (journal_mode stays %s); is it on a "
 		        "network filesystem?",
 		        path, mode ? (const char *)mode : "unknown");
@@ -749,7 +736,7 @@ static int migrate(struct sqlite_store *st, const char *path, char *err, size_t 
 			goto fail;
 	}
 fail:
-	set_err(err, errlen, "%s: cannot create or upgrade the schema: %s", path,
+	store_set_err(err, errlen, "%s: cannot create or upgrade the schema: %s", path,
 	        sqlite3_errmsg(st->db));
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -774,11 +761,11 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 
 	if (stat(opts->path, &sb) != 0) {
 		if (errno != ENOENT) {
-			set_err(err, errlen, "cannot access %s: %s", opts->path, strerror(errno));
+			store_set_err(err, errlen, "cannot access %s: %s", opts->path, strerror(errno));
 			goto fail;
 		}
 		if (!opts->create) {
-			set_err(err, errlen, "no database at %s (run `" PROGRAM_NAME " init`)",
+			store_set_err(err, errlen, "no database at %s (run `" PROGRAM_NAME " init`)",
 			        opts->path);
 			goto fail;
 		}
@@ -800,7 +787,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 
 	st = calloc(1, sizeof *st);
 	if (st == NULL) {
-		set_err(err, errlen, "out of memory");
+		store_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	st->base.ops = &sqlite_ops;
@@ -809,19 +796,19 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	st->db_mode = opts->db_mode;
 	st->path = strdup(opts->path);
 	if (st->path == NULL) {
-		set_err(err, errlen, "out of memory");
+		store_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	st->sync = SYNC_UNKNOWN;
 	rc =
 	    sqlite3_open_v2(opts->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot open %s: %s", opts->path,
+		store_set_err(err, errlen, "cannot open %s: %s", opts->path,
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (sqlite3_db_readonly(st->db, "main") != 0) {
-		set_err(err, errlen,
+		store_set_err(err, errlen,
 		        "%s: SQLite could only open it read-only (check its mode, owner and "
 		        "filesystem)",
 		        opts->path);
@@ -832,14 +819,14 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
 	                                sql_time_ms, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: cannot add the function " SQL_TIME_MS ": %s", opts->path,
+		store_set_err(err, errlen, "%s: cannot add the function " SQL_TIME_MS ": %s", opts->path,
 		        sqlite3_errmsg(st->db));
 		goto fail;
 	}
 
 	rc = read_user_version(st->db, &version);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot read %s: %s", opts->path, sqlite3_errmsg(st->db));
+		store_set_err(err, errlen, "cannot read %s: %s", opts->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
 	if (version > STORE_SCHEMA_VERSION) {
@@ -852,7 +839,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
 	if (sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(st->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", opts->path, sqlite3_errmsg(st->db));
+		store_set_err(err, errlen, "%s: %s", opts->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
 	if (migrate(st, opts->path, err, errlen) != 0)
@@ -862,7 +849,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                        &st->stmt[i], NULL);
 		if (rc != SQLITE_OK) {
-			set_err(err, errlen, "%s: unexpected schema: %s", opts->path,
+			store_set_err(err, errlen, "%s: unexpected schema: %s", opts->path,
 			        sqlite3_errmsg(st->db));
 			goto fail;
 		}
