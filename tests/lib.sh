@@ -269,6 +269,16 @@ pg_admin()
 	"$PSQL" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PG_ADMIN_URI" -c "$1"
 }
 
+# db_dump: the whole database as SQL text (sqlite3's .dump, pg_dump).
+db_dump()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		"$PG_DUMP" -d "$DB"
+	else
+		"$SQLITE3" -batch -cmd '.timeout 5000' "$DB" .dump
+	fi
+}
+
 # sqlite_only REASON: this test is about SQLite itself; skipped in the
 # PostgreSQL pass.
 sqlite_only()
@@ -298,6 +308,41 @@ drop_db()
 			hard_error "drop_db: cannot create the database $PG_DB_NAME again"
 	else
 		rm -f "$DB" "$DB-wal" "$DB-shm"
+	fi
+}
+
+# sql_text EXPR REST: the text of EXPR in `SELECT EXPR REST` (one row),
+# byte for byte, newlines kept (through a file).  sql_bytes: the same for
+# a BLOB (bytea) column.
+sql_text()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		sql_bytes "convert_to(($1)::text, 'UTF8')" "$2"
+	else
+		sql_bytes "$1" "$2"
+	fi
+}
+
+sql_bytes()
+{
+	rm -f "$T/sql_bytes"
+	if [ "$BACKEND" = postgresql ]; then
+		sql "SELECT encode($1, 'base64') $2" >"$T/sql_bytes.b64" &&
+			base64 -d "$T/sql_bytes.b64" >"$T/sql_bytes" || return 1
+	else
+		sql "SELECT writefile('$T/sql_bytes', $1) $2" >/dev/null || return 1
+	fi
+	cat "$T/sql_bytes"
+}
+
+# hook_db: the CFIMAGES_DB a hook gets (cfimages-webhook(8) HOOKS): the
+# database file's physical absolute path; in the PostgreSQL pass the URI.
+hook_db()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s\n' "$DB"
+	else
+		printf '%s/%s\n' "$(cd "$(dirname "$DB")" && pwd -P)" "$(basename "$DB")"
 	fi
 }
 
@@ -346,6 +391,51 @@ sql_is_time()
 		printf '%s' "CASE WHEN ($1) IS NOT NULL THEN 1 ELSE 0 END"
 	else
 		printf '%s' "(($1) GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z')"
+	fi
+}
+
+# sql_file_blob FILE: the bytes of FILE as a BLOB (SQLite) or bytea.
+sql_file_blob()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf "decode('%s', 'hex')" "$(od -An -v -tx1 "$1" | tr -d ' \n')"
+	else
+		printf "readfile('%s')" "$1"
+	fi
+}
+
+# sql_json EXPR PATH: the value at PATH ($.a.b, $[1]) of the JSON text
+# EXPR, as SQLite's json_extract gives it (text unquoted); sql_json_number
+# the same for a number, printed as a double; sql_json_valid EXPR: 1 when
+# EXPR is JSON (PostgreSQL: a json column is; the cast of anything else
+# fails).
+sql_json()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf 'json_extract_path_text((%s)::json' "$1"
+		printf '%s\n' "$2" | sed 's/^\$//; s/\[\([0-9]*\)\]/.\1/g; s/^\.//' | tr '.' '\n' |
+			while IFS= read -r sj_key; do printf ", '%s'" "$sj_key"; done
+		printf ')'
+	else
+		printf "json_extract(%s, '%s')" "$1" "$2"
+	fi
+}
+
+sql_json_number()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '(%s)::float8' "$(sql_json "$1" "$2")"
+	else
+		sql_json "$1" "$2"
+	fi
+}
+
+sql_json_valid()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf 'CASE WHEN (%s)::json IS NOT NULL THEN 1 END' "$1"
+	else
+		printf 'json_valid(%s)' "$1"
 	fi
 }
 
@@ -587,7 +677,7 @@ sql_quote()
 expect_no_secret()
 {
 	if [ "$BACKEND" = postgresql ]; then
-		"$PG_DUMP" -d "$DB" >"$T/pg_dump.sql" 2>"$T/pg_dump.err" ||
+		db_dump >"$T/pg_dump.sql" 2>"$T/pg_dump.err" ||
 			fail "pg_dump failed: $(head -c 500 "$T/pg_dump.err")"
 		grep -F -a -q -e "$1" "$T/pg_dump.sql" && fail "the secret appears in the database"
 	fi
