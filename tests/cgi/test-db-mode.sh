@@ -4,6 +4,7 @@
 # umask 077, the default 0600 under umask 000, by the responder (first
 # delivery) and by `init`.  The file gets its schema on first use.
 . "$top_srcdir/tests/lib.sh"
+sqlite_only "the mode of the database file (db_mode); a PostgreSQL database has no file of ours"
 
 write_file "$T/probe" '{"text":"Hello World! This is a test message."}'
 mode()
