@@ -84,7 +84,8 @@ cleanup()
 . "$top_srcdir/tests/pglib.sh"
 
 # Checked before anything is created, so that a skip leaves nothing behind.
-pg_find_bindir || skip "PostgreSQL server binaries not found (install the Debian package postgresql; contrib/deps.sh does)"
+{ pg_find_bindir && [ -x "$PG_BINDIR/initdb" ] && [ -x "$PG_BINDIR/postgres" ]; } ||
+	skip "PostgreSQL server binaries not found${PG_BINDIR:+ in $PG_BINDIR} (install the Debian package postgresql; contrib/deps.sh does)"
 [ -x "$PG_BINDIR/psql" ] || skip "no psql in $PG_BINDIR (install postgresql-client)"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cfw-pgsuite.XXXXXX") || hard_error "mktemp -d failed"
