@@ -26,14 +26,17 @@
 # pass each test creates a database of its own in the pass's cluster
 # (named after $T, dropped when the test ends) and $DB is its
 # postgresql:// URI; the helpers below (sql, sql_db, init_db, snapshot,
-# delivery_count, last_delivery, drop_db, db_exists, expect_no_secret,
-# wait_hook_runners) then use psql, with output in the sqlite3 shell's form
-# (rows on lines, columns separated by '|', NULL as nothing).  What still
-# differs between the two is spelled through the dialect helpers (sql_time,
-# sql_now_plus, sql_concat, sql_blob, sql_bool, sql_epoch_ms), never by a
-# change to the product's schema.  A test about SQLite itself calls
-# sqlite_only REASON, which skips it in the PostgreSQL pass; $BACKEND is
-# sqlite or postgresql.
+# delivery_count, last_delivery, sql_text, sql_bytes, db_dump, drop_db,
+# db_exists, expect_no_secret, wait_hook_runners, hook_db) then use psql,
+# with output in the sqlite3 shell's form (rows on lines, columns
+# separated by '|', NULL as nothing).  What still differs between the two
+# is spelled through the dialect helpers (sql_time, sql_is_time,
+# sql_now_plus, sql_epoch_ms, sql_bool, sql_concat, sql_blob,
+# sql_file_blob, sql_json, sql_json_number, sql_json_valid), never by a
+# change to the product's schema or a session setting that would hide
+# what the product stored.  A test about SQLite itself calls sqlite_only
+# REASON, which skips it in the PostgreSQL pass; $BACKEND is sqlite or
+# postgresql.
 #
 # Request bodies may hold NUL bytes, so they always travel through files,
 # never through shell variables.  POSIX sh: dash must run these as well as
