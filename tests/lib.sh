@@ -85,6 +85,10 @@ cleanup()
 		wait "$pid" 2>/dev/null
 	done
 	PIDS=
+	# The PostgreSQL pass must not quietly have run on SQLite.
+	if [ "${BACKEND:-}" = postgresql ] && [ -e "$T/webhook.db" ]; then
+		fail "the PostgreSQL pass created the SQLite database $T/webhook.db"
+	fi
 	if [ -n "${PG_DB_NAME:-}" ]; then
 		if [ -n "${KEEP_TEMP:-}" ]; then
 			say "kept the database $DB"
