@@ -36,7 +36,7 @@ if [ "$BACKEND" = sqlite ]; then
 	UNREADABLE_STATUS="
 sqlite-form=pending"
 else
-	UNREADABLE= UNREADABLE_STATUS=
+	UNREADABLE='' UNREADABLE_STATUS=''
 fi
 sql "INSERT INTO cloudflare_images (cloudflare_id, status, expires_at) VALUES
 	('past-offset', 'pending', '$PAST_OFFSET'),
