@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what is missing (Debian 12), builds with warnings as errors, and
 # runs the whole test suite: unit, CGI and real-server tests and a fuzz smoke
-# run, then the unit, CGI and real-server tests again under AddressSanitizer +
+# run, the CGI tests again with PostgreSQL as the store, then the unit, CGI
+# and real-server tests again under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under valgrind, and finally `make distcheck`.
 #   ./test.sh            everything
-#   QUICK=1 ./test.sh    one plain build and `make check` only
+#   QUICK=1 ./test.sh    one plain build, `make check` and `make check-postgresql` only
 set -eu
 cd "$(dirname "$0")"
 . ./contrib/deps.sh
@@ -17,6 +18,10 @@ echo "== build and make check"
 mkdir -p build/plain
 (cd build/plain && ../../configure --enable-werror -q && make -s -j"$JOBS" && make -s -j"$JOBS" check) || {
 	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
+
+echo "== the CGI tests again with PostgreSQL as the store"
+(cd build/plain && CFW_REQUIRE_POSTGRESQL=1 make -s -j"$JOBS" check-postgresql) || {
+	cat build/plain/test-suite-postgresql.log 2>/dev/null; exit 1; }
 [ -n "${QUICK:-}" ] && exit 0
 
 echo "== unit, CGI and server tests under ASan + UBSan"

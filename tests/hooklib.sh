@@ -7,11 +7,18 @@
 # The processes of this test that may outlive a request: those whose
 # working directory is in $T (hooks run in $HOOKS) or whose environment
 # names $T (the detached runner inherits CFIMAGES_WEBHOOK_DB, a hook gets
-# CFIMAGES_DB).  Never this shell.
+# CFIMAGES_DB) or, in the PostgreSQL pass, the test's database URI (never
+# just its name: a PostgreSQL backend's title, which names its database,
+# overwrites its environment in /proc).  Never this shell.
 leftover_pids()
 {
+	if [ "$BACKEND" = postgresql ]; then
+		set -- -e "$T" -e "$DB"
+	else
+		set -- -e "$T"
+	fi
 	{
-		grep -laF -- "$T" /proc/[0-9]*/environ 2>/dev/null |
+		grep -laF "$@" /proc/[0-9]*/environ 2>/dev/null |
 			sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
 		find /proc/[0-9]*/cwd -maxdepth 0 \( -lname "$T" -o -lname "$T/*" \) 2>/dev/null |
 			sed -n 's|^/proc/\([0-9]*\)/cwd$|\1|p'

@@ -17,7 +17,26 @@
 #   CFW_WRAPPER  a command prefix for every run of the binary, e.g.
 #                "valgrind -q --leak-check=full --error-exitcode=99"
 #   CFW_TIMEOUT  seconds before a run of the binary counts as hung (60)
-#   KEEP_TEMP    set: keep $T for inspection
+#   KEEP_TEMP    set: keep $T (and the test's PostgreSQL database) for inspection
+#   CFW_TEST_PG_SOCKDIR, CFW_TEST_PG_PORT, CFW_TEST_PG_USER, CFW_TEST_PG_BINDIR
+#                set by tests/run-postgresql-suite.sh (make check-postgresql):
+#                the PostgreSQL pass, see BACKENDS below
+#
+# BACKENDS.  By default $DB is an SQLite file in $T.  In the PostgreSQL
+# pass each test creates a database of its own in the pass's cluster
+# (named after $T, dropped when the test ends) and $DB is its
+# postgresql:// URI; the helpers below (sql, sql_db, init_db, snapshot,
+# delivery_count, last_delivery, sql_text, sql_bytes, db_dump, drop_db,
+# db_exists, expect_no_secret, wait_hook_runners, hook_db) then use psql,
+# with output in the sqlite3 shell's form (rows on lines, columns
+# separated by '|', NULL as nothing).  What still differs between the two
+# is spelled through the dialect helpers (sql_time, sql_is_time,
+# sql_now_plus, sql_epoch_ms, sql_bool, sql_concat, sql_blob,
+# sql_file_blob, sql_json, sql_json_number, sql_json_valid), never by a
+# change to the product's schema or a session setting that would hide
+# what the product stored.  A test about SQLite itself calls sqlite_only
+# REASON, which skips it in the PostgreSQL pass; $BACKEND is sqlite or
+# postgresql.
 #
 # Request bodies may hold NUL bytes, so they always travel through files,
 # never through shell variables.  POSIX sh: dash must run these as well as
@@ -66,6 +85,19 @@ cleanup()
 		wait "$pid" 2>/dev/null
 	done
 	PIDS=
+	# The PostgreSQL pass must not quietly have run on SQLite.
+	if [ "${BACKEND:-}" = postgresql ] && [ -e "$T/webhook.db" ]; then
+		fail "the PostgreSQL pass created the SQLite database $T/webhook.db"
+	fi
+	if [ -n "${PG_DB_NAME:-}" ]; then
+		if [ -n "${KEEP_TEMP:-}" ]; then
+			say "kept the database $DB"
+		else
+			# FORCE: a detached hook runner may still hold a connection.
+			pg_admin "DROP DATABASE IF EXISTS \"$PG_DB_NAME\" WITH (FORCE)" >/dev/null ||
+				say "could not drop the database $PG_DB_NAME"
+		fi
+	fi
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		if [ -n "${KEEP_TEMP:-}" ]; then
 			say "kept $T"
@@ -120,8 +152,24 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cfw-$NM.XXXXXX") || hard_error "mktemp -d failed"
 trap 'cleanup $?' EXIT
 trap 'exit 99' HUP INT TERM
 
-DB=$T/webhook.db
 HOOKS=$T/hooks
+if [ -n "${CFW_TEST_PG_SOCKDIR:-}" ]; then
+	BACKEND=postgresql
+	[ -n "${CFW_TEST_PG_PORT:-}" ] || hard_error "CFW_TEST_PG_SOCKDIR without CFW_TEST_PG_PORT"
+	CFW_TEST_PG_USER=${CFW_TEST_PG_USER:-cfw}
+	PSQL=${CFW_TEST_PG_BINDIR:+$CFW_TEST_PG_BINDIR/}psql
+	PG_DUMP=${CFW_TEST_PG_BINDIR:+$CFW_TEST_PG_BINDIR/}pg_dump
+	command -v "$PSQL" >/dev/null 2>&1 || hard_error "no psql ($PSQL)"
+	# Unique among the tests running at once (mktemp made $T), and found
+	# in the environment of the processes that use it (hooklib.sh).
+	PG_DB_NAME=$(basename "$T")
+	PG_ADMIN_URI="postgresql:///postgres?host=$CFW_TEST_PG_SOCKDIR&port=$CFW_TEST_PG_PORT&user=$CFW_TEST_PG_USER"
+	DB="postgresql:///$PG_DB_NAME?host=$CFW_TEST_PG_SOCKDIR&port=$CFW_TEST_PG_PORT&user=$CFW_TEST_PG_USER"
+	# (created at the end of this file, once pg_admin is defined)
+else
+	BACKEND=sqlite
+	DB=$T/webhook.db
+fi
 # Every run names an (empty) configuration file, so that a
 # cfimages-webhook.conf installed on this machine never leaks into a test.
 EMPTY_CONF=$T/empty.conf
@@ -198,13 +246,232 @@ sql()
 	sql_db "$DB" "$1"
 }
 
+# sql_db DB SQL: the same on another database (a file, or in the
+# PostgreSQL pass a URI).  Several statements run as one transaction on
+# PostgreSQL; their rows are printed one after the other on both.
 sql_db()
 {
+	if [ "$BACKEND" = postgresql ]; then
+		pg_sql "$1" "$2"
+		return
+	fi
 	if [ ! -f "$1" ]; then
 		fail "sql: no database $1 (for: $2)"
 		return 1
 	fi
 	"$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$1" "$2"
+}
+
+# pg_sql URI SQL: psql in the sqlite3 shell's output form.  Times the
+# test prints raw come out in UTC (compare them through sql_time).
+pg_sql()
+{
+	PGTZ=UTC PGDATESTYLE=ISO PGOPTIONS='-c lock_timeout=5000' \
+		"$PSQL" -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+
+# pg_admin SQL: on the cluster's maintenance database (CREATE/DROP DATABASE).
+pg_admin()
+{
+	"$PSQL" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PG_ADMIN_URI" -c "$1"
+}
+
+# db_dump: the whole database as SQL text (sqlite3's .dump, pg_dump).
+db_dump()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		"$PG_DUMP" -d "$DB"
+	else
+		"$SQLITE3" -batch -cmd '.timeout 5000' "$DB" .dump
+	fi
+}
+
+# sqlite_only REASON: this test is about SQLite itself; skipped in the
+# PostgreSQL pass.
+sqlite_only()
+{
+	[ "$BACKEND" = sqlite ] || skip "SQLite-specific: $*"
+}
+
+# db_exists: the database exists (a file; in the PostgreSQL pass, the
+# test's database always does, so: its schema has been created).
+db_exists()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		[ "$(pg_sql "$DB" "SELECT to_regclass('webhook_deliveries') IS NOT NULL" 2>/dev/null)" = t ]
+	else
+		[ -f "$DB" ]
+	fi
+}
+
+# drop_db: the database is gone, as before the test's first command (the
+# SQLite file and its -wal and -shm; the PostgreSQL database dropped and
+# created again, empty).
+drop_db()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		pg_admin "DROP DATABASE \"$PG_DB_NAME\" WITH (FORCE)" >/dev/null &&
+			pg_admin "CREATE DATABASE \"$PG_DB_NAME\"" >/dev/null ||
+			hard_error "drop_db: cannot create the database $PG_DB_NAME again"
+	else
+		rm -f "$DB" "$DB-wal" "$DB-shm"
+	fi
+}
+
+# sql_text EXPR REST: the text of EXPR in `SELECT EXPR REST` (one row),
+# byte for byte, newlines kept (through a file).  sql_bytes: the same for
+# a BLOB (bytea) column.
+sql_text()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		sql_bytes "convert_to(($1)::text, 'UTF8')" "$2"
+	else
+		sql_bytes "$1" "$2"
+	fi
+}
+
+sql_bytes()
+{
+	rm -f "$T/sql_bytes"
+	if [ "$BACKEND" = postgresql ]; then
+		sql "SELECT encode($1, 'base64') $2" >"$T/sql_bytes.b64" &&
+			base64 -d "$T/sql_bytes.b64" >"$T/sql_bytes" || return 1
+	else
+		sql "SELECT writefile('$T/sql_bytes', $1) $2" >/dev/null || return 1
+	fi
+	cat "$T/sql_bytes"
+}
+
+# hook_db: the CFIMAGES_DB a hook gets (cfimages-webhook(8) HOOKS): the
+# database file's physical absolute path; in the PostgreSQL pass the URI.
+hook_db()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s\n' "$DB"
+	else
+		printf '%s/%s\n' "$(cd "$(dirname "$DB")" && pwd -P)" "$(basename "$DB")"
+	fi
+}
+
+# The dialect helpers: each prints an SQL expression for `sql`.
+#
+# sql_time EXPR: time EXPR as the store's text, YYYY-MM-DDTHH:MM:SS.sssZ
+# (what the commands print).  SQLite stores that text; PostgreSQL a
+# timestamptz.
+sql_time()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "to_char(($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+	else
+		printf '%s' "($1)"
+	fi
+}
+
+# sql_now_plus SECONDS: the current time plus SECONDS (an integer, may be
+# negative), of the type of the time columns (compare, store; print it
+# through sql_time).
+sql_now_plus()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "(clock_timestamp() + ($1) * interval '1 second')"
+	else
+		printf '%s' "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '$1 seconds')"
+	fi
+}
+
+# sql_epoch_ms EXPR: time EXPR in milliseconds since 1970 (an integer).
+sql_epoch_ms()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "floor(extract(epoch FROM ($1)) * 1000)::bigint"
+	else
+		printf '%s' "(CAST(strftime('%s', $1) AS INTEGER) * 1000 + CAST(substr($1, 21, 3) AS INTEGER))"
+	fi
+}
+
+# sql_is_time EXPR: 1 when EXPR is a time in the store's form, else 0.
+# SQLite: the text matches YYYY-MM-DDTHH:MM:SS.sssZ; PostgreSQL: a
+# timestamptz, which has no other form, that is not NULL.
+sql_is_time()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "CASE WHEN ($1) IS NOT NULL THEN 1 ELSE 0 END"
+	else
+		printf '%s' "(($1) GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z')"
+	fi
+}
+
+# sql_file_blob FILE: the bytes of FILE as a BLOB (SQLite) or bytea.
+sql_file_blob()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf "decode('%s', 'hex')" "$(od -An -v -tx1 "$1" | tr -d ' \n')"
+	else
+		printf "readfile('%s')" "$1"
+	fi
+}
+
+# sql_json EXPR PATH: the value at PATH ($.a.b, $[1]) of the JSON text
+# EXPR, as SQLite's json_extract gives it (text unquoted); sql_json_number
+# the same for a number, printed as a double; sql_json_valid EXPR: 1 when
+# EXPR is JSON (PostgreSQL: a json column is; the cast of anything else
+# fails).
+sql_json()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf 'json_extract_path_text((%s)::json' "$1"
+		printf '%s\n' "$2" | sed 's/^\$//; s/\[\([0-9]*\)\]/.\1/g; s/^\.//' | tr '.' '\n' |
+			while IFS= read -r sj_key; do printf ", '%s'" "$sj_key"; done
+		printf ')'
+	else
+		printf "json_extract(%s, '%s')" "$1" "$2"
+	fi
+}
+
+sql_json_number()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '(%s)::float8' "$(sql_json "$1" "$2")"
+	else
+		sql_json "$1" "$2"
+	fi
+}
+
+sql_json_valid()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf 'CASE WHEN (%s)::json IS NOT NULL THEN 1 END' "$1"
+	else
+		printf 'json_valid(%s)' "$1"
+	fi
+}
+
+# sql_bool EXPR: 1 when the condition EXPR holds, 0 when not (PostgreSQL
+# would print t and f), NULL when it is NULL.
+sql_bool()
+{
+	printf '%s' "CASE WHEN ($1) THEN 1 WHEN NOT ($1) THEN 0 END"
+}
+
+# sql_concat EXPR [SEPARATOR]: the aggregate joining EXPR of the rows, in
+# their order (ordered by a subquery), with SEPARATOR (default ',').
+sql_concat()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "string_agg(($1)::text, '${2-,}')"
+	else
+		printf '%s' "group_concat($1, '${2-,}')"
+	fi
+}
+
+# sql_blob EXPR: text EXPR as the bytes of a BLOB (SQLite) or bytea.
+sql_blob()
+{
+	if [ "$BACKEND" = postgresql ]; then
+		printf '%s' "convert_to($1, 'UTF8')"
+	else
+		printf '%s' "CAST($1 AS BLOB)"
+	fi
 }
 
 # The rows of the three tables a rejected delivery must not touch, exactly
@@ -214,6 +481,15 @@ sql_db()
 # Nothing when the database does not exist.
 snapshot()
 {
+	if [ "$BACKEND" = postgresql ]; then
+		# Whole rows as record text: NULL and '' told apart, times to the
+		# microsecond.  Nothing before the schema exists.
+		pg_sql "$DB" 'SELECT t::text FROM cloudflare_images t ORDER BY cloudflare_id;
+			SELECT t::text FROM cloudflare_image_logs t ORDER BY id;
+			SELECT ROW(id, image_id, status, hook, created_at, input)::text
+			FROM hook_runs ORDER BY id;' 2>/dev/null
+		return 0
+	fi
 	[ -f "$DB" ] || return 0
 	"$SQLITE3" -batch -noheader -cmd '.timeout 5000' -cmd '.mode quote' "$DB" \
 		'SELECT * FROM cloudflare_images ORDER BY rowid;
@@ -224,7 +500,9 @@ snapshot()
 
 delivery_count()
 {
-	if [ -f "$DB" ]; then
+	if [ "$BACKEND" = postgresql ]; then
+		pg_sql "$DB" 'SELECT count(*) FROM webhook_deliveries' 2>/dev/null || echo 0
+	elif [ -f "$DB" ]; then
 		"$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$DB" \
 			'SELECT count(*) FROM webhook_deliveries' 2>/dev/null || echo 0
 	else
@@ -377,7 +655,16 @@ expect_rejected()
 # (NULL, 'text', 42), so that NULL and '' are told apart.
 last_delivery()
 {
-	sql "SELECT quote($1) FROM webhook_deliveries ORDER BY id DESC LIMIT 1"
+	if [ "$BACKEND" = postgresql ]; then
+		case $1 in
+		id | status_code | body_size) ld_q="COALESCE($1::text, 'NULL')" ;;
+		received_at) ld_q="quote_nullable($(sql_time "$1"))" ;;
+		*) ld_q="quote_nullable($1)" ;;
+		esac
+		sql "SELECT $ld_q FROM webhook_deliveries ORDER BY id DESC LIMIT 1"
+	else
+		sql "SELECT quote($1) FROM webhook_deliveries ORDER BY id DESC LIMIT 1"
+	fi
 }
 
 # image_status ID: the status column of image ID (nothing when absent).
@@ -396,6 +683,11 @@ sql_quote()
 # nor in anything the binary wrote to stderr in this test (cfimages-webhook.conf(5)).
 expect_no_secret()
 {
+	if [ "$BACKEND" = postgresql ]; then
+		db_dump >"$T/pg_dump.sql" 2>"$T/pg_dump.err" ||
+			fail "pg_dump failed: $(head -c 500 "$T/pg_dump.err")"
+		grep -F -a -q -e "$1" "$T/pg_dump.sql" && fail "the secret appears in the database"
+	fi
 	for f in "$DB" "$DB-wal" "$DB-journal" "$T"/cgi.*.err "$T"/*.stderr; do
 		[ -f "$f" ] || continue
 		if grep -F -a -q -e "$1" "$f"; then
@@ -417,9 +709,13 @@ wait_hook_runners()
 {
 	whr_i=0
 	while [ "$whr_i" -lt 100 ]; do
-		whr_n=$("$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$DB" \
-			"SELECT count(*) FROM hook_runs WHERE state = 'running' OR (state = 'queued'
-			 AND next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))" 2>/dev/null)
+		whr_q="SELECT count(*) FROM hook_runs WHERE state = 'running' OR (state = 'queued'
+			 AND next_attempt_at <= $(sql_now_plus 0))"
+		if [ "$BACKEND" = postgresql ]; then
+			whr_n=$(pg_sql "$DB" "$whr_q" 2>/dev/null)
+		else
+			whr_n=$("$SQLITE3" -batch -noheader -cmd '.timeout 5000' "$DB" "$whr_q" 2>/dev/null)
+		fi
 		[ "$whr_n" = 0 ] && return 0
 		sleep 0.1
 		whr_i=$((whr_i + 1))
@@ -442,3 +738,9 @@ alive()
 	esac
 	return 0
 }
+
+# The PostgreSQL pass: the test's own database, empty.
+if [ "$BACKEND" = postgresql ]; then
+	pg_admin "CREATE DATABASE \"$PG_DB_NAME\"" >/dev/null ||
+		{ PG_DB_NAME=; hard_error "cannot create the test database in the PostgreSQL pass's cluster"; }
+fi

@@ -18,7 +18,7 @@ cgi POST "$PAYLOADS/cloudflare-upload-complete.json" CFIMAGES_WEBHOOK_AUTO_REGIS
 expect_answer 200 OK
 expect_one_delivery applied 200
 expect_eq "$(image_status "$ID")" uploaded "auto-registered image status"
-expect_sql "SELECT json_extract(metadata, '\$.key'), json_array_length(variants), created_at <= updated_at
+expect_sql "SELECT $(sql_json metadata '$.key'), json_array_length(variants), $(sql_bool 'created_at <= updated_at')
 	FROM cloudflare_images WHERE cloudflare_id = '$ID'" "value|2|1" "auto-registered image fields"
 expect_sql "SELECT event_type FROM cloudflare_image_logs WHERE image_id = '$ID' ORDER BY id" \
 	status_changed "one status_changed log row"

@@ -25,11 +25,18 @@ run()
 # --- init ---
 run init init
 expect_eq "$RC" 0 "init exits 0 ($ERR)"
-[ -f "$DB" ] || fail "init created no database"
-expect_sql "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
+db_exists || fail "init created no database"
+if [ "$BACKEND" = postgresql ]; then
+	TABLES="information_schema.tables WHERE table_schema = current_schema() AND table_name"
+	VERSION='SELECT version FROM cfimages_schema'
+else
+	TABLES="sqlite_master WHERE type = 'table' AND name"
+	VERSION='PRAGMA user_version'
+	expect_sql "PRAGMA journal_mode" wal "init: WAL mode"
+fi
+expect_sql "SELECT count(*) FROM $TABLES IN
 	('cloudflare_images', 'cloudflare_image_logs', 'webhook_deliveries', 'hook_runs')" 4 "init: the four tables"
-expect_sql "PRAGMA journal_mode" wal "init: WAL mode"
-expect_eq "$(sql 'PRAGMA user_version' | grep -c '^[1-9][0-9]*$')" 1 "init: a schema version"
+expect_eq "$(sql "$VERSION" | grep -c '^[1-9][0-9]*$')" 1 "init: a schema version"
 run init-again init
 expect_eq "$RC" 0 "init on an existing database exits 0"
 # Columns cfimages-webhook(8) DATABASE makes public.
@@ -45,7 +52,13 @@ for col in cloudflare_images.cloudflare_id cloudflare_images.status cloudflare_i
 	webhook_deliveries.body_size hook_runs.id hook_runs.image_id hook_runs.status hook_runs.hook \
 	hook_runs.state hook_runs.attempts hook_runs.exit_code hook_runs.output \
 	hook_runs.next_attempt_at hook_runs.created_at hook_runs.finished_at; do
-	expect_sql "SELECT count(*) FROM pragma_table_info('${col%%.*}') WHERE name = '${col#*.}'" 1 \
+	if [ "$BACKEND" = postgresql ]; then
+		q="information_schema.columns WHERE table_schema = current_schema()
+			AND table_name = '${col%%.*}' AND column_name"
+	else
+		q="pragma_table_info('${col%%.*}') WHERE name"
+	fi
+	expect_sql "SELECT count(*) FROM $q = '${col#*.}'" 1 \
 		"column $col exists"
 done
 
@@ -239,15 +252,15 @@ done
 # --- prune ---
 sql "UPDATE webhook_deliveries SET received_at = '2001-01-01T00:00:00.000Z' WHERE status_code = 404;
 	UPDATE cloudflare_image_logs SET timestamp = '2001-01-01T00:00:00.000Z' WHERE image_id = 'abc'"
-images=$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")
+images=$(sql "SELECT * FROM cloudflare_images ORDER BY cloudflare_id")
 run prune prune
 expect_eq "$RC" 0 "prune exits 0 ($ERR)"
 expect_sql "SELECT count(*) FROM webhook_deliveries WHERE status_code = 404" 0 "prune deletes old deliveries"
 expect_sql "SELECT count(*) FROM webhook_deliveries" 1 "prune keeps recent deliveries"
 expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = 'abc'" 0 "prune deletes old log rows"
 expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$ID'" 2 "prune keeps recent log rows"
-expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")" "$images" "prune never touches images"
-sql "UPDATE webhook_deliveries SET received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 days')"
+expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY cloudflare_id")" "$images" "prune never touches images"
+sql "UPDATE webhook_deliveries SET received_at = $(sql_now_plus -864000)"
 run prune-days prune --older-than 11
 expect_sql "SELECT count(*) FROM webhook_deliveries" 1 "prune --older-than 11 keeps a 10-day-old row"
 run prune-days2 prune --older-than 9

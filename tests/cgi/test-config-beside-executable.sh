@@ -2,13 +2,14 @@
 # cfimages-webhook.conf(5): with no --config and no CFIMAGES_WEBHOOK_CONFIG, the
 # configuration is cfimages-webhook.conf in the directory of the executable
 # itself (the shared-hosting place, next to the .fcgi); the process
-# environment still wins over it.
+# environment still wins over it.  (The other databases named to show
+# which setting won are SQLite files in both passes.)
 . "$top_srcdir/tests/lib.sh"
 
 SECRET=beside-s3cret
 mkdir -p "$T/site"
 cp "$CFW_BIN" "$T/site/cfimages-webhook" || hard_error "cannot copy the binary"
-DB=$T/site-data.db
+[ "$BACKEND" = sqlite ] && DB=$T/site-data.db
 cat >"$T/site/cfimages-webhook.conf" <<CONF
 # next to the executable
 secret = $SECRET

@@ -3,9 +3,29 @@
 # whatever the umask (SQLite alone would give 0644 & ~umask): 0660 under
 # umask 077, the default 0600 under umask 000, by the responder (first
 # delivery) and by `init`.  The file gets its schema on first use.
+# In the PostgreSQL pass, where db_mode means nothing (there is no file of
+# ours), only what does not depend on a file: the schema on first use, a
+# bad db_mode still a configuration error, and commands other than init
+# and register creating nothing.
 . "$top_srcdir/tests/lib.sh"
 
 write_file "$T/probe" '{"text":"Hello World! This is a test message."}'
+if [ "$BACKEND" = postgresql ]; then
+	for bad in 0000 999; do
+		cgi POST "$T/probe" CFIMAGES_WEBHOOK_DB_MODE=$bad
+		expect_answer 500 "Internal server error"
+		grep -q 'configuration: .*db_mode' "$CGI_ERR" ||
+			fail "db_mode $bad: no configuration error: $(cat "$CGI_ERR")"
+	done
+	cfw show x >/dev/null 2>&1
+	db_exists && fail "show created the schema"
+	cfw list >/dev/null 2>&1
+	db_exists && fail "list created the schema"
+	cgi POST "$T/probe" CFIMAGES_WEBHOOK_DB_MODE=0660
+	expect_answer 200 Ignored
+	expect_sql "SELECT reason FROM webhook_deliveries" ignored "the new database has its schema and the row"
+	exit 0
+fi
 mode()
 {
 	stat -c %a "$1"

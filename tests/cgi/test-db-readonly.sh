@@ -10,6 +10,7 @@
 #
 # Root may write any file, so as root the binary runs as nobody.
 . "$top_srcdir/tests/lib.sh"
+sqlite_only "a read-only database file, -wal and -shm; PostgreSQL's files are the server's"
 
 UP=$PAYLOADS/cloudflare-upload-complete.json
 ID=2cdc28f0-017a-49c4-9ed7-87056c83901

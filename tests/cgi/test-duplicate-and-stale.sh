@@ -22,7 +22,7 @@ image_row()
 }
 log_types()
 {
-	sql "SELECT group_concat(event_type, ',') FROM (SELECT event_type FROM cloudflare_image_logs WHERE image_id = '$1' ORDER BY id)"
+	sql "SELECT $(sql_concat event_type) FROM (SELECT event_type FROM cloudflare_image_logs WHERE image_id = '$1' ORDER BY id) AS l"
 }
 hook_runs()
 {
@@ -96,7 +96,7 @@ expect_one_delivery duplicate 200
 cgi POST "$T/u"
 expect_answer 200 OK
 expect_one_delivery applied 200
-expect_sql "SELECT status, error IS NULL, uploaded_at FROM cloudflare_images WHERE cloudflare_id = 'other'" \
+expect_sql "SELECT status, $(sql_bool 'error IS NULL'), $(sql_time uploaded_at) FROM cloudflare_images WHERE cloudflare_id = 'other'" \
 	"uploaded|1|2024-02-02T00:00:00.000Z" "failed then uploaded: applied, error cleared"
 expect_eq "$(log_types other)" "registered,status_changed,duplicate,status_changed" "log rows of other"
 cfw register drafty >/dev/null

@@ -10,8 +10,7 @@
 # column ID COLUMN: the column's text exactly, through a file (newlines kept).
 column()
 {
-	sql "SELECT writefile('$T/column', $2) FROM cloudflare_images WHERE cloudflare_id = '$1'" >/dev/null
-	cat "$T/column"
+	sql_text "$2" "FROM cloudflare_images WHERE cloudflare_id = '$1'"
 }
 
 # The flat shape, pretty-printed by the sender.

@@ -45,7 +45,7 @@ sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,
 	next_attempt_at, created_at, started_at, previous_status, event, input)
 	VALUES ('img-stale', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'running', 1,
 	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z',
-	'pending', 'upload.complete', readfile('$T/s.json'))"
+	'pending', 'upload.complete', $(sql_file_blob "$T/s.json"))"
 STALE=$(sql "SELECT id FROM hook_runs WHERE image_id = 'img-stale'")
 write_file "$T/other.json" '{"id":"img-other","error":"no hooks for failed"}'
 cgi POST "$T/other.json"

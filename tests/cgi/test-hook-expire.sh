@@ -31,7 +31,7 @@ expect_eq "$(image_status img-draft)" expired "the expired draft"
 expect_sql "SELECT image_id, status, hook, event FROM hook_runs ORDER BY image_id" \
 	"img-draft|expired|expired|expire
 img-old|expired|expired|expire" "the hook runs queued by expire"
-wait_until 20 sql_is "SELECT group_concat(state) FROM hook_runs" done,done ||
+wait_until 20 sql_is "SELECT $(sql_concat state) FROM hook_runs" done,done ||
 	fail "the expired hook did not run: $(sql "SELECT state, exit_code, output FROM hook_runs")"
 RUN=$(sql "SELECT id FROM hook_runs WHERE image_id = 'img-old'")
 OUT=$T/out/img-old
@@ -39,7 +39,7 @@ write_file "$T/expected-stdin" '{"id":"img-old","status":"expired"}'
 cmp -s "$OUT/stdin" "$T/expected-stdin" || fail "stdin of the expired hook: [$(cat "$OUT/stdin")]"
 expect_eq "$(cat "$OUT/argv" 2>/dev/null)" "img-old
 expired" "argv of the expired hook"
-expect_eq "$(grep '^CFIMAGES_' "$OUT/env" 2>/dev/null)" "CFIMAGES_DB=$(cd "$T" && pwd -P)/webhook.db
+expect_eq "$(grep '^CFIMAGES_' "$OUT/env" 2>/dev/null)" "CFIMAGES_DB=$(hook_db)
 CFIMAGES_EVENT=expire
 CFIMAGES_HOOK_ATTEMPT=1
 CFIMAGES_HOOK_RUN_ID=$RUN

@@ -23,11 +23,6 @@ hook_script "$HOOKS/uploaded" \
 	'exit 0'
 ATTEMPTS=3
 
-# ms since the epoch of a stored time.
-ms_sql()
-{
-	echo "CAST(strftime('%s', $1) AS INTEGER) * 1000 + CAST(substr($1, 21, 3) AS INTEGER)"
-}
 now_ms()
 {
 	date +%s%3N
@@ -36,11 +31,11 @@ now_ms()
 # T1 (ms) set next_attempt_at SECONDS after its end.
 check_backoff()
 {
-	cb_next=$(sql "SELECT $(ms_sql next_attempt_at) FROM hook_runs WHERE id = $1")
+	cb_next=$(sql "SELECT $(sql_epoch_ms next_attempt_at) FROM hook_runs WHERE id = $1")
 	cb_lo=$(($3 + $2 * 1000 - 1000))
 	cb_hi=$(($4 + $2 * 1000 + 1000))
 	if [ -z "$cb_next" ] || [ "$cb_next" -lt "$cb_lo" ] || [ "$cb_next" -gt "$cb_hi" ]; then
-		fail "run $1: next_attempt_at $(sql "SELECT next_attempt_at FROM hook_runs WHERE id = $1") is not $2 s after the attempt (expected $(((cb_lo - $3) / 1000))..$(((cb_hi - $3) / 1000)) s after its start)"
+		fail "run $1: next_attempt_at $(sql "SELECT $(sql_time next_attempt_at) FROM hook_runs WHERE id = $1") is not $2 s after the attempt (expected $(((cb_lo - $3) / 1000))..$(((cb_hi - $3) / 1000)) s after its start)"
 	fi
 }
 make_due()
@@ -65,7 +60,7 @@ wait_until 20 sql_is "SELECT state, attempts FROM hook_runs WHERE id = $RUN" "qu
 t1=$(now_ms)
 # The runner may linger for the retry: the test takes over from here.
 kill_runners
-expect_sql "SELECT state, attempts, exit_code, finished_at IS NULL FROM hook_runs WHERE id = $RUN" \
+expect_sql "SELECT state, attempts, exit_code, $(sql_bool 'finished_at IS NULL') FROM hook_runs WHERE id = $RUN" \
 	"queued|1|3|1" "the run after a failed first attempt"
 expect_sql "SELECT output FROM hook_runs WHERE id = $RUN" "attempt 1 to stdout
 attempt 1 to stderr" "the output of attempt 1 (stdout and stderr)"
@@ -73,8 +68,8 @@ check_backoff "$RUN" 30 "$t0" "$t1"
 
 # `hooks list`: the row, then its output lines.
 cfw hooks list >"$T/list" 2>&1 || fail "hooks list failed: $(cat "$T/list")"
-created=$(sql "SELECT created_at FROM hook_runs WHERE id = $RUN")
-next=$(sql "SELECT next_attempt_at FROM hook_runs WHERE id = $RUN")
+created=$(sql "SELECT $(sql_time created_at) FROM hook_runs WHERE id = $RUN")
+next=$(sql "SELECT $(sql_time next_attempt_at) FROM hook_runs WHERE id = $RUN")
 host=$(sql "SELECT host FROM hook_runs WHERE id = $RUN")
 expect_eq "$host" "$(hostname)" "the host that ran the run"
 expect_eq "$(grep "^$RUN	" "$T/list")" \
@@ -104,7 +99,7 @@ check_backoff "$RUN" 60 "$t0" "$t1"
 # Attempt 3 of hook_attempts = 3: failed for good.
 make_due "$RUN"
 hooks_run
-expect_sql "SELECT state, attempts, exit_code, finished_at GLOB '????-??-??T??:??:??.???Z'
+expect_sql "SELECT state, attempts, exit_code, $(sql_is_time finished_at)
 	FROM hook_runs WHERE id = $RUN" "failed|3|3|1" "the run after the last attempt"
 make_due "$RUN"
 hooks_run
@@ -113,7 +108,7 @@ expect_eq "$(cat "$T/attempts")" "1
 2
 3" "CFIMAGES_HOOK_ATTEMPT of the three attempts"
 cfw hooks list --state failed >"$T/list-failed" 2>&1
-finished=$(sql "SELECT finished_at FROM hook_runs WHERE id = $RUN")
+finished=$(sql "SELECT $(sql_time finished_at) FROM hook_runs WHERE id = $RUN")
 expect_eq "$(grep "^$RUN	" "$T/list-failed")" \
 	"$RUN	failed	attempts=3	exit=3	uploaded	$ID	created=$created	finished=$finished	host=$host" \
 	"hooks list --state failed row"
@@ -122,8 +117,8 @@ expect_eq "$(grep "^$RUN	" "$T/list-failed")" \
 cfw hooks retry "$RUN" >"$T/retry.out" 2>&1
 expect_eq "$?" 0 "hooks retry exit status ($(cat "$T/retry.out"))"
 expect_eq "$(cat "$T/retry.out")" "hook run $RUN queued again" "hooks retry output"
-expect_sql "SELECT state, attempts, finished_at IS NULL,
-	next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+expect_sql "SELECT state, attempts, $(sql_bool 'finished_at IS NULL'),
+	$(sql_bool "next_attempt_at <= $(sql_now_plus 0)")
 	FROM hook_runs WHERE id = $RUN" "queued|0|1|1" "the run after hooks retry"
 hooks_run
 expect_sql "SELECT state, attempts FROM hook_runs WHERE id = $RUN" "queued|1" \
@@ -142,8 +137,7 @@ wait_until 20 sql_is "SELECT state FROM hook_runs WHERE image_id = '$BIG'" "done
 	printf 'attempt 1 to stdout\nattempt 1 to stderr\n'
 	awk 'BEGIN { for (i = 0; i < 10000; i++) printf "%c", 65 + i % 26 }'
 } | tail -c 4096 >"$T/expected-tail"
-rm -f "$T/tail"
-sql "SELECT writefile('$T/tail', output) FROM hook_runs WHERE image_id = '$BIG'" >/dev/null
+sql_text output "FROM hook_runs WHERE image_id = '$BIG'" >"$T/tail"
 cmp -s "$T/tail" "$T/expected-tail" ||
 	fail "the kept output is not the last 4096 bytes ($(wc -c <"$T/tail" 2>/dev/null) bytes kept)"
 exit 0

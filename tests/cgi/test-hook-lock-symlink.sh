@@ -8,6 +8,7 @@
 # mode.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/hooklib.sh"
+sqlite_only "the runners' lock file beside the database file (PostgreSQL runners take advisory locks)"
 
 MODE=CFIMAGES_WEBHOOK_DB_MODE=0660
 LOCK=$DB-hooks.lock

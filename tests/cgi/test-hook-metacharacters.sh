@@ -47,7 +47,7 @@ printf '%s\n' "$ID" >"$T/expected-env-id"
 cmp -s "$T/out/env-id" "$T/expected-env-id" ||
 	fail "CFIMAGES_IMAGE_ID is not the id: [$(cat "$T/out/env-id")]"
 cmp -s "$T/out/stdin" "$T/body.json" || fail "stdin is not the body"
-expect_sql "SELECT image_id = '$(sql_quote "$ID")' FROM hook_runs" 1 "hook_runs.image_id"
+expect_sql "SELECT $(sql_bool "image_id = '$(sql_quote "$ID")'") FROM hook_runs" 1 "hook_runs.image_id"
 
 found=$(find "$T" -name 'pwned-*' 2>/dev/null)
 [ -z "$found" ] || fail "a command in the data ran: $found"

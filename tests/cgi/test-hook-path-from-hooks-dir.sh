@@ -24,7 +24,7 @@ queue()
 	sql "INSERT INTO hook_runs (image_id, status, hook, path, next_attempt_at, created_at,
 		previous_status, event, input)
 		VALUES ('$1', 'uploaded', '$2', '$3', '2000-01-01T00:00:00.000Z',
-		'2000-01-01T00:00:00.000Z', 'pending', 'upload.complete', CAST('{}' AS BLOB))"
+		'2000-01-01T00:00:00.000Z', 'pending', 'upload.complete', $(sql_blob "'{}'"))"
 }
 queue img-a uploaded "$T/evil"
 queue img-b "uploaded.d/../../evil" "$T/evil"

@@ -50,8 +50,8 @@ forge()
 		VALUES ('$1', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'running', 1,
 		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z',
 		'2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
-		CAST('{\"id\":\"$1\"}' AS BLOB), $2, $3);
-		SELECT last_insert_rowid();"
+		$(sql_blob "'{\"id\":\"$1\"}'"), $2, $3)
+		RETURNING id"
 }
 runner_log()
 {
@@ -81,7 +81,7 @@ sleep 0.5
 alive "$PLAIN" || fail "a forged running row made the receiver kill process group $PLAIN"
 alive "$OTHER_DB" ||
 	fail "a forged row made the receiver kill group $OTHER_DB, whose CFIMAGES_DB is another database"
-expect_sql "SELECT id, state, attempts, pgid IS NULL FROM hook_runs ORDER BY id" \
+expect_sql "SELECT id, state, attempts, $(sql_bool 'pgid IS NULL') FROM hook_runs ORDER BY id" \
 	"$RUN|done|2|1
 $RUN2|done|2|1" "the forged runs, taken up and run again"
 expect_eq "$(sort "$T/ran.log" 2>/dev/null)" "$RUN 2

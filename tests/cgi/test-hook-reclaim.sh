@@ -24,7 +24,7 @@ hook_script "$HOOKS/uploaded" \
 	"	echo \$\$ >'$T/own.pid'" \
 	'	exec sleep 300' \
 	'fi'
-DB_REAL=$(cd "$T" && pwd -P)/webhook.db
+DB_REAL=$(hook_db)
 
 # A process in its own session and process group, like a hook group
 # (setsid does not fork: a background job of this shell leads no group).
@@ -56,8 +56,8 @@ queue_running()
 		input, pgid, pg_start)
 		VALUES ('$1', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'running', 1,
 		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', '$2', '$2', 'pending',
-		'upload.complete', CAST('{\"id\":\"$1\"}' AS BLOB), $3, $4);
-		SELECT last_insert_rowid();"
+		'upload.complete', $(sql_blob "'{\"id\":\"$1\"}'"), $3, $4)
+		RETURNING id"
 }
 # The PID of process $1's parent.
 parent_of()
@@ -79,7 +79,7 @@ sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts, next_
 	created_at, previous_status, event, input)
 	VALUES ('img-own', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
 	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
-	CAST('{\"id\":\"img-own\"}' AS BLOB))"
+	$(sql_blob "'{\"id\":\"img-own\"}'"))"
 RUN_OWN=$(sql "SELECT id FROM hook_runs WHERE image_id = 'img-own'")
 cfw hooks run >"$T/dying.out" 2>"$T/dying.err" &
 DYING=$!
@@ -99,7 +99,7 @@ sql "UPDATE hook_runs SET started_at = '$LONG_AGO', lease_until = '$LONG_AGO' WH
 
 group_leader
 REUSED=$LEADER
-LEASED=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour')")
+LEASED=$(sql "SELECT $(sql_time "$(sql_now_plus 3600)")")
 RUN_REUSED=$(queue_running img-reused "$LONG_AGO" "$REUSED" $(($(start_time "$REUSED") + 12345)))
 # A recent run whose hook group is simulated: a process carrying the
 # environment a hook of this run gets.
@@ -128,7 +128,7 @@ grep -q "$RUN_OWN" "$T/run.err" || fail "the reclaimed run $RUN_OWN is not logge
 sql "UPDATE hook_runs SET lease_until = '$LONG_AGO', attempts = 5 WHERE id = $RUN_RECENT"
 hooks_run
 wait_until 5 gone "$RECENT" || fail "the recorded process group of the last run was not killed"
-expect_sql "SELECT state, attempts, finished_at IS NOT NULL FROM hook_runs WHERE id = $RUN_RECENT" \
+expect_sql "SELECT state, attempts, $(sql_bool 'finished_at IS NOT NULL') FROM hook_runs WHERE id = $RUN_RECENT" \
 	"failed|5|1" "a stale run with its attempts used up"
 case $(sql "SELECT output FROM hook_runs WHERE id = $RUN_RECENT") in
 *died*) ;;

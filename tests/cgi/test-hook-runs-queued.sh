@@ -42,13 +42,12 @@ uploaded.d/20-b
 uploaded.d/50-link" "hook_runs rows: the hook, then uploaded.d in name order"
 expect_sql "SELECT DISTINCT status FROM hook_runs" uploaded "hook runs are for status uploaded"
 expect_sql "SELECT count(*) FROM hook_runs WHERE state IN ('queued', 'running', 'done')
-	AND attempts >= 0 AND created_at GLOB '????-??-??T??:??:??.???Z'
-	AND next_attempt_at GLOB '????-??-??T??:??:??.???Z'" 4 "hook runs are queued (or already taken up)"
+	AND attempts >= 0 AND $(sql_is_time created_at) = 1
+	AND $(sql_is_time next_attempt_at) = 1" 4 "hook runs are queued (or already taken up)"
 i=0
 for h in uploaded uploaded.d/10-a uploaded.d/20-b uploaded.d/50-link; do
 	i=$((i + 1))
-	rm -f "$T/input"
-	sql "SELECT writefile('$T/input', input) FROM hook_runs WHERE hook = '$h'" >/dev/null
+	sql_bytes input "FROM hook_runs WHERE hook = '$h'" >"$T/input"
 	cmp -s "$T/input" "$BODY_FILE" || fail "hook run $h: input is not the delivery's body"
 done
 for refused in 05-world-writable 06-group-writable; do
@@ -65,7 +64,7 @@ write_file "$T/failed" '{"id":"second","error":"broken"}'
 cgi POST "$T/failed"
 expect_answer 200 OK
 expect_sql "SELECT hook FROM hook_runs WHERE image_id = 'second'" failed "only the failed hook"
-sql "SELECT writefile('$T/input', input) FROM hook_runs WHERE image_id = 'second'" >/dev/null
+sql_bytes input "FROM hook_runs WHERE image_id = 'second'" >"$T/input"
 cmp -s "$T/input" "$T/failed" || fail "failed hook run: input is not the delivery's body"
 
 # A world-writable hook (chmod 0777) is refused: no row, and a log line.

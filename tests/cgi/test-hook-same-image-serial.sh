@@ -27,7 +27,7 @@ for n in 1 2; do
 		next_attempt_at, created_at, previous_status, event, input)
 		VALUES ('img-same', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
 		'2000-01-01T00:00:0$n.000Z', '2000-01-01T00:00:00.000Z', 'pending',
-		'upload.complete', CAST('{\"id\":\"img-same\"}' AS BLOB))"
+		'upload.complete', $(sql_blob "'{\"id\":\"img-same\"}'"))"
 done
 FIRST=$(sql "SELECT min(id) FROM hook_runs")
 SECOND=$(sql "SELECT max(id) FROM hook_runs")

@@ -18,7 +18,7 @@ for i in 1 2 3 4 5 6; do
 		next_attempt_at, created_at, previous_status, event, input)
 		VALUES ('img-$i', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
 		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending',
-		'upload.complete', CAST('{\"id\":\"img-$i\"}' AS BLOB))"
+		'upload.complete', $(sql_blob "'{\"id\":\"img-$i\"}'"))"
 done
 expect_sql "SELECT count(*) FROM hook_runs WHERE state = 'queued'" 6 "queued runs"
 

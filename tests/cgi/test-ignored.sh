@@ -52,17 +52,16 @@ kept_in_full()
 {
 	write_file "$T/body" "$1"
 	logs=$(sql "SELECT count(*) FROM cloudflare_image_logs")
-	images=$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")
+	images=$(sql "SELECT * FROM cloudflare_images ORDER BY cloudflare_id")
 	runs=$(sql "SELECT count(*) FROM hook_runs")
 	cgi POST "$T/body"
 	expect_answer 200 Ignored
 	expect_one_delivery ignored 200
 	expect_sql "SELECT count(*) FROM cloudflare_image_logs" $((logs + 1)) \
 		"request $CGI_N: one log row keeps the unrecognized Images notification"
-	rm -f "$T/kept"
-	sql "SELECT writefile('$T/kept', data) FROM cloudflare_image_logs ORDER BY id DESC LIMIT 1" >/dev/null
+	sql_text data "FROM cloudflare_image_logs ORDER BY id DESC LIMIT 1" >"$T/kept"
 	cmp -s "$T/kept" "$T/body" || fail "request $CGI_N: the log row's data is not the body in full"
-	expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY rowid")" "$images" \
+	expect_eq "$(sql "SELECT * FROM cloudflare_images ORDER BY cloudflare_id")" "$images" \
 		"request $CGI_N: no image touched"
 	expect_sql "SELECT count(*) FROM hook_runs" "$runs" "request $CGI_N: no hook run"
 }

@@ -25,7 +25,7 @@ expect_eq "$rows" "$(ls "$PAYLOADS"/*.json | wc -l | tr -d ' ')" "README table r
 # The log row's data, exactly as stored, into a file.
 log_data()
 {
-	sql "SELECT writefile('$1', data) FROM cloudflare_image_logs WHERE event_type = 'status_changed'" >/dev/null
+	sql_text data "FROM cloudflare_image_logs WHERE event_type = 'status_changed'" >"$1"
 }
 
 # Checks what cfimages-webhook(8) DATABASE says an applied sample leaves behind.
@@ -35,7 +35,7 @@ applied()
 	expect_one_delivery applied 200
 	expect_eq "$(last_delivery image_id)" "'$id'" "$file: delivery image_id"
 	expect_eq "$(last_delivery scheme)" "'none'" "$file: delivery scheme"
-	expect_sql "SELECT received_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z'
+	expect_sql "SELECT $(sql_is_time received_at)
 		FROM webhook_deliveries ORDER BY id DESC LIMIT 1" 1 "$file: received_at is UTC with milliseconds"
 	expect_eq "$(last_delivery body_size)" "$(wc -c <"$PAYLOADS/$file" | tr -d ' ')" "$file: body_size"
 	expect_eq "$(last_delivery body_sha256)" "'$(sha256sum <"$PAYLOADS/$file" | cut -c1-64)'" \
@@ -44,12 +44,12 @@ applied()
 		1 "$file: one status_changed log row"
 	log_data "$T/logdata"
 	cmp -s "$T/logdata" "$PAYLOADS/$file" || fail "$file: the log row's data is not the raw body"
-	expect_sql "SELECT updated_at >= created_at AND updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z' FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+	expect_sql "SELECT $(sql_bool "updated_at >= created_at AND $(sql_is_time updated_at) = 1") FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 		1 "$file: updated_at is a UTC time with milliseconds"
 }
 
 while IFS='|' read -r file answer after; do
-	rm -f "$DB" "$DB-wal" "$DB-shm"
+	drop_db
 	init_db "$ID" "$JOB"
 	cgi POST "$PAYLOADS/$file"
 	expect_eq "$STATUS $BODY" "$answer" "$file: answer"
@@ -72,43 +72,44 @@ while IFS='|' read -r file answer after; do
 	# The fields each sample carries.
 	case $file in
 	cloudflare-upload-complete.json)
-		expect_sql "SELECT json_extract(metadata, '\$.key'), json_array_length(variants),
-			json_extract(variants, '\$[1]'), require_signed_urls, uploaded_at, error
+		expect_sql "SELECT $(sql_json metadata '$.key'), json_array_length(variants),
+			$(sql_json variants '$[1]'), $(sql_bool require_signed_urls), $(sql_time uploaded_at), error
 			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"value|2|https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/$ID/thumbnail|1|2024-01-01T12:00:00.000Z|" \
 			"$file: stored fields"
-		expect_sql "SELECT json_valid(metadata) AND json_valid(variants) FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+		expect_sql "SELECT $(sql_bool "$(sql_json_valid metadata) = 1 AND $(sql_json_valid variants) = 1") FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			1 "$file: metadata and variants are JSON"
 		;;
 	cloudflare-upload-failed.json)
-		expect_sql "SELECT error, metadata IS NULL, variants IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+		expect_sql "SELECT error, $(sql_bool 'metadata IS NULL'), $(sql_bool 'variants IS NULL') FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"Image processing failed|1|1" "$file: stored error"
 		;;
 	images-envelope-uploaded.json)
-		expect_sql "SELECT filename, json_extract(metadata, '\$.userId'), json_extract(metadata, '\$.source'),
-			json_array_length(variants), require_signed_urls, uploaded_at
+		expect_sql "SELECT filename, $(sql_json metadata '$.userId'), $(sql_json metadata '$.source'),
+			json_array_length(variants), $(sql_bool require_signed_urls), $(sql_time uploaded_at)
 			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"profile.jpg|user_12345|profile_upload|2|0|2025-01-15T10:30:45.000Z" "$file: stored fields"
 		;;
 	notification-images-upload.json)
-		expect_sql "SELECT json_extract(metadata, '\$.key'), json_extract(variants, '\$[0]'),
-			json_array_length(variants), require_signed_urls, uploaded_at
+		expect_sql "SELECT $(sql_json metadata '$.key'), $(sql_json variants '$[0]'),
+			json_array_length(variants), $(sql_bool require_signed_urls), $(sql_time uploaded_at)
 			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"value|https://imagedelivery.net/Vi7wi5KSItxGFsWRG2Us6Q/$ID/public|1|1|2024-01-01T12:00:00.000Z" \
 			"$file: stored fields"
 		;;
 	job-queued.json)
-		expect_sql "SELECT result IS NULL, error IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+		expect_sql "SELECT $(sql_bool 'result IS NULL'), $(sql_bool 'error IS NULL') FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"1|1" "$file: nothing but the status"
 		;;
 	job-completed.json)
-		expect_sql "SELECT json_valid(result), json_extract(result, '\$.vendor_name'),
-			json_extract(result, '\$.invoice_number'), json_extract(result, '\$.total_amount'), error IS NULL
+		expect_sql "SELECT $(sql_json_valid result), $(sql_json result '$.vendor_name'),
+			$(sql_json result '$.invoice_number'), $(sql_json_number result '$.total_amount'),
+			$(sql_bool 'error IS NULL')
 			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"1|Acme Corporation|INV-2024-001|1942.92|1" "$file: stored result"
 		;;
 	job-failed.json)
-		expect_sql "SELECT error, result IS NULL FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+		expect_sql "SELECT error, $(sql_bool 'result IS NULL') FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"Image URL is not accessible|1" "$file: stored error (the error object's message)"
 		;;
 	*)
@@ -118,7 +119,7 @@ while IFS='|' read -r file answer after; do
 done <"$T/table"
 
 # A job's whole life on one image: queued, then completed.
-rm -f "$DB" "$DB-wal" "$DB-shm"
+drop_db
 init_db "$JOB"
 cgi POST "$PAYLOADS/job-queued.json"
 expect_answer 200 OK
@@ -133,7 +134,7 @@ expect_sql "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$JOB' A
 # error object's message (else its code) is the stored error text" and
 # "error ... is a string or an object with a string message": either the
 # code is stored, or the payload is refused; nothing in between.
-rm -f "$DB" "$DB-wal" "$DB-shm"
+drop_db
 init_db "$JOB"
 write_file "$T/job-code" '{"event":"job.failed","job_id":"'"$JOB"'","error":{"code":"invalid_image"}}'
 cgi POST "$T/job-code"
@@ -145,7 +146,7 @@ else
 fi
 
 # A draft: "draft": true.
-rm -f "$DB" "$DB-wal" "$DB-shm"
+drop_db
 init_db "$ID"
 write_file "$T/draft" '{"id":"'"$ID"'","draft":true}'
 cgi POST "$T/draft"
@@ -176,7 +177,7 @@ expect_sql "SELECT error FROM cloudflare_images WHERE cloudflare_id = 'err-objec
 shape env-failed '{"event":"image.failed","image":{"id":"ID","error":"bad image"}}' failed
 shape env-upload-failed '{"event":"image.upload_failed","image":{"id":"ID"},"error":"upload failed"}' failed
 shape env-meta '{"event":"image.uploaded","image":{"id":"ID","meta":{"a":"b"}}}' uploaded
-expect_sql "SELECT json_extract(metadata, '\$.a') FROM cloudflare_images WHERE cloudflare_id = 'env-meta'" \
+expect_sql "SELECT $(sql_json metadata '$.a') FROM cloudflare_images WHERE cloudflare_id = 'env-meta'" \
 	b "meta is stored as metadata"
 shape notif-images '{"alert_type":"images_upload_complete","data":{"id":"ID",'"$U"'},"text":"x"}' uploaded
 shape notif-error '{"alert_type":"image_notification","data":{"id":"ID","error":"rejected"}}' failed
@@ -194,16 +195,17 @@ for pair in '2024-01-01T12:00:00.5+02:00=2024-01-01T10:00:00.500Z' \
 	'2024-02-29T23:59:59Z=2024-02-29T23:59:59.000Z'; do
 	n=$((${n:-0} + 1))
 	shape "time-$n" '{"id":"ID","uploaded":"'"${pair%%=*}"'"}' uploaded
-	expect_sql "SELECT uploaded_at FROM cloudflare_images WHERE cloudflare_id = 'time-$n'" "${pair#*=}" \
+	expect_sql "SELECT $(sql_time uploaded_at) FROM cloudflare_images WHERE cloudflare_id = 'time-$n'" "${pair#*=}" \
 		"uploaded ${pair%%=*} stored in UTC"
 done
 
 # `show` of a completed job embeds its result as JSON.
-rm -f "$DB" "$DB-wal" "$DB-shm"
+drop_db
 init_db "$JOB"
 cgi POST "$PAYLOADS/job-completed.json"
 cfw show "$JOB" >"$T/show.json"
-expect_sql "SELECT json_valid(CAST(readfile('$T/show.json') AS TEXT)),
+# (sqlite3 as the JSON reader of the command's output, in both passes)
+expect_eq "$("$SQLITE3" -batch -noheader :memory: "SELECT json_valid(CAST(readfile('$T/show.json') AS TEXT)),
 	json_extract(CAST(readfile('$T/show.json') AS TEXT), '\$.result.invoice_number'),
-	json_type(CAST(readfile('$T/show.json') AS TEXT), '\$.result')" \
+	json_type(CAST(readfile('$T/show.json') AS TEXT), '\$.result')")" \
 	"1|INV-2024-001|object" "show: the result is embedded as a JSON object"

@@ -103,7 +103,7 @@ for cmd in check deliveries log "show abc" "hooks list" stats; do
 done
 
 # Every stderr, every command output, the database files and a dump.
-"$SQLITE3" -batch -cmd '.timeout 5000' "$DB" .dump >"$T/dump.sql" ||
+db_dump >"$T/dump.sql" ||
 	fail "the database cannot be dumped"
 grep -q img-std "$T/dump.sql" || fail "the dump holds no delivery: $(head -5 "$T/dump.sql")"
 for s in "$SECRET" "$FILE_SECRET" "$WHSEC" "$WHSEC_KEY"; do
