@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+#include <openssl/opensslv.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -776,7 +777,10 @@ int commands_run(const struct cli *cli, int argc, char **argv)
 	int rc = -1;
 
 	if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "version") == 0) {
-		printf("%s %s\n", PROGRAM_NAME, PACKAGE_VERSION);
+		char dbs[256];
+		printf("%s %s (%s, %s, cJSON %s, libfcgi)\n", PROGRAM_NAME, PACKAGE_VERSION,
+		       store_library_versions(dbs, sizeof dbs), OpenSSL_version(OPENSSL_VERSION),
+		       cJSON_Version());
 		return EXIT_OK;
 	}
 	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0 ||

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include <cJSON.h>
+#include <sqlite3.h>
 
 #include "json.h"
 #include "store_impl.h"
@@ -91,6 +92,18 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 #endif
 	}
 	return store_sqlite_open(opts, err, errlen);
+}
+
+const char *store_library_versions(char *buf, size_t cap)
+{
+#ifdef HAVE_POSTGRESQL
+	int pq = store_pg_library_version();
+	snprintf(buf, cap, "SQLite %s, libpq %d.%d", sqlite3_libversion(), pq / 10000, pq % 10000);
+#else
+	snprintf(buf, cap, "SQLite %s, libpq: not built in (./configure --with-postgresql)",
+	         sqlite3_libversion());
+#endif
+	return buf;
 }
 
 const char *store_backend(const struct store *st)

@@ -55,6 +55,12 @@ bool store_is_postgresql(const char *db);
  */
 const char *store_display_name(const char *db, char *buf, size_t cap);
 
+/*
+ * The database libraries built in, for --version: "SQLite 3.40.1, libpq
+ * 15.18" (or "libpq: not built in (./configure --with-postgresql)").
+ */
+const char *store_library_versions(char *buf, size_t cap);
+
 /* The backend of an open store: "sqlite" or "postgresql". */
 const char *store_backend(const struct store *st);
 /* Receives one problem of store_access_problems(): what is wrong, and the fix. */

@@ -89,6 +89,8 @@ struct store {
 struct store *store_sqlite_open(const struct store_options *opts, char *err, size_t errlen);
 #ifdef HAVE_POSTGRESQL
 struct store *store_pg_open(const struct store_options *opts, char *err, size_t errlen);
+/* PQlibVersion(): major * 10000 + minor. */
+int store_pg_library_version(void);
 #endif
 
 /*

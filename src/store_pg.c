@@ -773,6 +773,11 @@ static void pg_close(struct store *base)
  * schema to our version and prepares the statements, which also proves
  * the tables have the columns we use.
  */
+int store_pg_library_version(void)
+{
+	return PQlibVersion();
+}
+
 struct store *store_pg_open(const struct store_options *opts, char *err, size_t errlen)
 {
 	static const char *const keywords[] = {"connect_timeout", "fallback_application_name",

@@ -37,6 +37,9 @@ pg_as_owner()
 pg_start()
 {
 	pg_find_bindir || skip "PostgreSQL server binaries not found (install the Debian package postgresql; contrib/deps.sh does)"
+	case $("$CFW_BIN" --version 2>/dev/null) in
+	*"libpq: not built in"*) skip "this build has no PostgreSQL backend (./configure --without-postgresql)" ;;
+	esac
 	if [ "$(id -u)" -eq 0 ]; then
 		id postgres >/dev/null 2>&1 || skip "no postgres user to run the PostgreSQL server as"
 		command -v runuser >/dev/null 2>&1 || skip "no runuser (util-linux)"

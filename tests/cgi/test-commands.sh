@@ -289,6 +289,9 @@ expect_eq "$RC" 1 "check with no database exits 1"
 run version --version
 expect_eq "$RC" 0 "--version exits 0"
 printf '%s\n' "$OUT" | grep -q -E '^cfimages-webhook [0-9]' || fail "--version output: [$OUT]"
+# The libraries built in, so a support question can be answered from one line.
+printf '%s\n' "$OUT" | grep -q -E 'SQLite 3\.[0-9]+.*, (libpq [0-9]+|libpq: not built in).*OpenSSL [0-9].*cJSON [0-9]' ||
+	fail "--version does not list the libraries: [$OUT]"
 run help --help
 expect_eq "$RC" 0 "--help exits 0"
 printf '%s' "$OUT" | grep -q -i usage || fail "--help prints usage on stdout"
