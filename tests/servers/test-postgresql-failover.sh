@@ -160,9 +160,23 @@ answered()
 {
 	[ -f "$T/stream-b" ] && [ "$(wc -l <"$T/stream-b")" -ge "$1" ]
 }
+# restarted_since PIDS: node A runs FastCGI processes again, none of PIDS
+# (lighttpd restarts them after a pause of its own once they died).
+restarted_since()
+{
+	rs_now=$(node_apps A)
+	[ -n "$rs_now" ] || return 1
+	for rs_pid in $1; do
+		case " $(echo $rs_now) " in *" $rs_pid "*) return 1 ;; esac
+	done
+	return 0
+}
 KILLS=0
+apps=
 for third in 1 2; do
 	wait_until 60 answered $((NB * third / 3)) || fail "(b) the stream stalled: $(wc -l <"$T/stream-b") answers"
+	[ -z "$apps" ] || wait_until 60 restarted_since "$apps" ||
+		fail "(b) lighttpd did not restart node A's FastCGI processes within 60 s"
 	apps=$(node_apps A)
 	[ -n "$apps" ] || fail "(b) node A has no FastCGI process to kill"
 	# shellcheck disable=SC2086 # a list of PIDs
