@@ -7,8 +7,9 @@
 #include "config.h"
 
 /*
- * Checks everything `check` reports, printing "ok: ..." lines to stdout
- * and each problem or warning with its fix to stderr.  cfg is NULL when
+ * Checks everything `check` reports, printing to stdout an "ok: ..." line
+ * for each part that is well and a "problem: ..." or "warning: ..." line,
+ * with its fix, for each that is not.  cfg is NULL when
  * the configuration did not load (cfg_error says why); db_shown is the
  * database as messages may show it (no password).  Returns the number of
  * problems (warnings are not counted).

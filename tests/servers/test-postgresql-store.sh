@@ -401,6 +401,17 @@ grep -q 'cfw:\*\*\*@' "$T/serve.stderr" ||
 # Every error line about the lost database is one line naming it.
 grep 'cannot reconnect' "$T/serve.stderr" | grep -v -q 'store: postgresql://cfw:\*\*\*@' &&
 	fail "serve: an error line without the database's masked name"
+# check: the database is reached and its schema known; db_mode, which
+# means nothing for PostgreSQL, is pointed out when it is set.
+DB=$PG_URI
+cfw check >"$T/check.out" 2>&1
+grep -q '^ok: database postgresql://.*(PostgreSQL, schema version 2)$' "$T/check.out" ||
+	fail "check: no ok line for the PostgreSQL database: $(cat "$T/check.out")"
+grep -q db_mode "$T/check.out" && fail "check: db_mode mentioned although unset"
+cfw CFIMAGES_WEBHOOK_DB_MODE=0660 check >"$T/check.out" 2>&1
+grep -q '^warning: db_mode is set but means nothing for a PostgreSQL database' "$T/check.out" ||
+	fail "check: db_mode set for PostgreSQL is not pointed out: $(cat "$T/check.out")"
+
 expect_no_secret Hunter2secret
 expect_no_secret Serve4secret
 exit 0
