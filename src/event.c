@@ -395,9 +395,10 @@ static enum event_result flat_payload(const cJSON *obj, const struct source *src
  * "error".  Other image.* types are ignored before anything else is read.
  */
 static enum event_result image_envelope(const cJSON *root, const struct source *src,
-                                        const char *name, struct event *ev, const char **why)
+                                        const char *name, const char *image_key,
+                                        struct event *ev, const char **why)
 {
-	const cJSON *image = member(root, "image"), *top_error = member(root, "error");
+	const cJSON *image = member(root, image_key), *top_error = member(root, "error");
 	const char *top_text = NULL;
 	struct source image_src;
 	char code_text[ERROR_CODE_TEXT_SIZE];
@@ -411,12 +412,13 @@ static enum event_result image_envelope(const cJSON *root, const struct source *
 		return EVENT_IGNORED;
 	}
 	if (!cJSON_IsObject(image)) {
-		*why = "image envelope has no image object";
+		*why = strcmp(image_key, "image") == 0 ? "image envelope has no image object"
+		                                       : "Standard Webhooks payload has no data object";
 		return EVENT_BAD_PAYLOAD;
 	}
 	if ((*why = read_time(root, "timestamp", NULL, NULL)) != NULL ||
 	    (top_error != NULL && (*why = read_error(top_error, &top_text, code_text)) != NULL) ||
-	    (*why = nested_source(src, "image", &image_src)) != NULL ||
+	    (*why = nested_source(src, image_key, &image_src)) != NULL ||
 	    (*why = read_payload(image, &image_src, "id", ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (ev->error_text == NULL && top_text != NULL &&
@@ -487,13 +489,15 @@ static enum event_result notification(const cJSON *root, const struct source *sr
 
 /*
  * Recognizes the shape of a duplicate-free top-level object, in the order
- * of cfimages-webhook(8) PAYLOADS: an "event" field, then an "alert_type" field, then the
+ * of cfimages-webhook(8) PAYLOADS: an "event" field, then an "alert_type"
+ * field, then a Standard Webhooks "type" of image.* with "data", then the
  * "Save and Test" probe, then the flat shapes.
  */
 static enum event_result recognize(const cJSON *root, const struct source *src, struct event *ev,
                                    const char **why)
 {
 	const cJSON *event = member(root, "event"), *alert = member(root, "alert_type");
+	const cJSON *type = member(root, "type");
 
 	if (event != NULL) {
 		if (!cJSON_IsString(event)) {
@@ -501,7 +505,7 @@ static enum event_result recognize(const cJSON *root, const struct source *src, 
 			return EVENT_BAD_PAYLOAD;
 		}
 		if (has_prefix(event->valuestring, "image."))
-			return image_envelope(root, src, event->valuestring, ev, why);
+			return image_envelope(root, src, event->valuestring, "image", ev, why);
 		if (has_prefix(event->valuestring, "job."))
 			return job_event(root, src, event->valuestring, ev, why);
 		*why = "event type not acted on";
@@ -514,6 +518,13 @@ static enum event_result recognize(const cJSON *root, const struct source *src, 
 		}
 		return notification(root, src, alert->valuestring, ev, why);
 	}
+	/* The Standard Webhooks shape (what this program's own outbound
+	 * actions send): "type" is read as "event", "data" as "image".  Only
+	 * an image.* type with a data member: a flat payload may carry an
+	 * unrelated "type" field of its own. */
+	if (cJSON_IsString(type) && has_prefix(type->valuestring, "image.") &&
+	    member(root, "data") != NULL)
+		return image_envelope(root, src, type->valuestring, "data", ev, why);
 	if (member(root, "text") != NULL && member(root, "id") == NULL &&
 	    member(root, "job_id") == NULL) {
 		*why = "notification test message";

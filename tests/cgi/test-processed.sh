@@ -90,6 +90,12 @@ while IFS='|' read -r file answer after; do
 			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
 			"profile.jpg|user_12345|profile_upload|2|0|2025-01-15T10:30:45.000Z" "$file: stored fields"
 		;;
+	standard-webhooks-image-uploaded.json)
+		# "type" read as "event", "data" as "image" (another receiver's outbound action)
+		expect_sql "SELECT $(sql_json metadata '$.userId'), json_array_length(variants)
+			FROM cloudflare_images WHERE cloudflare_id = '$id'" \
+			"user_12345|1" "$file: stored fields"
+		;;
 	notification-images-upload.json)
 		expect_sql "SELECT $(sql_json metadata '$.key'), $(sql_json variants '$[0]'),
 			json_array_length(variants), $(sql_bool require_signed_urls), $(sql_time uploaded_at)

@@ -548,6 +548,42 @@ static void test_image_envelope(void)
 	       EVENT_IGNORED);
 }
 
+/*
+ * The Standard Webhooks shape: "type" read as "event", "data" as "image";
+ * only an image.* type with a data member (a flat payload may carry a
+ * "type" of its own).
+ */
+static void test_standard_webhooks_shape(void)
+{
+	struct event ev;
+
+	expect_ok("{\"type\":\"image.uploaded\",\"timestamp\":\"2024-01-01T12:00:00Z\","
+	          "\"data\":{\"id\":\"a\",\"status\":\"uploaded\",\"previous_status\":\"pending\"}}",
+	          "uploaded", "a", "image.uploaded");
+	CHECK(parse("{\"type\":\"image.failed\",\"data\":{\"id\":\"a\",\"error\":\"broken\","
+	            "\"metadata\":{\"n\":12345678901234567890}}}",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.status, "failed");
+	CHECK_STR(ev.error_text, "broken");
+	CHECK_STR(ev.metadata_json, "{\"n\":12345678901234567890}");
+	CHECK_STR(ev.event_name, "image.failed");
+	event_free(&ev);
+	/* other image.* types are not acted on; a data that is not an object is refused */
+	expect("{\"type\":\"image.draft\",\"data\":{\"id\":\"a\"}}", EVENT_IGNORED);
+	expect("{\"type\":\"image.uploaded\",\"data\":\"a\"}", EVENT_BAD_PAYLOAD);
+	expect("{\"type\":\"image.uploaded\",\"data\":{\"filename\":\"f\"}}", EVENT_BAD_PAYLOAD);
+	expect("{\"type\":\"image.uploaded\",\"timestamp\":\"x\",\"data\":{\"id\":\"a\"}}",
+	       EVENT_BAD_PAYLOAD);
+	/* a flat payload's own "type" field does not make it this shape */
+	expect_ok("{\"type\":\"photo\",\"id\":\"a\"," UPLOADED "}", "uploaded", "a",
+	          "upload.complete");
+	expect_ok("{\"type\":\"image.uploaded\",\"id\":\"a\"," UPLOADED "}", "uploaded", "a",
+	          "upload.complete");
+	/* event and alert_type are looked at first */
+	expect("{\"event\":\"other\",\"type\":\"image.uploaded\",\"data\":{\"id\":\"a\"}}",
+	       EVENT_IGNORED);
+}
+
 /* Image-processing job events. */
 static void test_jobs(void)
 {
@@ -713,6 +749,7 @@ int main(void)
 	test_fields();
 	test_flat();
 	test_image_envelope();
+	test_standard_webhooks_shape();
 	test_jobs();
 	test_notifications();
 	test_event_names();
