@@ -19,7 +19,8 @@ build() { # name sources...
 build fuzz_auth "$here/fuzz_auth.c" "$src/auth.c" "$src/util.c"
 build fuzz_event "$here/fuzz_event.c" "$src/event.c" "$src/json.c" "$src/util.c"
 build fuzz_config "$here/fuzz_config.c" "$src/config.c" "$src/util.c"
-for t in auth event config; do
+build fuzz_action "$here/fuzz_action.c" "$src/action.c" "$src/json.c" "$src/util.c"
+for t in auth event config action; do
 	corpus=$out/corpus-$t
 	mkdir -p "$corpus"
 	[ -d "$here/corpus/$t" ] && cp -n "$here/corpus/$t"/* "$corpus"/ 2>/dev/null || true
