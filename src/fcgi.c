@@ -216,6 +216,8 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 #define LINGER_MS 2000
 /* How long a kept-open connection may wait for its next request. */
 #define KEEPALIVE_IDLE_MS (600 * 1000)
+/* Least time a worker has to read a request that waited in the queue. */
+#define QUEUED_GRACE_MS 2000
 /* How long accepting pauses after running out of descriptors. */
 #define ACCEPT_PAUSE_MS 1000
 /* FastCGI record header (FastCGI specification, section 3.3). */
@@ -342,9 +344,19 @@ static bool serve_one(struct worker *w, struct conn *c)
 
 	handler_process(&w->h, &r, &rx, &ans);
 	handler_received_free(&rx);
+	/* Sending is bounded as receiving is: a client that does not read
+	 * its answers must not hold this thread past read_timeout. */
+	pthread_mutex_lock(&p->lock);
+	if (!w->shut)
+		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
+	pthread_mutex_unlock(&p->lock);
 	n = format_answer(&ans, out, sizeof out);
 	werr = timed_out || FCGX_PutStr(out, n, w->req.out) < 0;
 	werr |= FCGX_FClose(w->req.out) != 0;
+	pthread_mutex_lock(&p->lock);
+	w->deadline_ms = 0;
+	werr |= w->shut;
+	pthread_mutex_unlock(&p->lock);
 	if (werr && !timed_out)
 		log_warn("the web server went away before the answer was sent");
 	keep = w->req.keepConnection && input_done && !werr && FCGX_GetError(w->req.in) == 0;
@@ -387,7 +399,12 @@ static void *worker_main(void *arg)
 		p->q_len--;
 		w->conn = ci;
 		w->shut = false;
-		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
+		/* The deadline the request started arriving with: handing it to
+		 * a worker does not give the client more time (but a request that
+		 * waited for a worker past it gets a moment to be read). */
+		w->deadline_ms = p->conns[ci].deadline_ms;
+		if (w->deadline_ms < time_now_ms() + QUEUED_GRACE_MS)
+			w->deadline_ms = time_now_ms() + QUEUED_GRACE_MS;
 		pthread_mutex_unlock(&p->lock);
 
 		keep = serve_one(w, &p->conns[ci]);
@@ -666,7 +683,8 @@ static int check_deadlines(struct pool *p, int epfd)
 		if (w->deadline_ms == 0 || w->shut)
 			continue;
 		if (w->deadline_ms <= now) {
-			log_warn("FastCGI: a request body did not arrive within read_timeout: dropped");
+			log_warn("FastCGI: a request did not arrive, or its answer was not taken, "
+			         "within read_timeout: connection shut down");
 			shutdown(p->conns[w->conn].fd, SHUT_RDWR);
 			w->shut = true;
 		} else if (w->deadline_ms < next) {
@@ -743,6 +761,12 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	bool stopping = false, listening = false;
 	int64_t pause_until = 0;
 
+	/* libfcgi's first FCGX_Init() installs handlers of its own (for USR1,
+	 * PIPE and TERM): ours must come after it. */
+	if (FCGX_Init() != 0) {
+		log_error("cannot initialise libfcgi");
+		return 1;
+	}
 	install_signals();
 	sigprocmask(SIG_BLOCK, NULL, &unblocked);
 	sigdelset(&unblocked, SIGTERM);
@@ -753,10 +777,6 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	flags = fcntl(listen_fd, F_GETFL);
 	if (flags >= 0)
 		fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK);
-	if (FCGX_Init() != 0) {
-		log_error("cannot initialise libfcgi");
-		return 1;
-	}
 	p = calloc(1, sizeof *p);
 	if (p == NULL) {
 		log_error("out of memory");

@@ -27,14 +27,50 @@ bool store_is_postgresql(const char *db)
 	                      strncasecmp(db, URI_POSTGRES, strlen(URI_POSTGRES)) == 0);
 }
 
+/* The value of a hex digit, or -1. */
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
- * Masks a password in a libpq URI: the userinfo's "user:PASSWORD@" and a
- * "password=" query parameter (RFC 3986 section 3.2.1 deprecates the
- * former, libpq accepts both).  Anything not a URI is shown as it is.
+ * True when the query parameter name starting at p (ending at '=') is
+ * "password" once percent-decoded, as libpq decodes it.
+ */
+static bool is_password_param(const char *p)
+{
+	static const char want[] = "password";
+	size_t i = 0;
+
+	while (*p && *p != '=' && *p != '&' && *p != '#') {
+		char c = *p++;
+		if (c == '%' && hex_value(p[0]) >= 0 && hex_value(p[1]) >= 0) {
+			c = (char)(hex_value(p[0]) * 16 + hex_value(p[1]));
+			p += 2;
+		}
+		if (i >= sizeof want - 1 || (c | 0x20) != want[i])
+			return false;
+		i++;
+	}
+	return *p == '=' && i == sizeof want - 1;
+}
+
+/*
+ * Masks a password in a libpq URI: the userinfo's "user:PASSWORD@" (libpq
+ * ends the userinfo at the last '@' before the first '/', whatever '?' or
+ * '#' it holds) and the value of a "password" query parameter, its name
+ * percent-decoded as libpq decodes it.  Anything not a URI is shown as it
+ * is.
  */
 const char *store_display_name(const char *db, char *buf, size_t cap)
 {
-	const char *p, *auth_end, *colon, *at;
+	const char *p, *auth_end, *colon, *at = NULL;
 	size_t out = 0;
 
 	if (cap == 0)
@@ -47,8 +83,7 @@ const char *store_display_name(const char *db, char *buf, size_t cap)
 		return buf;
 	}
 	p = strstr(db, "://") + 3;
-	auth_end = p + strcspn(p, "/?#");
-	at = NULL;
+	auth_end = p + strcspn(p, "/");
 	for (const char *q = p; q < auth_end; q++)
 		if (*q == '@')
 			at = q;
@@ -56,21 +91,21 @@ const char *store_display_name(const char *db, char *buf, size_t cap)
 	if (colon) {
 		out = (size_t)snprintf(buf, cap, "%.*s:***%.*s", (int)(colon - db), db,
 		                       (int)(auth_end - at), at);
-		p = auth_end;
 	} else {
 		out = (size_t)snprintf(buf, cap, "%.*s", (int)(auth_end - db), db);
-		p = auth_end;
 	}
-	/* The rest, with the value of every password= parameter masked. */
+	p = auth_end;
+	/* The rest, with the value of every password parameter masked. */
 	while (*p && out < cap - 1) {
 		bool param_start = (*p == '?' || *p == '&');
 		int n = snprintf(buf + out, cap - out, "%c", *p);
 		out += (size_t)n;
 		p++;
-		if (param_start && strncasecmp(p, "password=", 9) == 0) {
-			n = snprintf(buf + out, cap - out, "password=***");
+		if (param_start && is_password_param(p)) {
+			size_t name = strcspn(p, "=");
+			n = snprintf(buf + out, cap - out, "%.*s=***", (int)name, p);
 			out += (size_t)n;
-			p += 9;
+			p += name + 1;
 			p += strcspn(p, "&#");
 		}
 	}

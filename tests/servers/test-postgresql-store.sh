@@ -412,6 +412,19 @@ cfw CFIMAGES_WEBHOOK_DB_MODE=0660 check >"$T/check.out" 2>&1
 grep -q '^warning: db_mode is set but means nothing for a PostgreSQL database' "$T/check.out" ||
 	fail "check: db_mode set for PostgreSQL is not pointed out: $(cat "$T/check.out")"
 
+# Passwords libpq reads where a naive masking would not look: '?' and '#'
+# inside the userinfo (it ends at the last '@' before '/'), and a
+# percent-encoded parameter name.
+for uri in 'postgresql://u:Mask1?secret@127.0.0.1:1/db' 'postgresql://u:Mask2#secret@127.0.0.1:1/db' \
+	"postgresql:///db?pass%77ord=Mask3secret&host=$T/nowhere"; do
+	DB=$uri
+	cfw check >"$T/mask.out" 2>&1
+	grep -q 'Mask[0-9].secret\|Mask3secret' "$T/mask.out" &&
+		fail "check shows the password of $uri: $(grep -i database "$T/mask.out")"
+	grep -q '\*\*\*' "$T/mask.out" || fail "check does not name $uri masked: $(cat "$T/mask.out")"
+done
+DB=$PG_URI
+
 expect_no_secret Hunter2secret
 expect_no_secret Serve4secret
 exit 0
