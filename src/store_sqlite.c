@@ -125,9 +125,10 @@ static const char schema_v1[] =
 /*
  * Version 1 to 2: hook runs carry a lease and the host that claimed them
  * (cfimages-webhook(8) HOOKS).  A run left running by an older binary
- * gets a lease of an hour from its start.  Replays are found by a unique
- * index on the message ids of deliveries that changed (or confirmed) an
- * image, and the due runs of an image by an index on (image_id, state).
+ * gets a lease of an hour from its start.  The runs of an image are found
+ * by an index on (image_id, state).  (SQLite needs no unique index for
+ * replays: BEGIN IMMEDIATE serializes writers, so a second delivery of a
+ * webhook-id sees the first one's effect and is a duplicate.)
  */
 static const char schema_v2[] =
     "ALTER TABLE hook_runs ADD COLUMN lease_until TEXT;"
