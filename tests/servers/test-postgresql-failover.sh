@@ -12,7 +12,7 @@
 #     Meanwhile the runner of node A, whose `db` is a URI holding a
 #     password, shows neither the URI nor the password on its command line
 #     (/proc/PID/cmdline): it gets the database in its environment.
-# (b) Node A's FastCGI processes are killed (SIGKILL), twice, in the
+# (b) Node A's FastCGI processes are killed (SIGKILL), one at a time, twice, in the
 #     middle of a stream of signed deliveries; lighttpd starts them again.
 #     Every delivery answered 200 is committed (an `applied` row, the image
 #     `uploaded`, its log row and hook run); a delivery answered with the
@@ -177,7 +177,11 @@ for third in 1 2; do
 	wait_until 60 answered $((NB * third / 3)) || fail "(b) the stream stalled: $(wc -l <"$T/stream-b") answers"
 	[ -z "$apps" ] || wait_until 60 restarted_since "$apps" ||
 		fail "(b) lighttpd did not restart node A's FastCGI processes within 60 s"
-	apps=$(node_apps A)
+	# One of the two at a time: with both dead at once lighttpd may keep
+	# the backend disabled (503) for a long while on a loaded machine;
+	# what is tested is that a killed process loses no acknowledged
+	# delivery, whichever it is.
+	apps=$(node_apps A | head -1)
 	[ -n "$apps" ] || fail "(b) node A has no FastCGI process to kill"
 	# shellcheck disable=SC2086 # a list of PIDs
 	kill -KILL $apps 2>/dev/null && KILLS=$((KILLS + 1))
