@@ -27,18 +27,6 @@ bool store_is_postgresql(const char *db)
 	                      strncasecmp(db, URI_POSTGRES, strlen(URI_POSTGRES)) == 0);
 }
 
-/* The value of a hex digit, or -1. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * True when the query parameter name starting at p (ending at '=') is
  * "password" once percent-decoded, as libpq decodes it.
@@ -50,8 +38,9 @@ static bool is_password_param(const char *p)
 
 	while (*p && *p != '=' && *p != '&' && *p != '#') {
 		char c = *p++;
-		if (c == '%' && hex_value(p[0]) >= 0 && hex_value(p[1]) >= 0) {
-			c = (char)(hex_value(p[0]) * 16 + hex_value(p[1]));
+		unsigned char decoded;
+		if (c == '%' && p[0] != '\0' && p[1] != '\0' && hex_decode(p, 1, &decoded)) {
+			c = (char)decoded;
 			p += 2;
 		}
 		if (i >= sizeof want - 1 || (c | 0x20) != want[i])
