@@ -1,7 +1,7 @@
 # Debian packages the build and the tests need, and a function that
 # installs the missing ones (apt-get update once, then apt-get install -y).
 # Sourced by demo.sh and test.sh.
-BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev"
+BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev"
 TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
 
