@@ -279,6 +279,7 @@ static const char *signing_keys_load(const char *file, struct signing_keys *k)
 	return NULL;
 }
 
+#ifdef HAVE_CURL
 /* ---- Header references ---- */
 
 /*
@@ -405,6 +406,8 @@ static void message_id(const struct hook_run *run, char *out, size_t cap)
 	snprintf(out, cap, "cfw_%lld_%s", (long long)run->id, hex);
 }
 
+#endif
+
 /* The image as `show` prints it, or a minimal object when it is gone. */
 static char *image_json(struct store *st, const struct hook_run *run)
 {
@@ -505,6 +508,7 @@ static char *build_payload(const struct action *a, struct store *st, const struc
 
 /* ---- The call ---- */
 
+#ifdef HAVE_CURL
 static const char *method_name(enum action_method m)
 {
 	switch (m) {
@@ -534,7 +538,6 @@ static void set_output(struct outbound_result *r, const char *fmt, ...)
 		                     : sizeof r->output - r->output_len - 1;
 }
 
-#ifdef HAVE_CURL
 /* The answer's first HOOK_OUTPUT_BYTES; reading stops there. */
 struct answer {
 	char buf[HOOK_OUTPUT_BYTES];
