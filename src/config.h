@@ -69,6 +69,7 @@ struct config {
 	bool durability_full;
 	enum log_level log_level;
 	int64_t read_timeout_seconds; /* a FastCGI connection's time to send its request */
+	char *ca_file;           /* `ca_file`: PEM CA bundle for TLS, or NULL (see cabundle.h) */
 };
 
 /*
