@@ -277,7 +277,7 @@ static void check_secret_modes(const struct config *cfg, int *problems)
 		             cfg->path, cfg->path);
 	if (cfg->secret_file != NULL && stat(cfg->secret_file, &st) == 0 &&
 	    (st.st_mode & S_IROTH))
-		check_report(problems, true,
+		check_report(problems, false,
 		             "secret_file %s is readable by every account on this host (chmod 0600 "
 		             "or 0640 %s)",
 		             cfg->secret_file, cfg->secret_file);
