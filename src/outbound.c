@@ -28,6 +28,7 @@
 
 #include "action.h"
 #include "auth.h"
+#include "cabundle.h"
 #include "config.h"
 #include "json.h"
 #include "outbound.h"
@@ -659,6 +660,7 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 	char errbuf[CURL_ERROR_SIZE] = "";
 	int64_t timeout = cfg->hook_timeout_seconds;
 	struct answer *ans = calloc(1, sizeof *ans);
+	const char *ca;
 	CURL *c;
 	CURLcode res;
 	long code = 0;
@@ -690,8 +692,11 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 	curl_easy_setopt(c, CURLOPT_PROXY, a->proxy);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (a->ca_file[0])
-		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
+	/* The action's CA file, else the configured or system bundle (a static
+	 * binary knows no system's paths by itself: cabundle.c looks). */
+	ca = a->ca_file[0] ? a->ca_file : tls_ca_bundle(cfg);
+	if (ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -722,8 +727,9 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 		           method_name(a->method), (long long)timeout);
 		r->verdict = OUTBOUND_RETRY;
 	} else {
-		set_output(r, "[cfimages-webhook: %s failed: %s%s%s]\n", method_name(a->method),
-		           curl_easy_strerror(res), errbuf[0] ? ": " : "", errbuf);
+		set_output(r, "[cfimages-webhook: %s failed: %s%s%s%s]\n", method_name(a->method),
+		           curl_easy_strerror(res), errbuf[0] ? ": " : "", errbuf,
+		           ca == NULL ? " (no CA bundle was found: set ca_file)" : "");
 		r->verdict = OUTBOUND_RETRY;
 	}
 	curl_easy_cleanup(c);
