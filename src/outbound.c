@@ -574,6 +574,9 @@ static void set_output(struct outbound_result *r, const char *fmt, ...)
 		                     : sizeof r->output - r->output_len - 1;
 }
 
+/* Ends a run's output when the answer's body did not fit. */
+#define CUT_NOTE "\n[cfimages-webhook: the rest of the answer was cut]\n"
+
 /* The answer's first HOOK_OUTPUT_BYTES; reading stops there. */
 struct answer {
 	char buf[HOOK_OUTPUT_BYTES];
@@ -746,11 +749,16 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		r->has_status = true;
 		r->status = (int)code;
+		size_t room, keep;
 		set_output(r, "HTTP %ld\n", code);
-		memcpy(r->output + r->output_len, ans->buf, ans->len);
-		r->output_len += ans->len;
-		if (ans->cut)
-			set_output(r, "\n[cfimages-webhook: the rest of the answer was not read]\n");
+		/* The whole output within the hooks' bound (whose tail is what
+		 * is kept): the status line, the body's first bytes, the note. */
+		room = HOOK_OUTPUT_BYTES - r->output_len - strlen(CUT_NOTE);
+		keep = ans->len < room ? ans->len : room;
+		memcpy(r->output + r->output_len, ans->buf, keep);
+		r->output_len += keep;
+		if (ans->cut || keep < ans->len)
+			set_output(r, "%s", CUT_NOTE);
 		if (code >= 200 && code <= 299)
 			r->verdict = OUTBOUND_SUCCESS;
 		else if (code == 410)
