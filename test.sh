@@ -10,6 +10,7 @@ set -eu
 cd "$(dirname "$0")"
 . ./contrib/deps.sh
 install_packages $BUILD_PACKAGES $TEST_PACKAGES
+install_node
 
 [ -x configure ] || autoreconf -fi
 JOBS=$(nproc 2>/dev/null || echo 2)
