@@ -336,6 +336,38 @@ static enum action_error set_key(struct action *a, bool seen[KEY_COUNT], const c
 	return ACTION_UNKNOWN_KEY;
 }
 
+/*
+ * Cuts a trailing comment off a value: a '#' after a blank starts one, so
+ * `url = https://h/x   # note` is the URL alone while `abc#def` and a
+ * URL's #fragment stay whole.
+ */
+static void strip_comment(char *value)
+{
+	for (char *p = value; *p; p++) {
+		if (*p == '#' && p > value && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			while (p > value && (p[-1] == ' ' || p[-1] == '\t'))
+				*--p = '\0';
+			return;
+		}
+	}
+}
+
+/* Records where an accepted setting came from. */
+static void note_line(struct action *a, const char *key, unsigned lineno)
+{
+	if (strcmp(key, "header") == 0)
+		a->headers[a->n_headers - 1].lineno = lineno;
+	else if (strcmp(key, "url") == 0)
+		a->url_line = lineno;
+	else if (strcmp(key, "template") == 0)
+		a->template_line = lineno;
+	else if (strcmp(key, "secret_file") == 0)
+		a->secret_file_line = lineno;
+	else if (strcmp(key, "ca_file") == 0)
+		a->ca_file_line = lineno;
+}
+
 size_t action_parse(const char *text, size_t len, struct action *out, struct action_problem *probs,
                     size_t cap)
 {
@@ -372,9 +404,12 @@ size_t action_parse(const char *text, size_t len, struct action *out, struct act
 		*eq = '\0';
 		value = trim(eq + 1);
 		key = trim(key);
+		strip_comment(value);
 		why = set_key(out, seen, key, value);
 		if (why != ACTION_OK)
 			add_problem(probs, cap, &n, lineno, why);
+		else
+			note_line(out, key, lineno);
 	}
 	if (!seen[KEY_URL])
 		add_problem(probs, cap, &n, 0, ACTION_MISSING_URL);

@@ -40,6 +40,7 @@ struct action_header {
 	char line[ACTION_HEADER_BYTES]; /* "Name: value" as written, trimmed */
 	size_t name_len;                /* bytes of Name in line */
 	size_t value_start;             /* offset of value in line (after ':' and blanks) */
+	unsigned lineno;                /* its line in the file */
 };
 
 /* An action file, parsed.  Empty strings mean "not set". */
@@ -53,6 +54,8 @@ struct action {
 	char secret_file[ACTION_PATH_BYTES];
 	char ca_file[ACTION_PATH_BYTES];
 	char proxy[ACTION_URL_BYTES];
+	/* The line each setting came from (0: not set), for messages. */
+	unsigned url_line, template_line, secret_file_line, ca_file_line;
 };
 
 /* Why a line of an action file (or the file) is wrong. */
@@ -86,8 +89,9 @@ const char *action_error_text(enum action_error e);
 /*
  * Parses text[0..len), a .webhook file: `key = value` lines with the config
  * file's syntax (blanks around key and value trimmed, a CR before the line
- * end ignored, '#' starts a comment only as the first non-blank of a line,
- * so a header value may hold '#').  Keys: url, method, header (repeatable),
+ * end ignored; '#' starts a comment as the first non-blank of a line or
+ * after a blank, so `url = https://h/x  # note` is the URL alone while a
+ * value such as `abc#def` or a URL's #fragment keeps its '#').  Keys: url, method, header (repeatable),
  * timeout, template, secret_file, ca_file, proxy.  Reading goes on after a
  * problem, so one pass reports them all: the first cap of them are stored
  * in probs[] in line order.  Returns the number of problems found (0: *out

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "config.h"
 #include "hooks.h"
+#include "outbound.h"
 #include "store.h"
 #include "util.h"
 
@@ -137,10 +138,16 @@ static void check_hook_dir_entries(const char *dir, int *problems)
 	free(entries);
 }
 
+/* outbound_check() callback: "PATH:LINE: what", a problem or a warning. */
+static void report_action(void *arg, bool is_problem, const char *text)
+{
+	report(arg, is_problem, "action %s", text);
+}
+
 static void check_hooks(const struct config *cfg, int *problems)
 {
 	enum hook_path_problem problem = hooks_path_problem(cfg->hooks_dir, true);
-	size_t total = 0;
+	size_t total = 0, actions = 0, bad_actions = 0;
 
 	if (problem == HOOK_PATH_MISSING) {
 		report(problems, false, "hooks_dir %s does not exist: no hook will run",
@@ -163,6 +170,10 @@ static void check_hooks(const struct config *cfg, int *problems)
 			report(problems, true, "hook %s %s", path, hooks_path_problem_text(p));
 		else if (p == HOOK_PATH_OK && access(path, X_OK) < 0)
 			report(problems, true, "hook %s is not executable (chmod u+x %s)", path, path);
+		snprintf(path, sizeof path, "%s/%s" OUTBOUND_SUFFIX, cfg->hooks_dir, status_names[i]);
+		p = hooks_path_problem(path, false);
+		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING)
+			report(problems, true, "action %s %s", path, hooks_path_problem_text(p));
 		snprintf(path, sizeof path, "%s/%s.d", cfg->hooks_dir, status_names[i]);
 		p = hooks_path_problem(path, true);
 		if (p != HOOK_PATH_OK && p != HOOK_PATH_MISSING)
@@ -171,12 +182,21 @@ static void check_hooks(const struct config *cfg, int *problems)
 		else if (p == HOOK_PATH_OK)
 			check_hook_dir_entries(path, problems);
 		if (hooks_discover(cfg->hooks_dir, status_names[i], &list) == 0) {
+			for (size_t j = 0; j < list.n; j++) {
+				if (!outbound_is_action(list.items[j].name))
+					continue;
+				actions++;
+				if (outbound_check(cfg, list.items[j].path, report_action, problems) > 0)
+					bad_actions++;
+			}
 			total += list.n;
 			hook_list_free(&list);
 		}
 	}
 	printf("ok: hooks_dir %s (%zu runnable hook%s)\n", cfg->hooks_dir, total,
 	       total == 1 ? "" : "s");
+	if (actions > 0 && bad_actions == 0)
+		printf("ok: %zu outbound action%s\n", actions, actions == 1 ? "" : "s");
 }
 
 /*

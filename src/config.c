@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,6 +99,8 @@ const char *config_error_text(enum config_error e)
 		return "expected full or normal";
 	case CONFIG_BAD_LOG_LEVEL:
 		return "expected error, warn, info or debug";
+	case CONFIG_BAD_OUTBOUND_ALLOW:
+		return "expected comma-separated http:// or https:// URL prefixes, each with a host";
 	}
 	return "invalid value";
 }
@@ -191,6 +194,127 @@ static enum config_error set_allow_from(struct config *cfg, const char *value)
 	return CONFIG_OK;
 }
 
+/* Length of the scheme and "://" of an http or https URL, 0 for anything else. */
+static size_t http_scheme_len(const char *s)
+{
+	if (strncasecmp(s, "http://", 7) == 0)
+		return 7;
+	if (strncasecmp(s, "https://", 8) == 0)
+		return 8;
+	return 0;
+}
+
+/*
+ * Checks a comma-separated list of URL prefixes and stores it as given,
+ * blanks around items removed: each item an http:// or https:// prefix with
+ * a host, visible ASCII only.
+ */
+static enum config_error set_outbound_allow(struct config *cfg, const char *value)
+{
+	char *list = malloc(strlen(value) + 1), *w = list;
+	const char *p = value;
+
+	if (list == NULL)
+		return CONFIG_NO_MEMORY;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p), scheme;
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		scheme = len ? http_scheme_len(p) : 0;
+		if (scheme == 0 || len == scheme || p[scheme] == '/')
+			goto bad;
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+				goto bad;
+		if (w != list)
+			*w++ = ',';
+		memcpy(w, p, len);
+		w += len;
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	*w = '\0';
+	free(cfg->outbound_allow);
+	cfg->outbound_allow = list;
+	return CONFIG_OK;
+bad:
+	free(list);
+	return CONFIG_BAD_OUTBOUND_ALLOW;
+}
+
+/*
+ * True when a path segment s[0..n) is "." or ".." once percent-decoded
+ * (any mix of '.' and "%2e"), which a client or server would remove.
+ */
+static bool dot_segment(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (n == 0)
+		return false;
+	while (i < n) {
+		if (s[i] == '.')
+			i++;
+		else if (n - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] | 0x20) == 'e')
+			i += 3;
+		else
+			return false;
+	}
+	return true;
+}
+
+/* Whether one prefix p[0..n) allows url (see config_outbound_allows). */
+static bool prefix_allows(const char *p, size_t n, const char *url)
+{
+	size_t scheme = http_scheme_len(p), auth_end = scheme;
+
+	while (auth_end < n && p[auth_end] != '/' && p[auth_end] != '?' && p[auth_end] != '#')
+		auth_end++;
+	if (strlen(url) < n || strncasecmp(url, p, auth_end) != 0 ||
+	    memcmp(url + auth_end, p + auth_end, n - auth_end) != 0)
+		return false;
+	if (auth_end == n) /* the prefix ends with the authority: so must the URL's */
+		return url[n] == '\0' || url[n] == '/' || url[n] == '?' || url[n] == '#';
+	return true;
+}
+
+bool config_outbound_allows(const struct config *cfg, const char *url)
+{
+	const char *p, *path, *end;
+	size_t scheme;
+
+	if (cfg->outbound_allow == NULL)
+		return true;
+	scheme = http_scheme_len(url);
+	if (scheme == 0 || strchr(url, '\\') != NULL)
+		return false;
+	path = url + scheme + strcspn(url + scheme, "/?#");
+	end = path + strcspn(path, "?#");
+	while (path < end && *path == '/') {
+		const char *seg = path + 1;
+		size_t len = strcspn(seg, "/?#");
+		if (seg + len > end)
+			len = (size_t)(end - seg);
+		if (dot_segment(seg, len))
+			return false;
+		path = seg + len;
+	}
+	for (p = cfg->outbound_allow;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (prefix_allows(p, n, url))
+			return true;
+		if (comma == NULL)
+			return false;
+		p = comma + 1;
+	}
+}
+
 /*
  * True when text holds nothing but spaces, tabs and line ends: such a
  * secret is the same easy guess for everyone (and a web server strips it
@@ -247,6 +371,8 @@ enum config_error config_set(struct config *cfg, const char *key, const char *va
 	}
 	if (strcmp(key, "log_level") == 0)
 		return log_level_parse(value, &cfg->log_level) ? CONFIG_OK : CONFIG_BAD_LOG_LEVEL;
+	if (strcmp(key, "outbound_allow") == 0)
+		return set_outbound_allow(cfg, value);
 	return CONFIG_UNKNOWN_KEY;
 }
 
@@ -434,6 +560,7 @@ void config_free(struct config *cfg)
 	free(cfg->secret_file);
 	free(cfg->db);
 	free(cfg->hooks_dir);
+	free(cfg->outbound_allow);
 	set_defaults(cfg);
 }
 

@@ -69,6 +69,7 @@ struct config {
 	bool durability_full;
 	enum log_level log_level;
 	int64_t read_timeout_seconds; /* a FastCGI connection's time to send its request */
+	char *outbound_allow;    /* `outbound_allow`: comma-separated URL prefixes, or NULL (any) */
 };
 
 /*
@@ -112,6 +113,7 @@ enum config_error {
 	CONFIG_BAD_CIDR,        /* an item that is not an address or network */
 	CONFIG_BAD_DURABILITY,
 	CONFIG_BAD_LOG_LEVEL,
+	CONFIG_BAD_OUTBOUND_ALLOW, /* an item that is not an http:// or https:// URL prefix */
 };
 
 /* The reason as a short phrase for an error message ("unknown key", ...). */
@@ -137,6 +139,18 @@ bool cidr_parse(const char *text, struct cidr *out);
  * outside every network.
  */
 bool config_allows(const struct config *cfg, const char *addr);
+
+/*
+ * True when an outbound action may call url: outbound_allow is unset, or
+ * url starts with one of its prefixes (scheme and host compared without
+ * regard to case).  A prefix that ends with the host (and port) matches
+ * only at the end of the URL's authority, so https://app.example.com
+ * allows neither https://app.example.com.evil.example/ nor
+ * https://app.example.com@evil.example/.  A URL whose path holds a "."
+ * or ".." segment (also percent-encoded) or a backslash never matches:
+ * it could leave the allowed path once normalised.
+ */
+bool config_outbound_allows(const struct config *cfg, const char *url);
 
 /*
  * The current secrets: `secret` plus every line of secret_file, trimmed of

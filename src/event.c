@@ -262,11 +262,24 @@ static const char *nested_source(const struct source *outer, const char *key, st
  * JSON-valued fields.  Returns NULL, or a static reason when something
  * fails; ev->image_id is set as soon as the id itself is known to be valid.
  */
+/*
+ * Member key of obj; with null_is_absent, a JSON null counts as no member.
+ * Only the Standard Webhooks shape reads nulls so: its "data" may be the
+ * image as `show` prints it (an action of another instance sends that),
+ * where null means "not known".  In the other shapes a null is refused, as
+ * ever: "error": null says neither success nor failure.
+ */
+static const cJSON *optional(const cJSON *obj, const char *key, bool null_is_absent)
+{
+	const cJSON *item = member(obj, key);
+	return null_is_absent && cJSON_IsNull(item) ? NULL : item;
+}
+
 static const char *read_payload(const cJSON *obj, const struct source *src, const char *id_key,
-                                struct event *ev)
+                                bool standard, struct event *ev)
 {
 	const cJSON *id = member(obj, id_key), *item, *v;
-	const cJSON *metadata = member(obj, "metadata"), *meta = member(obj, "meta");
+	const cJSON *metadata = optional(obj, "metadata", standard), *meta = member(obj, "meta");
 	const char *why, *text = NULL;
 	char code_text[ERROR_CODE_TEXT_SIZE];
 
@@ -279,7 +292,7 @@ static const char *read_payload(const cJSON *obj, const struct source *src, cons
 	if ((ev->image_id = copy_string(id->valuestring)) == NULL)
 		return WHY_NO_MEMORY;
 
-	if ((item = member(obj, "filename")) != NULL) {
+	if ((item = optional(obj, "filename", standard)) != NULL) {
 		if (!cJSON_IsString(item))
 			return "filename is not a string";
 		if ((ev->filename = copy_string(item->valuestring)) == NULL)
@@ -288,7 +301,11 @@ static const char *read_payload(const cJSON *obj, const struct source *src, cons
 	if ((why = read_time(obj, "uploaded", &ev->uploaded_ms, &ev->has_uploaded)) != NULL ||
 	    (why = read_time(obj, "timestamp", NULL, NULL)) != NULL)
 		return why;
-	if ((item = member(obj, "variants")) != NULL) {
+	/* Our own image object (`show`) says uploaded_at. */
+	if (standard && !ev->has_uploaded && optional(obj, "uploaded_at", true) != NULL &&
+	    (why = read_time(obj, "uploaded_at", &ev->uploaded_ms, &ev->has_uploaded)) != NULL)
+		return why;
+	if ((item = optional(obj, "variants", standard)) != NULL) {
 		if (!cJSON_IsArray(item))
 			return "variants is not an array";
 		for (v = item->child; v != NULL; v = v->next)
@@ -297,7 +314,7 @@ static const char *read_payload(const cJSON *obj, const struct source *src, cons
 		if ((why = copy_member_text(src, "variants", &ev->variants_json)) != NULL)
 			return why;
 	}
-	if ((item = member(obj, "requireSignedURLs")) != NULL) {
+	if ((item = optional(obj, "requireSignedURLs", standard)) != NULL) {
 		if (!cJSON_IsBool(item))
 			return "requireSignedURLs is not a boolean";
 		ev->require_signed_urls = cJSON_IsTrue(item) ? 1 : 0;
@@ -312,13 +329,13 @@ static const char *read_payload(const cJSON *obj, const struct source *src, cons
 		                            &ev->metadata_json)) != NULL)
 			return why;
 	}
-	if ((item = member(obj, "result")) != NULL) {
+	if ((item = optional(obj, "result", standard)) != NULL) {
 		if (!cJSON_IsObject(item))
 			return "result is not an object";
 		if ((why = copy_member_text(src, "result", &ev->result_json)) != NULL)
 			return why;
 	}
-	if ((item = member(obj, "error")) != NULL) {
+	if ((item = optional(obj, "error", standard)) != NULL) {
 		if ((why = read_error(item, &text, code_text)) != NULL)
 			return why;
 		if ((ev->error_text = copy_string(text)) == NULL)
@@ -367,7 +384,7 @@ static enum event_result flat_payload(const cJSON *obj, const struct source *src
 {
 	const cJSON *draft = member(obj, "draft");
 
-	if ((*why = read_payload(obj, src, "id", ev)) != NULL)
+	if ((*why = read_payload(obj, src, "id", false, ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (member(obj, "error") != NULL) {
 		ev->status = STATUS_FAILED;
@@ -419,7 +436,7 @@ static enum event_result image_envelope(const cJSON *root, const struct source *
 	if ((*why = read_time(root, "timestamp", NULL, NULL)) != NULL ||
 	    (top_error != NULL && (*why = read_error(top_error, &top_text, code_text)) != NULL) ||
 	    (*why = nested_source(src, image_key, &image_src)) != NULL ||
-	    (*why = read_payload(image, &image_src, "id", ev)) != NULL)
+	    (*why = read_payload(image, &image_src, "id", strcmp(image_key, "data") == 0, ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	if (ev->error_text == NULL && top_text != NULL &&
 	    (ev->error_text = copy_string(top_text)) == NULL) {
@@ -451,7 +468,7 @@ static enum event_result job_event(const cJSON *root, const struct source *src, 
 		*why = "job event type not acted on";
 		return EVENT_IGNORED;
 	}
-	if ((*why = read_payload(root, src, "job_id", ev)) != NULL)
+	if ((*why = read_payload(root, src, "job_id", false, ev)) != NULL)
 		return EVENT_BAD_PAYLOAD;
 	keep_error_only_when_failed(ev);
 	if ((*why = set_event_name(ev, name)) != NULL)

@@ -23,6 +23,7 @@
 #include "hook_exec.h"
 #include "hook_runner.h"
 #include "hooks.h"
+#include "outbound.h"
 #include "outbox.h"
 #include "util.h"
 
@@ -127,7 +128,9 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 	if (!status_is_known(run->status) || strncmp(run->hook, run->status, n) != 0)
 		return "is not a hook name discovery would queue";
 	name = run->hook + n;
-	if (*name != '\0') {
+	if (strcmp(name, OUTBOUND_SUFFIX) == 0) {
+		name = ""; /* STATUS.webhook, beside STATUS */
+	} else if (*name != '\0') {
 		size_t len;
 		if (strncmp(name, ".d/", 3) != 0)
 			return "is not a hook name discovery would queue";
@@ -148,9 +151,34 @@ static const char *run_path(const struct config *cfg, const struct hook_run *run
 		return "path too long";
 	if ((problem = hooks_path_problem(path, false)) != HOOK_PATH_OK)
 		return hooks_path_problem_text(problem);
-	if (access(path, X_OK) < 0)
+	if (!outbound_is_action(run->hook) && access(path, X_OK) < 0)
 		return "is not executable";
 	return NULL;
+}
+
+/*
+ * One attempt of an outbound action (cfimages-webhook(8) ACTIONS), told in
+ * the terms of a hook's result: exit_code is the HTTP status (none for a
+ * transport error).  *give_up: fail the run now, whatever attempts remain.
+ */
+static void attempt_action(struct store *st, const struct config *cfg, const struct hook_run *run,
+                           const char *path, struct hook_result *r, bool *ok, bool *give_up)
+{
+	struct outbound_result *o = malloc(sizeof *o);
+
+	if (o == NULL) {
+		*ok = false;
+		*give_up = false;
+		return;
+	}
+	outbound_attempt(cfg, st, run, path, o);
+	r->started = o->has_status;
+	r->exit_code = o->has_status ? o->status : 0;
+	memcpy(r->output, o->output, o->output_len);
+	r->output_len = o->output_len;
+	*ok = o->verdict == OUTBOUND_SUCCESS;
+	*give_up = o->verdict == OUTBOUND_GIVE_UP;
+	free(o);
 }
 
 /* Executes one claimed run and records its outcome. */
@@ -178,7 +206,7 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 	};
 	const char *problem, *state;
 	int64_t now, next;
-	bool ok;
+	bool ok = false, give_up = false, action = outbound_is_action(run->hook);
 
 	if (r == NULL)
 		return; /* left running: reclaimed after the timeout */
@@ -188,16 +216,19 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 		snprintf(r->output, sizeof r->output, "[cfimages-webhook: hook %s refused: %s]\n",
 		         run->hook, problem);
 		r->output_len = strlen(r->output);
+	} else if (action) {
+		attempt_action(st, cfg, run, path, r, &ok, &give_up);
 	} else if (hook_execute(&x, r) < 0) {
 		snprintf(r->output, sizeof r->output, "[cfimages-webhook: could not start the hook]\n");
 		r->output_len = strlen(r->output);
+	} else {
+		ok = r->started && !r->timed_out && r->exit_code == 0;
 	}
-	ok = r->started && !r->timed_out && r->exit_code == 0;
 	now = time_now_ms();
 	next = now;
 	if (ok)
 		state = RUN_DONE;
-	else if (run->attempt >= cfg->hook_attempts)
+	else if (give_up || run->attempt >= cfg->hook_attempts)
 		state = RUN_FAILED;
 	else {
 		state = RUN_QUEUED;
@@ -208,6 +239,13 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 		log_error("hook run %lld: could not record its outcome", (long long)run->id);
 	if (ok)
 		log_info("hook %s for %s: done", run->hook, run->image_id);
+	else if (action)
+		log_warn("action %s for %s: attempt %lld of %lld failed (%s%.0d)%s", run->hook,
+		         run->image_id, (long long)run->attempt, (long long)cfg->hook_attempts,
+		         r->started ? "HTTP " : "no HTTP answer", r->started ? r->exit_code : 0,
+		         strcmp(state, RUN_QUEUED) == 0 ? ", will retry"
+		         : give_up                      ? ", not retried"
+		                                        : "");
 	else
 		log_warn("hook %s for %s: attempt %lld of %lld %s (exit %d)%s", run->hook,
 		         run->image_id, (long long)run->attempt, (long long)cfg->hook_attempts,
@@ -282,17 +320,40 @@ void hooks_runner_main(const struct config *cfg)
 }
 
 /*
- * The environment handed to the runner: only our own settings, so it loads
- * the same configuration; nothing of a CGI request (GATEWAY_INTERFACE would
- * make it a CGI responder, HTTP_* are the sender's).
+ * True for the variables a web server sets for one CGI request (RFC 3875
+ * section 4.1 and the usual extensions): the request's, not the site's.
+ */
+static bool is_request_variable(const char *e)
+{
+	static const char *const prefixes[] = {
+	    "HTTP_",       "CONTENT_",  "REMOTE_",      "REQUEST_",    "SERVER_",
+	    "SCRIPT_",     "PATH_INFO=", "PATH_TRANSLATED=", "QUERY_STRING=", "AUTH_TYPE=",
+	    "GATEWAY_INTERFACE=", "DOCUMENT_", "CONTEXT_", "REDIRECT_", "HTTPS=",
+	    "UNIQUE_ID=", "FCGI_",      "SSL_",
+	};
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+		if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The environment handed to the runner: this process's, which is what the
+ * operator gave the program (lighttpd bin-environment, Apache
+ * FcgidInitialEnv, systemd Environment=; actions read it through
+ * ${env:NAME}), less two things: anything of a CGI request
+ * (GATEWAY_INTERFACE would make the runner a CGI responder, HTTP_* are the
+ * sender's) and our config and database choices, which the runner gets
+ * from its arguments and db_setting.  Hooks themselves never see it: they
+ * get a clean environment of their own (hook_exec.c).
  */
 static size_t runner_environment(char **out, size_t cap, char *db_setting)
 {
 	static const char db_prefix[] = CONFIG_ENV_PREFIX "DB=";
+	static const char config_prefix[] = CONFIG_ENV_PREFIX "CONFIG=";
 	size_t n = 0;
 	for (char **e = environ; *e && n + 2 < cap; e++)
-		if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) == 0 &&
-		    strncmp(*e, CONFIG_ENV_PREFIX "CONFIG=", strlen(CONFIG_ENV_PREFIX "CONFIG=")) != 0 &&
+		if (!is_request_variable(*e) && strncmp(*e, config_prefix, strlen(config_prefix)) != 0 &&
 		    strncmp(*e, db_prefix, strlen(db_prefix)) != 0)
 			out[n++] = *e;
 	if (db_setting != NULL)
@@ -311,7 +372,7 @@ static size_t runner_environment(char **out, size_t cap, char *db_setting)
  */
 void hooks_spawn_runner(const struct config *cfg, bool quiet)
 {
-	char *argv[10], *envp[64], exe[PATH_MAX], *db_setting = NULL;
+	char *argv[10], *envp[256], exe[PATH_MAX], *db_setting = NULL;
 	sigset_t none;
 	ssize_t n;
 	size_t argc = 0;

@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "hooks.h"
+#include "outbound.h"
 #include "outbox.h"
 #include "util.h"
 
@@ -86,7 +87,10 @@ const char *hooks_path_problem_text(enum hook_path_problem problem)
 	return "has an unknown problem";
 }
 
-/* Adds name/path to the list if it is a safe executable regular file. */
+/*
+ * Adds name/path to the list if it is a safe executable regular file, or a
+ * safe NAME.webhook action file (read, not executed: no execute bit needed).
+ */
 static int consider(struct hook_list *out, const char *name, const char *path)
 {
 	struct stat st;
@@ -100,7 +104,7 @@ static int consider(struct hook_list *out, const char *name, const char *path)
 		log_warn("hook %s refused: %s", path, hooks_path_problem_text(problem));
 		return 0;
 	}
-	if (access(path, X_OK) < 0) {
+	if (!outbound_is_action(name) && access(path, X_OK) < 0) {
 		log_debug("hook %s skipped: not executable", path);
 		return 0;
 	}
@@ -159,6 +163,9 @@ int hooks_discover(const char *hooks_dir, const char *status, struct hook_list *
 		return 0;
 	}
 	if (!join_path(path, sizeof path, hooks_dir, status) || consider(out, status, path) < 0)
+		goto fail;
+	snprintf(name, sizeof name, "%s" OUTBOUND_SUFFIX, status);
+	if (!join_path(path, sizeof path, hooks_dir, name) || consider(out, name, path) < 0)
 		goto fail;
 	snprintf(dir_name, sizeof dir_name, "%s.d", status);
 	if (!join_path(path, sizeof path, hooks_dir, dir_name))

@@ -21,9 +21,11 @@ struct hook_list {
 };
 
 /*
- * Finds the hooks for a change into status: hooks_dir/STATUS and then
- * hooks_dir/STATUS.d/ entries in name order (names starting with '.' or
- * ending in '~' skipped), keeping regular executable files.  A file or
+ * Finds the hooks for a change into status: hooks_dir/STATUS,
+ * hooks_dir/STATUS.webhook, then hooks_dir/STATUS.d/ entries in name order
+ * (names starting with '.' or ending in '~' skipped), keeping regular
+ * executable files and NAME.webhook action files (cfimages-webhook(8)
+ * ACTIONS; read, not executed, so they need no execute bit).  A file or
  * directory writable by group or others, or owned by someone other than
  * this user or root, is refused and logged (and so is everything under an
  * insecure hooks_dir).  A missing hooks_dir or script is not an error.

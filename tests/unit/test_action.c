@@ -42,11 +42,11 @@ static void test_parse_full(void)
 	struct action_problem probs[MAX_PROBLEMS];
 	const char *text = "# notify the app\n"
 	                   "\n"
-	                   "url = https://app.example.com:8443/hooks/images?x=1\n"
+	                   "url = https://app.example.com:8443/hooks/images?x=1#frag   # http or https only\n"
 	                   "  method\t=  PUT  \r\n"
 	                   "header = Authorization: Bearer ${file:/etc/cfw/app-token}\n"
-	                   "header = X-Env: ${env:DEPLOY_ENV} #not a comment\n"
-	                   "timeout = 10\n"
+	                   "header = X-Env: ${env:DEPLOY_ENV}#not a comment   # a comment\n"
+	                   "timeout = 10\t# seconds\n"
 	                   "template = /etc/cfw/payload.json\n"
 	                   "secret_file = /etc/cfw/outbound.key\n"
 	                   "ca_file = /etc/cfw/ca.pem\n"
@@ -54,14 +54,14 @@ static void test_parse_full(void)
 	size_t n = parse(text, &a, probs);
 	CHECK_MSG(n == 0, "%zu problems, first code %d line %u", n, n ? (int)probs[0].code : 0,
 	          n ? probs[0].line : 0);
-	CHECK_STR(a.url, "https://app.example.com:8443/hooks/images?x=1");
+	CHECK_STR(a.url, "https://app.example.com:8443/hooks/images?x=1#frag");
 	CHECK(a.method == ACTION_PUT);
 	CHECK(a.n_headers == 2);
 	CHECK_STR(a.headers[0].line, "Authorization: Bearer ${file:/etc/cfw/app-token}");
 	CHECK(a.headers[0].name_len == strlen("Authorization"));
 	CHECK_STR(a.headers[0].line + a.headers[0].value_start,
 	          "Bearer ${file:/etc/cfw/app-token}");
-	CHECK_STR(a.headers[1].line + a.headers[1].value_start, "${env:DEPLOY_ENV} #not a comment");
+	CHECK_STR(a.headers[1].line + a.headers[1].value_start, "${env:DEPLOY_ENV}#not a comment");
 	CHECK(a.timeout_seconds == 10);
 	CHECK_STR(a.template_path, "/etc/cfw/payload.json");
 	CHECK_STR(a.secret_file, "/etc/cfw/outbound.key");

@@ -184,6 +184,47 @@ static void test_error_codes(void)
 	}
 }
 
+/* outbound_allow (cfimages-webhook.conf(5)): URL prefixes, matched safely. */
+static void test_outbound_allow(void)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	CHECK(config_outbound_allows(&cfg, "https://anything.example/")); /* unset: any */
+	CHECK(config_set(&cfg, "outbound_allow",
+	                 " https://app.example.com/hooks/ ,http://127.0.0.1:8000") == CONFIG_OK);
+	CHECK_STR(cfg.outbound_allow, "https://app.example.com/hooks/,http://127.0.0.1:8000");
+	CHECK(config_outbound_allows(&cfg, "https://app.example.com/hooks/images"));
+	CHECK(config_outbound_allows(&cfg, "HTTPS://APP.example.com/hooks/x")); /* host: any case */
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/Hooks/x")); /* path: exact */
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/other"));
+	CHECK(!config_outbound_allows(&cfg, "http://app.example.com/hooks/x")); /* scheme */
+	CHECK(config_outbound_allows(&cfg, "http://127.0.0.1:8000"));
+	CHECK(config_outbound_allows(&cfg, "http://127.0.0.1:8000/x?y#z"));
+	CHECK(config_outbound_allows(&cfg, "http://127.0.0.1:8000?q"));
+	/* a prefix ending with the authority ends the URL's authority too */
+	CHECK(!config_outbound_allows(&cfg, "http://127.0.0.1:80001/"));
+	CHECK(!config_outbound_allows(&cfg, "http://127.0.0.1:8000@evil.example/"));
+	CHECK(!config_outbound_allows(&cfg, "http://127.0.0.1:8000.evil.example/"));
+	/* dot segments (plain or percent-encoded) and backslashes never match */
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/hooks/../admin"));
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/hooks/%2e%2E/admin"));
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/hooks/.%2e"));
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/hooks/./x"));
+	CHECK(!config_outbound_allows(&cfg, "https://app.example.com/hooks/a\\..\\b"));
+	CHECK(config_outbound_allows(&cfg, "https://app.example.com/hooks/a..b/.x?p=/../"));
+	CHECK(!config_outbound_allows(&cfg, "ftp://app.example.com/hooks/"));
+	CHECK(!config_outbound_allows(&cfg, ""));
+	/* bad lists are refused and keep the old one */
+	CHECK(config_set(&cfg, "outbound_allow", "app.example.com/") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK(config_set(&cfg, "outbound_allow", "https://") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK(config_set(&cfg, "outbound_allow", "https:///x") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK(config_set(&cfg, "outbound_allow", "https://a/,") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK(config_set(&cfg, "outbound_allow", "https://a b/") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK(config_set(&cfg, "outbound_allow", "ftp://a/") == CONFIG_BAD_OUTBOUND_ALLOW);
+	CHECK_STR(cfg.outbound_allow, "https://app.example.com/hooks/,http://127.0.0.1:8000");
+	config_free(&cfg);
+}
+
 static void test_allow_from(void)
 {
 	struct config cfg;
@@ -362,6 +403,7 @@ int main(void)
 	test_errors();
 	test_error_codes();
 	test_allow_from();
+	test_outbound_allow();
 	test_secret_rotation();
 	test_blank_secrets();
 	test_secret_same_size_rewrite();

@@ -582,6 +582,32 @@ static void test_standard_webhooks_shape(void)
 	/* event and alert_type are looked at first */
 	expect("{\"event\":\"other\",\"type\":\"image.uploaded\",\"data\":{\"id\":\"a\"}}",
 	       EVENT_IGNORED);
+	/* an action's default payload: the image as `show` prints it, nulls for
+	 * what is not known, uploaded_at for the upload time */
+	CHECK(parse("{\"type\":\"image.uploaded\",\"timestamp\":\"2024-01-01T12:00:01.000Z\","
+	            "\"data\":{\"id\":\"a\",\"status\":\"uploaded\",\"metadata\":null,"
+	            "\"variants\":null,\"result\":null,\"error\":null,"
+	            "\"uploaded_at\":\"2024-01-01T12:00:00.000Z\",\"expires_at\":null,"
+	            "\"created_at\":\"2024-01-01T11:00:00.000Z\",\"updated_at\":null,"
+	            "\"previous_status\":\"pending\",\"event\":\"upload.complete\"}}",
+	            &ev) == EVENT_OK);
+	CHECK_STR(ev.status, "uploaded");
+	CHECK(ev.metadata_json == NULL && ev.variants_json == NULL && ev.result_json == NULL);
+	CHECK(ev.error_text == NULL);
+	CHECK(ev.has_uploaded && ev.uploaded_ms == UPLOADED_MS);
+	event_free(&ev);
+	/* "uploaded" wins over uploaded_at; a bad uploaded_at is still refused */
+	CHECK(parse("{\"type\":\"image.uploaded\",\"data\":{\"id\":\"a\"," UPLOADED
+	            ",\"uploaded_at\":\"2020-01-01T00:00:00Z\"}}",
+	            &ev) == EVENT_OK);
+	CHECK(ev.has_uploaded && ev.uploaded_ms == UPLOADED_MS);
+	event_free(&ev);
+	expect("{\"type\":\"image.uploaded\",\"data\":{\"id\":\"a\",\"uploaded_at\":\"soon\"}}",
+	       EVENT_BAD_PAYLOAD);
+	/* only this shape reads null as absent: a flat "error": null says nothing */
+	expect("{\"id\":\"a\",\"error\":null}", EVENT_BAD_PAYLOAD);
+	expect("{\"event\":\"image.uploaded\",\"image\":{\"id\":\"a\",\"metadata\":null}}",
+	       EVENT_BAD_PAYLOAD);
 }
 
 /* Image-processing job events. */

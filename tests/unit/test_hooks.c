@@ -1,9 +1,12 @@
 /*
- * hooks.c: the retry backoff, the path rules as values, and the proof that
+ * hooks.c: the retry backoff, the path rules as values, discovery of
+ * scripts and NAME.webhook actions in their order, and the proof that
  * a recorded process group is the hook started for a run before a stale
  * run's group may be killed.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -214,12 +217,73 @@ static void test_group_proof(const char *self)
 	test_own_group(self);
 }
 
+/* Creates dir/name with mode; false on failure. */
+static bool make_file(const char *dir, const char *name, mode_t mode)
+{
+	char path[512];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return false;
+	fputs("#!/bin/sh\n", f);
+	fclose(f);
+	return chmod(path, mode) == 0;
+}
+
+/*
+ * Discovery (cfimages-webhook(8) HOOKS, ACTIONS): STATUS, STATUS.webhook,
+ * then STATUS.d/ in name order; an action needs no execute bit but the
+ * same ownership and mode as a script; a script needs its execute bit.
+ */
+static void test_discover_actions(void)
+{
+	char dir[] = "/tmp/cfw-test-discover.XXXXXX", sub[512];
+	static const char *const want[] = {"uploaded", "uploaded.webhook", "uploaded.d/10-a",
+	                                   "uploaded.d/20-b.webhook", "uploaded.d/25-e.webhook"};
+	struct hook_list list;
+	size_t n = sizeof want / sizeof want[0];
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK_MSG(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	chmod(dir, 0755);
+	snprintf(sub, sizeof sub, "%s/uploaded.d", dir);
+	CHECK(mkdir(sub, 0755) == 0);
+	CHECK(make_file(dir, "uploaded", 0755));
+	CHECK(make_file(dir, "uploaded.webhook", 0644));
+	CHECK(make_file(dir, "failed.webhook", 0644)); /* another status */
+	CHECK(make_file(sub, "10-a", 0755));
+	CHECK(make_file(sub, "20-b.webhook", 0600));
+	CHECK(make_file(sub, "25-e.webhook", 0755)); /* executable: still an action */
+	CHECK(make_file(sub, "30-c", 0644));          /* a script without x: skipped */
+	CHECK(make_file(sub, "40-d.webhook", 0664));  /* group-writable: refused */
+	CHECK(make_file(sub, "50-f.webhook~", 0644)); /* an editor's backup */
+	CHECK(make_file(sub, "60-notify.webhook.example", 0644)); /* a sample: neither */
+	CHECK(hooks_discover(dir, "uploaded", &list) == 0);
+	CHECK_MSG(list.n == n, "%zu hooks", list.n);
+	for (size_t i = 0; i < n && i < list.n; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", dir, want[i]);
+		CHECK_STR(list.items[i].name, want[i]);
+		CHECK_STR(list.items[i].path, path);
+	}
+	hook_list_free(&list);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], OWN_GROUP_ARG) == 0)
 		return own_group_main();
 	test_backoff();
 	test_path_problems();
+	test_discover_actions();
 	test_group_proof(argv[0]);
 	return test_done("test_hooks");
 }
