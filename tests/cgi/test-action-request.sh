@@ -5,7 +5,8 @@
 # method (POST by default, PUT, PATCH) and URL (query string kept), its
 # headers with ${file:PATH} values (the file's content, trimmed) and
 # ${env:NAME} values (from the runner's environment, here the CGI's), a
-# literal '$' or '#' kept, Content-Type application/json, and the default
+# literal '$' kept, a '#' kept unless a blank precedes it (then it starts a
+# comment, after a URL too), Content-Type application/json, and the default
 # payload: {"type":"image.STATUS","timestamp":RFC 3339,"data":{the image
 # as `show` prints it, "previous_status","event"}}.  The run is done with
 # exit_code 200 and output starting "HTTP 200"; `hooks list` shows it.
@@ -13,7 +14,8 @@
 # Mutations this catches: the method key ignored (always POST); the query
 # string dropped; ${file:} not trimmed or read at parse time; ${env:} read
 # from the config instead of the environment; a header value cut at '#';
-# the payload's data built from the delivery body instead of the stored
+# a header value or URL cut at a '#' that follows no blank, or a comment
+# sent; the payload's data built from the delivery body instead of the stored
 # image (no created_at/updated_at), previous_status/event missing; type
 # without the "image." prefix; exit_code not the HTTP status.
 . "$top_srcdir/tests/lib.sh"
@@ -30,12 +32,12 @@ printf '  token-from-file-7f3a\n\n' >"$T/token"
 printf 'second-part' >"$T/part2"
 action_file "$HOOKS/uploaded.webhook" \
 	'# the application, told of every upload' \
-	"url = http://127.0.0.1:$RPORT/hooks/images?source=cfw&x=1" \
+	"url = http://127.0.0.1:$RPORT/hooks/images?source=cfw&x=1#frag   # the app" \
 	'method = PUT' \
 	"header = Authorization: Bearer \${file:$T/token}" \
 	'header = X-Env: ${env:DEPLOY_ENV}' \
 	"header = X-Mixed: a-\${env:DEPLOY_ENV}-\${file:$T/part2}-z" \
-	'header = X-Literal: costs $5 #1 {not a reference}'
+	'header = X-Literal: costs $5 a#1 {not a reference}   # a comment'
 action_file "$HOOKS/uploaded.d/20-patch.webhook" \
 	"url = http://127.0.0.1:$RPORT/patched" \
 	'method = PATCH'
@@ -60,8 +62,8 @@ expect_eq "$(recv app 1 header Authorization)" "Bearer token-from-file-7f3a" \
 	"a \${file:} header value (trimmed)"
 expect_eq "$(recv app 1 header X-Env)" staging-eu "an \${env:} header value"
 expect_eq "$(recv app 1 header X-Mixed)" "a-staging-eu-second-part-z" "several references in one value"
-expect_eq "$(recv app 1 header X-Literal)" 'costs $5 #1 {not a reference}' \
-	"a value with a literal \$ and #"
+expect_eq "$(recv app 1 header X-Literal)" 'costs $5 a#1 {not a reference}' \
+	"a value with a literal \$ and #, then a comment"
 expect_eq "$(recv app 1 header Content-Type)" application/json "Content-Type"
 expect_eq "$(recv app 2 method)" PATCH "method of 20-patch.webhook"
 expect_eq "$(recv app 2 path)" /patched "path of 20-patch.webhook"
