@@ -33,7 +33,7 @@ RUN=$(run_id img-allow uploaded.webhook)
 RUN_OK=$(run_id img-allow uploaded.d/10-ok.webhook)
 RUN_NEAR=$(run_id img-allow uploaded.d/20-near.webhook)
 [ -n "$RUN" ] && [ -n "$RUN_OK" ] && [ -n "$RUN_NEAR" ] ||
-	hard_error "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"
+	{ fail "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN_OK" "done|1" ||
 	fail "the allowed action: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN_OK")"
 wait_until 30 sql_is "SELECT $(sql_concat state) FROM (SELECT state FROM hook_runs WHERE id IN ($RUN, $RUN_NEAR) ORDER BY id) r" \

@@ -25,7 +25,7 @@ A=CFIMAGES_WEBHOOK_HOOK_ATTEMPTS=5
 # 410: failed after one attempt.
 deliver img-gone "$A"
 RUN=$(run_id img-gone uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN" "failed|1" ||
 	fail "after a 410: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 kill_runners
@@ -42,7 +42,7 @@ write_file "$T/redirect.json" '{"id":"img-redirect","error":"broken","timestamp"
 cgi POST "$T/redirect.json" "$A"
 expect_answer 200 OK
 RUN2=$(run_id img-redirect failed.webhook)
-[ -n "$RUN2" ] || hard_error "no run queued for the redirect action"
+[ -n "$RUN2" ] || { fail "no run queued for the redirect action"; exit 1; }
 wait_until 60 run_is "$RUN2" "queued|1" ||
 	fail "after a 302: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN2")"
 kill_runners

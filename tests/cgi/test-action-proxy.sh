@@ -27,7 +27,7 @@ set -- http_proxy="$ENVPROXY" HTTP_PROXY="$ENVPROXY" https_proxy="$ENVPROXY" \
 
 deliver img-direct "$@"
 RUN=$(run_id img-direct uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN" "done|1" ||
 	fail "the direct action: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 expect_eq "$(recv_count app)" 1 "requests the endpoint got directly"

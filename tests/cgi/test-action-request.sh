@@ -49,7 +49,7 @@ RUN=$(run_id "$ID" uploaded.webhook)
 RUN_PATCH=$(run_id "$ID" uploaded.d/20-patch.webhook)
 RUN_POST=$(run_id "$ID" uploaded.d/30-default.webhook)
 [ -n "$RUN" ] && [ -n "$RUN_PATCH" ] && [ -n "$RUN_POST" ] ||
-	hard_error "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"
+	{ fail "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 sql_is "SELECT $(sql_concat state) FROM (SELECT state FROM hook_runs ORDER BY id) r" \
 	done,done,done ||
 	fail "the three action runs are not done: $(sql 'SELECT id, hook, state, attempts, exit_code, output FROM hook_runs')"

@@ -35,7 +35,7 @@ A=CFIMAGES_WEBHOOK_HOOK_ATTEMPTS=2
 # Attempt 1 gets a 500.
 deliver img-retry "$A"
 RUN=$(run_id img-retry uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN" "queued|1" ||
 	fail "after a 500: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 kill_runners

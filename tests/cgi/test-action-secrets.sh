@@ -46,7 +46,7 @@ RUN=$(run_id "$ID" uploaded.webhook)
 RUN_FILE=$(run_id "$ID" uploaded.d/20-missing-file.webhook)
 RUN_ENV=$(run_id "$ID" uploaded.d/30-missing-env.webhook)
 [ -n "$RUN" ] && [ -n "$RUN_FILE" ] && [ -n "$RUN_ENV" ] ||
-	hard_error "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"
+	{ fail "runs not queued as expected: $(sql 'SELECT id, hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 sql_is "SELECT count(*) FROM hook_runs WHERE attempts = 1 AND state <> 'running'" 3 ||
 	fail "the first attempts did not all end: $(sql 'SELECT id, hook, state, attempts, exit_code, output FROM hook_runs')"
 kill_runners

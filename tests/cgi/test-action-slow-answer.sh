@@ -22,8 +22,10 @@ chmod 755 "$HOOKS"
 CALL_S=40
 
 # timed_request ID: one delivery for ID, with stdout and stderr through
-# pipes, each read to EOF by cat (as tests/cgi/test-hook-slow-answer.sh);
-# sets ELAPSED_MS and checks the answer.
+# pipes, each read to EOF by cat (as tests/cgi/test-hook-slow-answer.sh),
+# at most CALL_S / 2 seconds (a runner that kept a pipe open would hold
+# it for the whole call, and its retries); sets ELAPSED_MS and checks the
+# answer.
 timed_request()
 {
 	write_file "$T/$1.json" "{\"id\":\"$1\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"
@@ -38,8 +40,8 @@ timed_request()
 				CFIMAGES_WEBHOOK_HOOK_TIMEOUT=$((CALL_S * 2)) \
 				<"$T/$1.json" 2>&1 1>&3 3>&-
 			echo $? >"$T/$1.rc"
-		} | cat >"$T/$1.err" 3>&-
-	} 3>&1 | cat >"$T/$1.answer"
+		} | timeout -k 2 $((CALL_S / 2)) cat >"$T/$1.err" 3>&-
+	} 3>&1 | timeout -k 2 $((CALL_S / 2)) cat >"$T/$1.answer"
 	tr_end=$(date +%s%N)
 	ELAPSED_MS=$(((tr_end - tr_start) / 1000000))
 	expect_eq "$(cat "$T/$1.rc")" 0 "exit status of the CGI ($1)"

@@ -58,7 +58,7 @@ EOF
 cgi POST "$T/delivery.json"
 expect_answer 200 OK
 RUN=$(run_id "$ID" uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 sql_is "SELECT state FROM hook_runs WHERE id = $RUN" 'done' ||
 	fail "the templated run is not done: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 expect_eq "$(recv_count app)" 1 "requests the receiver got"

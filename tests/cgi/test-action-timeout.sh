@@ -47,7 +47,7 @@ between()
 
 deliver img-timeout CFIMAGES_WEBHOOK_HOOK_TIMEOUT=30
 RUN=$(run_id img-timeout uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 attempt_seconds 1 "$RUN"
 secs=$SECS
 say "the attempt against a hanging receiver (timeout = 3) took $secs s"
@@ -64,7 +64,7 @@ write_file "$T/capped.json" '{"id":"img-capped","error":"broken","timestamp":"20
 cgi POST "$T/capped.json" CFIMAGES_WEBHOOK_HOOK_TIMEOUT=3
 expect_answer 200 OK
 RUN2=$(run_id img-capped failed.webhook)
-[ -n "$RUN2" ] || hard_error "no run queued for the failed action"
+[ -n "$RUN2" ] || { fail "no run queued for the failed action"; exit 1; }
 attempt_seconds 2 "$RUN2"
 secs=$SECS
 say "the attempt with timeout = 40 and hook_timeout = 3 took $secs s"

@@ -31,7 +31,7 @@ expect_eq "$(recv_count app)" 1 "the probe reached the endpoint"
 
 deliver img-tls "$A"
 RUN=$(run_id img-tls uploaded.webhook)
-[ -n "$RUN" ] || hard_error "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "no run queued: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN" "queued|1" ||
 	fail "against an untrusted certificate: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 kill_runners

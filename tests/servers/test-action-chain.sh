@@ -130,7 +130,7 @@ expect_eq "$STATUS $BODY" "200 OK" "A's answer to the delivery"
 expect_eq "$(image_status "$ID")" uploaded "the image on A"
 
 RUN=$(run_id "$ID" uploaded.webhook)
-[ -n "$RUN" ] || hard_error "A queued no run for uploaded.webhook: $(sql 'SELECT hook, state FROM hook_runs')"
+[ -n "$RUN" ] || { fail "A queued no run for uploaded.webhook: $(sql 'SELECT hook, state FROM hook_runs')"; exit 1; }
 wait_until 60 run_is "$RUN" "done|1" ||
 	fail "A's call to B: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN")"
 expect_eq "$(run_row "$RUN")" "done|1|200" "A's run of the action calling B"
