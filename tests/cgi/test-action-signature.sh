@@ -5,7 +5,8 @@
 # library, as an application would use it) verifies them, for a whsec_ key
 # (base64 after the prefix) and for a key of raw bytes.  A tampered body or
 # the wrong key is refused by the same verifier (so the check can fail).
-# An action without secret_file sends no signature.
+# A secret_file of two keys (a rotation) signs with each: the request
+# verifies with either.  An action without secret_file sends no signature.
 #
 # Mutations this catches: the HMAC over the body alone (not id.timestamp.
 # body); the whsec_ key used as text instead of base64-decoded; a raw key
@@ -15,14 +16,16 @@
 . "$top_srcdir/tests/actionlib.sh"
 
 need_standardwebhooks
-init_db img-whsec img-raw
+init_db img-whsec img-raw img-rotation
 start_receiver app
 mkdir -p "$HOOKS/uploaded.d"
 chmod 755 "$HOOKS" "$HOOKS/uploaded.d"
 printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$T/whsec.key"
 printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$T/wrong.key"
 printf 'raw-signing-key: not base64 at all!' >"$T/raw.key"
-chmod 600 "$T/whsec.key" "$T/raw.key"
+printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$T/new.key"
+cat "$T/whsec.key" "$T/new.key" >"$T/rotation.key"
+chmod 600 "$T/whsec.key" "$T/raw.key" "$T/rotation.key"
 action_file "$HOOKS/uploaded.webhook" \
 	"url = http://127.0.0.1:$RPORT/signed" \
 	"secret_file = $T/whsec.key"
@@ -58,4 +61,20 @@ wait_until 60 recv_count_is app 3 || fail "the failed action made no request"
 wait_hook_runners
 expect_eq "$(recv app 3 path)" /raw "the third request"
 expect_eq "$(sw_verify app 3 "$T/raw.key" raw)" verified "standardwebhooks verify() of the raw-key signature"
+
+# Two keys: two signatures, each verifies.
+action_file "$HOOKS/draft.webhook" \
+	"url = http://127.0.0.1:$RPORT/rotation" \
+	"secret_file = $T/rotation.key"
+write_file "$T/draft.json" '{"id":"img-rotation","draft":true}'
+cgi POST "$T/draft.json"
+expect_answer 200 OK
+wait_until 60 recv_count_is app 4 || fail "the draft action made no request"
+wait_hook_runners
+expect_eq "$(recv app 4 path)" /rotation "the fourth request"
+expect_eq "$(recv app 4 header webhook-signature | tr ' ' '\n' | grep -c '^v1,')" 2 \
+	"v1 signatures with two keys"
+expect_eq "$(sw_verify app 4 "$T/whsec.key")" verified "verify() with the old key of a rotation"
+expect_eq "$(sw_verify app 4 "$T/new.key")" verified "verify() with the new key of a rotation"
+sw_verify app 4 "$T/wrong.key" >/dev/null && fail "standardwebhooks accepted the wrong key (rotation)"
 exit 0
