@@ -3,13 +3,17 @@
 # runs the whole test suite: unit, CGI and real-server tests and a fuzz smoke
 # run, the CGI tests again with PostgreSQL as the store, then the unit, CGI
 # and real-server tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under valgrind, and finally `make distcheck`.
+# UndefinedBehaviorSanitizer and under valgrind, the portable build (static,
+# musl, from Debian's source packages) with the CGI tests and its own, and
+# finally `make distcheck`.
 #   ./test.sh            everything
 #   QUICK=1 ./test.sh    one plain build, `make check` and `make check-postgresql` only
 set -eu
 cd "$(dirname "$0")"
 . ./contrib/deps.sh
-install_packages $BUILD_PACKAGES $TEST_PACKAGES
+portable_packages=$PORTABLE_PACKAGES
+[ -n "${QUICK:-}" ] && portable_packages=
+install_packages $BUILD_PACKAGES $TEST_PACKAGES $portable_packages
 install_node
 
 [ -x configure ] || autoreconf -fi
@@ -37,6 +41,11 @@ echo "== unit, CGI and server tests under valgrind"
 	LOG_COMPILER="$PWD/../../tests/valgrind.sh" \
 	CFW_WRAPPER="$PWD/../../tests/valgrind.sh") || {
 	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
+
+echo "== the portable build (static, musl; sources cached in build/portable-cache) and its tests"
+(cd build/plain && CFW_PORTABLE_CONFIGURE_FLAGS=--enable-werror JOBS=$JOBS \
+	make -s -j"$JOBS" check-portable PORTABLE_CACHE="$PWD/../portable-cache") || {
+	cat build/plain/test-suite-portable.log 2>/dev/null; exit 1; }
 
 echo "== make distcheck"
 (cd build/plain && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1

@@ -5,6 +5,10 @@
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev"
 TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
+# The portable build (contrib/portable/build.sh): musl, apt-get source and
+# dpkg-source, the tools its libraries' builds need, busybox for the
+# empty-root test's /bin/sh, groff for the man pages as text.
+PORTABLE_PACKAGES="musl-tools dpkg-dev patch perl tcl autoconf automake libtool file busybox-static groff-base binutils"
 
 install_packages() {
 	missing=

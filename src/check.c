@@ -29,19 +29,35 @@
 #define FUSE_SUPER_MAGIC 0x65735546
 #define CEPH_SUPER_MAGIC 0x00C36400
 
+static void vreport(int *problems, bool is_problem, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vreport(int *problems, bool is_problem, const char *fmt, va_list ap)
+{
+	printf("%s: ", is_problem ? "problem" : "warning");
+	vprintf(fmt, ap);
+	putchar('\n');
+	if (is_problem)
+		(*problems)++;
+}
+
 static void report(int *problems, bool is_problem, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void report(int *problems, bool is_problem, const char *fmt, ...)
 {
 	va_list ap;
-	printf("%s: ", is_problem ? "problem" : "warning");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vreport(problems, is_problem, fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	if (is_problem)
-		(*problems)++;
+}
+
+void check_report(int *problems, bool is_problem, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(problems, is_problem, fmt, ap);
+	va_end(ap);
 }
 
 /* store_access_problems() callback: each unwritable database file is a problem. */
@@ -247,5 +263,7 @@ int check_all(const struct config *cfg, const char *cfg_error, const char *db_sh
 	secret_set_free(&set);
 	check_database(cfg, db_shown, &problems);
 	check_hooks(cfg, &problems);
+	check_hosting(cfg, &problems);
+	check_ca_bundle(cfg, &problems);
 	return problems;
 }

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#ifdef HAVE_CURL
+#include <curl/curl.h>
+#endif
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <openssl/rand.h>
@@ -761,6 +764,35 @@ static int cmd_check(struct ctx *c, int argc, char **argv)
 	                                                                      : EXIT_OK;
 }
 
+/*
+ * One line naming every library built in and its version, and how the
+ * program was linked, so that a support question is answered by pasting
+ * it.  libfcgi has no version call: its version is the one configure saw.
+ */
+static void print_version(void)
+{
+	char dbs[256];
+#ifdef HAVE_CURL
+	const char *curl = curl_version_info(CURLVERSION_NOW)->version;
+#else
+	const char *curl = ": not built in (./configure --with-curl)";
+#endif
+#ifdef FCGI_BUILD_VERSION
+	const char *fcgi = FCGI_BUILD_VERSION;
+#else
+	const char *fcgi = "(version unknown)";
+#endif
+#ifdef CFW_PORTABLE
+	const char *build = "portable (static, musl)";
+#else
+	const char *build = "shared libraries";
+#endif
+	printf("%s %s (%s, %s, cJSON %s, libfcgi %s, libcurl%s%s; build: %s)\n", PROGRAM_NAME,
+	       PACKAGE_VERSION, store_library_versions(dbs, sizeof dbs),
+	       OpenSSL_version(OPENSSL_VERSION), cJSON_Version(), fcgi,
+	       curl[0] == ':' ? "" : " ", curl, build);
+}
+
 int commands_run(const struct cli *cli, int argc, char **argv)
 {
 	static const struct {
@@ -777,10 +809,7 @@ int commands_run(const struct cli *cli, int argc, char **argv)
 	int rc = -1;
 
 	if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "version") == 0) {
-		char dbs[256];
-		printf("%s %s (%s, %s, cJSON %s, libfcgi)\n", PROGRAM_NAME, PACKAGE_VERSION,
-		       store_library_versions(dbs, sizeof dbs), OpenSSL_version(OPENSSL_VERSION),
-		       cJSON_Version());
+		print_version();
 		return EXIT_OK;
 	}
 	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0 ||

@@ -337,6 +337,8 @@ enum config_error config_set(struct config *cfg, const char *key, const char *va
 		return set_string(&cfg->db, value);
 	if (strcmp(key, "hooks_dir") == 0)
 		return set_string(&cfg->hooks_dir, value);
+	if (strcmp(key, "ca_file") == 0)
+		return set_string(&cfg->ca_file, value);
 	if (strcmp(key, "db_mode") == 0) {
 		cfg->db_mode_set = true;
 		return set_mode(&cfg->db_mode, value);
@@ -544,7 +546,8 @@ int config_load(struct config *cfg, const char *explicit_path, char *const *envp
 		return -1;
 	if ((cfg->db == NULL && !replace_string(&cfg->db, DEFAULT_DB)) ||
 	    (cfg->hooks_dir == NULL && !replace_string(&cfg->hooks_dir, DEFAULT_HOOKS_DIR)) ||
-	    !make_absolute(&cfg->db) || !make_absolute(&cfg->hooks_dir)) {
+	    !make_absolute(&cfg->db) || !make_absolute(&cfg->hooks_dir) ||
+	    (cfg->ca_file != NULL && !make_absolute(&cfg->ca_file))) {
 		snprintf(err, errlen, "out of memory, or no working directory");
 		return -1;
 	}
@@ -561,6 +564,7 @@ void config_free(struct config *cfg)
 	free(cfg->db);
 	free(cfg->hooks_dir);
 	free(cfg->outbound_allow);
+	free(cfg->ca_file);
 	set_defaults(cfg);
 }
 

@@ -70,6 +70,7 @@ struct config {
 	enum log_level log_level;
 	int64_t read_timeout_seconds; /* a FastCGI connection's time to send its request */
 	char *outbound_allow;    /* `outbound_allow`: comma-separated URL prefixes, or NULL (any) */
+	char *ca_file;           /* `ca_file`: PEM CA bundle for TLS, or NULL (see cabundle.h) */
 };
 
 /*

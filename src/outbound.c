@@ -28,6 +28,7 @@
 
 #include "action.h"
 #include "auth.h"
+#include "cabundle.h"
 #include "config.h"
 #include "json.h"
 #include "outbound.h"
@@ -279,6 +280,7 @@ static const char *signing_keys_load(const char *file, struct signing_keys *k)
 	return NULL;
 }
 
+#ifdef HAVE_CURL
 /* ---- Header references ---- */
 
 /*
@@ -405,6 +407,8 @@ static void message_id(const struct hook_run *run, char *out, size_t cap)
 	snprintf(out, cap, "cfw_%lld_%s", (long long)run->id, hex);
 }
 
+#endif
+
 /* The image as `show` prints it, or a minimal object when it is gone. */
 static char *image_json(struct store *st, const struct hook_run *run)
 {
@@ -505,6 +509,7 @@ static char *build_payload(const struct action *a, struct store *st, const struc
 
 /* ---- The call ---- */
 
+#ifdef HAVE_CURL
 static const char *method_name(enum action_method m)
 {
 	switch (m) {
@@ -534,7 +539,6 @@ static void set_output(struct outbound_result *r, const char *fmt, ...)
 		                     : sizeof r->output - r->output_len - 1;
 }
 
-#ifdef HAVE_CURL
 /* The answer's first HOOK_OUTPUT_BYTES; reading stops there. */
 struct answer {
 	char buf[HOOK_OUTPUT_BYTES];
@@ -656,6 +660,7 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 	char errbuf[CURL_ERROR_SIZE] = "";
 	int64_t timeout = cfg->hook_timeout_seconds;
 	struct answer *ans = calloc(1, sizeof *ans);
+	const char *ca;
 	CURL *c;
 	CURLcode res;
 	long code = 0;
@@ -687,8 +692,11 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 	curl_easy_setopt(c, CURLOPT_PROXY, a->proxy);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (a->ca_file[0])
-		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
+	/* The action's CA file, else the configured or system bundle (a static
+	 * binary knows no system's paths by itself: cabundle.c looks). */
+	ca = a->ca_file[0] ? a->ca_file : tls_ca_bundle(cfg);
+	if (ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -719,8 +727,9 @@ static void call(const struct config *cfg, const struct action *a, const char *b
 		           method_name(a->method), (long long)timeout);
 		r->verdict = OUTBOUND_RETRY;
 	} else {
-		set_output(r, "[cfimages-webhook: %s failed: %s%s%s]\n", method_name(a->method),
-		           curl_easy_strerror(res), errbuf[0] ? ": " : "", errbuf);
+		set_output(r, "[cfimages-webhook: %s failed: %s%s%s%s]\n", method_name(a->method),
+		           curl_easy_strerror(res), errbuf[0] ? ": " : "", errbuf,
+		           ca == NULL ? " (no CA bundle was found: set ca_file)" : "");
 		r->verdict = OUTBOUND_RETRY;
 	}
 	curl_easy_cleanup(c);

@@ -253,7 +253,9 @@ static const struct pg_stmt_def stmts[PS_COUNT] = {
                         " $5::timestamptz, $6, $7, $8::bytea, $9::bigint)"},
     [PS_CLAIM] = {"cfw_claim",
                   "UPDATE hook_runs SET state = 'running', attempts = attempts + 1,"
-                  " started_at = $1::timestamptz, lease_until = $2::timestamptz, host = $3,"
+                  " started_at = $1::timestamptz,"
+                  " lease_until = clock_timestamp() + $2::bigint * interval '1 millisecond',"
+                  " host = $3,"
                   " pgid = NULL, pg_start = NULL"
                   " WHERE id = (SELECT r.id FROM hook_runs AS r"
                   "  WHERE r.state = 'queued' AND r.next_attempt_at <= $1::timestamptz"
@@ -276,7 +278,7 @@ static const struct pg_stmt_def stmts[PS_COUNT] = {
                     "SELECT EXISTS (SELECT 1 FROM hook_runs"
                     "  WHERE state = 'queued' AND next_attempt_at <= $1::timestamptz)"
                     " OR EXISTS (SELECT 1 FROM hook_runs WHERE state = 'running'"
-                    "  AND coalesce(lease_until, started_at, '-infinity') < $1::timestamptz)"},
+                    "  AND coalesce(lease_until, started_at, '-infinity') < clock_timestamp())"},
 };
 
 static const struct store_ops pg_ops;
@@ -1598,14 +1600,13 @@ static bool fill_run(const PGresult *res, struct hook_run *run)
 static enum pg_rc claim_body(struct pg_store *st, void *ctx)
 {
 	struct claim_ctx *c = ctx;
-	char now[TIME_TEXT_SIZE], lease[TIME_TEXT_SIZE];
-	const char *v[3] = {now, lease, c->host};
+	char now[TIME_TEXT_SIZE], lease[INT_TEXT_SIZE];
+	const char *v[3] = {now, int_text(c->lease_ms, lease), c->host};
 	PGresult *res;
 
 	hook_run_free(c->run);
 	c->result = 0;
 	time_format_ms(c->now_ms, now);
-	time_format_ms(c->now_ms + c->lease_ms, lease);
 	if (begin(st) != 0 ||
 	    sql_run(st, "SELECT pg_advisory_xact_lock(" PG_LOCK_CLAIM ")", 0, NULL) != 0 ||
 	    (res = stmt_exec(st, PS_CLAIM, 3, v, NULL, NULL)) == NULL)
@@ -1785,18 +1786,20 @@ struct stale_ctx {
 static enum pg_rc stale_body(struct pg_store *st, void *ctx)
 {
 	struct stale_ctx *c = ctx;
-	char now[TIME_TEXT_SIZE], cap[INT_TEXT_SIZE];
-	const char *v[2] = {now, int_text((int64_t)c->cap, cap)};
+	char cap[INT_TEXT_SIZE];
+	const char *v[1] = {int_text((int64_t)c->cap, cap)};
 	PGresult *res;
 	int rows;
 
-	time_format_ms(c->now_ms, now);
+	/* Leases are given and judged by the server's clock (clock_timestamp),
+	 * never a node's: nodes whose clocks disagree by more than the slack
+	 * would otherwise take up each other's live runs. */
 	res = sql_exec(st,
 	               "SELECT id, attempts, coalesce(pgid, 0), coalesce(pg_start, 0),"
 	               " coalesce(host, '') FROM hook_runs WHERE state = 'running'"
-	               " AND coalesce(lease_until, started_at, '-infinity') < $1::timestamptz"
-	               " ORDER BY id LIMIT $2::bigint",
-	               2, v);
+	               " AND coalesce(lease_until, started_at, '-infinity') < clock_timestamp()"
+	               " ORDER BY id LIMIT $1::bigint",
+	               1, v);
 	if (res == NULL)
 		return PG_FAILED;
 	rows = PQntuples(res);

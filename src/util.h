@@ -112,4 +112,9 @@ bool status_is_known(const char *s);
  */
 bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+#ifndef HAVE_CLOSEFROM
+/* Closes every descriptor >= lowfd (compat.c: glibc 2.34 has it, musl not). */
+void closefrom(int lowfd);
+#endif
+
 #endif

@@ -39,12 +39,14 @@ find_binary()
 	done
 	return 1
 }
-# reading_stdin PID: PID is blocked in read(0, ...).
+# reading_stdin PID: PID is blocked in read(0, ...), or readv(0, ...) (musl's
+# stdio reads so: the portable build, make check-portable).
+READV_NR=19
 reading_stdin()
 {
 	# shellcheck disable=SC2046 # the fields of one line
 	set -- $(cat "/proc/$1/syscall" 2>/dev/null)
-	[ "${1:-}" = "$READ_NR" ] && [ "${2:-}" = 0x0 ]
+	{ [ "${1:-}" = "$READ_NR" ] || [ "${1:-}" = "$READV_NR" ]; } && [ "${2:-}" = 0x0 ]
 }
 
 PID=

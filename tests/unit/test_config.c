@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cabundle.h"
 #include "config.h"
 #include "testlib.h"
 
@@ -394,6 +395,41 @@ static void test_secret_same_size_rewrite(void)
 	config_free(&cfg);
 }
 
+/*
+ * ca_file (cfimages-webhook.conf(5)): a relative path is made absolute like
+ * db's, and tls_ca_bundle() returns it as set, readable or not; unset, it
+ * returns one of the usual places, readable, or NULL.
+ */
+static void test_ca_file(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_BYTES], cwd[4096], want[4200];
+	char *env[] = {NULL};
+	const char *found;
+
+	CHECK(config_load(&cfg, write_file("ca.conf", "ca_file = certs/bundle.pem\n"), env, NULL,
+	                  err, sizeof err) == 0);
+	CHECK(getcwd(cwd, sizeof cwd) != NULL);
+	snprintf(want, sizeof want, "%s/certs/bundle.pem", cwd);
+	CHECK_STR(cfg.ca_file, want);
+	CHECK_STR(tls_ca_bundle(&cfg), want);
+	config_free(&cfg);
+	CHECK(cfg.ca_file == NULL);
+
+	CHECK(config_load(&cfg, write_file("noca.conf", "log_level = info\n"), env, NULL, err,
+	                  sizeof err) == 0);
+	found = tls_ca_bundle(&cfg);
+	if (found != NULL) {
+		bool listed = false;
+		for (size_t i = 0; tls_ca_bundle_paths[i] != NULL; i++)
+			listed = listed || strcmp(found, tls_ca_bundle_paths[i]) == 0;
+		CHECK(listed);
+		CHECK(access(found, R_OK) == 0);
+	}
+	config_free(&cfg);
+	CHECK(config_set(&cfg, "ca_file", "") == CONFIG_EMPTY_VALUE);
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL)
@@ -407,6 +443,7 @@ int main(void)
 	test_secret_rotation();
 	test_blank_secrets();
 	test_secret_same_size_rewrite();
+	test_ca_file();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -173,6 +173,18 @@ static void test_vectors(void)
 	CHECK(ev.error_text == NULL);
 	event_free(&ev);
 
+	/* what an action of another receiver sends: `show`'s image, nulls and all */
+	CHECK(parse_vector("standard-webhooks-image-uploaded.json", &ev) == EVENT_OK);
+	CHECK_STR(ev.status, "uploaded");
+	CHECK_STR(ev.image_id, SAMPLE_ID);
+	CHECK_STR(ev.event_name, "image.uploaded");
+	check_json_field("standard-webhooks-image-uploaded.json", ev.metadata_json,
+	                 "{\"userId\":\"user_12345\"}");
+	CHECK(ev.variants_json != NULL && strstr(ev.variants_json, "/public\"") != NULL);
+	CHECK(ev.result_json == NULL && ev.error_text == NULL);
+	CHECK(ev.has_uploaded && ev.uploaded_ms == INT64_C(1736937045000));
+	event_free(&ev);
+
 	CHECK(parse_vector("notification-images-upload.json", &ev) == EVENT_OK);
 	CHECK_STR(ev.status, "uploaded");
 	CHECK_STR(ev.image_id, SAMPLE_ID);
