@@ -12,6 +12,17 @@ RECEIVER_PY=$top_srcdir/tests/servers/http_receiver.py
 SWVERIFY_JS=$top_srcdir/tests/servers/swverify.js
 PYTHON3=${PYTHON3:-python3}
 command -v "$PYTHON3" >/dev/null 2>&1 || skip "no python3 for the HTTP receiver"
+# binary_has_curl: the binary was built with libcurl: its --version does
+# not say "libcurl: not built in" (asked that way round, a --version that
+# changes its words makes the action tests fail, not skip).  Every action
+# test but test-action-without-curl.sh (which sets ACTION_WITHOUT_CURL
+# before sourcing this) needs it.
+binary_has_curl()
+{
+	! run_binary 0 --version 2>&1 | grep -q 'libcurl: not built in'
+}
+[ -n "${ACTION_WITHOUT_CURL:-}" ] || binary_has_curl ||
+	skip "built without libcurl (--without-curl): test-action-without-curl.sh is the test"
 # The npm package's version, pinned so that a new release cannot change
 # what the test proves.
 STANDARDWEBHOOKS_VERSION=1.1.1
