@@ -2,7 +2,10 @@
 # cfimages-webhook(8) check, outbound actions: every bad .webhook file is
 # reported on a problem line naming the file and the line (FILE:LINE) of
 # what is wrong: an unknown key, a URL that is not http(s), a method other
-# than POST/PUT/PATCH, a header that is not `Name: value`, a template file
+# than POST/PUT/PATCH, a header that is not `Name: value`, a header
+# reference that is neither ${file:/absolute} nor ${env:NAME}, a url given
+# twice, a timeout that is not seconds, a ca_file that does not exist, a
+# template file
 # that does not exist, a template that is not JSON, a template with a
 # placeholder of an unknown root, a secret_file that cannot be read, a URL
 # outside outbound_allow; a file with no url is named too.  A good action
@@ -65,6 +68,16 @@ bad "$HOOKS/failed.d/80-bad-method.webhook" 2 "$HOOKS/failed.d/80-bad-method.web
 	"url = $GOOD" 'method = DELETE'
 bad "$HOOKS/failed.d/90-bad-header.webhook" 3 "$HOOKS/failed.d/90-bad-header.webhook" \
 	"url = $GOOD" '' 'header = no colon here'
+bad "$HOOKS/failed.d/91-duplicate-url.webhook" 3 "$HOOKS/failed.d/91-duplicate-url.webhook" \
+	"url = $GOOD" '# again' "url = $GOOD/again"
+bad "$HOOKS/failed.d/92-bad-timeout.webhook" 2 "$HOOKS/failed.d/92-bad-timeout.webhook" \
+	"url = $GOOD" 'timeout = soon'
+bad "$HOOKS/failed.d/93-bad-reference.webhook" 2 "$HOOKS/failed.d/93-bad-reference.webhook" \
+	"url = $GOOD" 'header = X-Token: ${vault:app/token}'
+bad "$HOOKS/failed.d/94-relative-file-reference.webhook" 2 "$HOOKS/failed.d/94-relative-file-reference.webhook" \
+	"url = $GOOD" 'header = X-Token: ${file:relative/token}'
+bad "$HOOKS/failed.d/95-missing-ca-file.webhook" 3 "$HOOKS/failed.d/95-missing-ca-file.webhook" \
+	"url = $GOOD" 'method = PUT' "ca_file = $T/no-such-ca.pem"
 action_file "$HOOKS/failed.webhook" 'method = PUT' '# no url at all'
 
 cfw "$ALLOW" APP_TOKEN=t check >"$T/check.out" 2>&1
