@@ -27,7 +27,11 @@ The answer is decided, first match wins, by:
     first N requests), --status CODE (default 200), --hang SECONDS,
     --location URL.
 The answer body is "receiver: CODE for request N\n" unless --body or /big
-says otherwise.  With --tls-cert and --tls-key it serves HTTPS (the TLS
+says otherwise.  With --forward URL it is a relay instead: each request
+is sent on to URL (its path appended, method, headers and body kept) and
+the upstream answer relayed; with --drop-first N the first N upstream
+answers are dropped (the connection is closed without an answer: a lost
+answer, after the upstream has acted).  With --tls-cert and --tls-key it serves HTTPS (the TLS
 handshake happens in the request's thread, so a client that rejects the
 certificate blocks nobody; such failures go to stderr, not to the log).
 SIGTERM stops it at once.  Python's standard library only.
@@ -67,6 +71,8 @@ class Options:
         self.body = None
         self.tls_cert = None
         self.tls_key = None
+        self.forward = None
+        self.drop_first = 0
 
 
 OPTS = Options()
@@ -172,10 +178,23 @@ class Handler(BaseHTTPRequestHandler):
             "answer": status,
             "hang": hang,
         }
+        if OPTS.forward:
+            status, answer = self.relay(body)
+            record["answer"] = status
+            record["dropped"] = n <= OPTS.drop_first
         with LOCK:
             with open(OPTS.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
                 f.flush()
+        if OPTS.forward:
+            if record["dropped"]:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            answer_body = answer.decode("utf-8", "replace")
         if hang > 0:
             time.sleep(hang)
         data = answer_body.encode("utf-8")
@@ -190,6 +209,23 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             pass
+
+    def relay(self, body):
+        """Sends the request on to --forward; returns (status, body)."""
+        import http.client
+        import urllib.parse
+
+        target = urllib.parse.urlsplit(OPTS.forward)
+        conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        try:
+            conn.request(self.command, target.path.rstrip("/") + self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except OSError as e:
+            return 502, ("relay: %s" % e).encode()
+        finally:
+            conn.close()
 
     do_POST = handle_one
     do_PUT = handle_one
@@ -246,6 +282,10 @@ def serve(argv):
             OPTS.tls_cert = v
         elif a == "--tls-key":
             OPTS.tls_key = v
+        elif a == "--forward":
+            OPTS.forward = v
+        elif a == "--drop-first":
+            OPTS.drop_first = int(v)
         else:
             sys.exit("http_receiver: unknown option %s" % a)
         i += 2

@@ -9,12 +9,15 @@
 # image uploaded, A's metadata), and runs B's own hook with the event
 # image.uploaded.  A copy of a signed call (another action of A, recorded
 # by a plain receiver) replayed to B passes; the same with its body
-# tampered is refused 401 Invalid signature, so B really checked.
+# tampered is refused 401 Invalid signature, so B really checked.  When
+# B's answer to a call is lost (a relay drops it), A's retry carries the
+# same webhook-id and B answers it as a replay, applying nothing twice.
 #
 # Mutations this catches: B not reading the Standard Webhooks shape (400
 # Invalid payload, or data's null members refused); A signing something
 # else than B verifies (id.timestamp.body); A's runner not started from
-# the FastCGI process under lighttpd; B taking the signature on trust.
+# the FastCGI process under lighttpd; B taking the signature on trust; a
+# webhook-id that changes between attempts (B would apply the retry).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/hooklib.sh"
 . "$top_srcdir/tests/actionlib.sh"
@@ -29,9 +32,10 @@ WHSEC=whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 DB_A=$DB
 DB_B=$T/b.db
 HOOKS_B=$T/b-hooks
-init_db "$ID"
+ID2=chain/2024/img-lost-answer
+init_db "$ID" "$ID2"
 DB=$DB_B
-init_db "$ID"
+init_db "$ID" "$ID2"
 DB=$DB_A
 printf '%s\n' "$WHSEC" >"$T/a-outbound.key"
 chmod 600 "$T/a-outbound.key"
@@ -177,6 +181,37 @@ expect_eq "$(sql_db "$DB_B" "SELECT status_code, reason, scheme FROM webhook_del
 post "$PORT_B" "$T/copy.body"
 expect_eq "$STATUS $BODY" "401 Missing signature" "B's answer to the copy without its headers"
 cfw CFIMAGES_WEBHOOK_DB="$DB_B" show "$ID" | grep -q user_66666 && fail "the tampered copy changed the image on B"
+
+# A lost answer: B applies A's call but its answer never reaches A (a
+# relay drops it); A's retry carries the same webhook-id, which B answers
+# as a replay: 200 OK, nothing applied twice.
+start_receiver relay --forward "http://127.0.0.1:$PORT_B" --drop-first 1
+action_file "$HOOKS/failed.webhook" \
+	"url = http://127.0.0.1:$RPORT/webhook" \
+	"secret_file = $T/a-outbound.key"
+write_file "$T/fail.json" "{\"id\":\"$ID2\",\"error\":\"transcode failed\",\"timestamp\":\"2024-01-01T12:00:00.000Z\"}"
+post "$PORT_A" "$T/fail.json" -H "X-Signature: $(sign_hex "$SECRET_A" "$T/fail.json")"
+expect_eq "$STATUS $BODY" "200 OK" "A's answer to the failed delivery"
+RUN2=$(run_id "$ID2" failed.webhook)
+[ -n "$RUN2" ] || { fail "A queued no run for failed.webhook"; exit 1; }
+wait_until 60 run_is "$RUN2" "queued|1" ||
+	fail "A's call whose answer was lost: $(sql "SELECT state, attempts, exit_code, output FROM hook_runs WHERE id = $RUN2")"
+kill_runners
+expect_eq "$(sql_db "$DB_B" "SELECT status FROM cloudflare_images WHERE cloudflare_id = '$ID2'")" failed \
+	"the image on B after the call whose answer was lost"
+expect_eq "$(sql_db "$DB_B" "SELECT status_code, reason, scheme FROM webhook_deliveries ORDER BY id DESC LIMIT 1")" \
+	"200|applied|standard" "B's delivery row for the call whose answer was lost"
+MID=$(sql_db "$DB_B" "SELECT message_id FROM webhook_deliveries ORDER BY id DESC LIMIT 1")
+LOGS=$(sql_db "$DB_B" "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$ID2'")
+make_due "$RUN2"
+hooks_run CFIMAGES_WEBHOOK_SECRET="$SECRET_A"
+expect_eq "$(run_row "$RUN2")" "done|2|200" "A's run after its retry"
+expect_eq "$(recv_count relay)" 2 "calls through the relay"
+expect_eq "$(recv relay 2 header webhook-id)" "$(recv relay 1 header webhook-id)" "webhook-id of A's retry"
+expect_eq "$(sql_db "$DB_B" "SELECT status_code, reason, message_id FROM webhook_deliveries ORDER BY id DESC LIMIT 1")" \
+	"200|replay|$MID" "B's delivery row for A's retry"
+expect_eq "$(sql_db "$DB_B" "SELECT count(*) FROM cloudflare_image_logs WHERE image_id = '$ID2'")" "$LOGS" \
+	"log rows on B after the replay"
 
 for f in "$T"/a.error.log "$T"/b.error.log; do
 	[ -f "$f" ] && cp "$f" "$f.stderr"
