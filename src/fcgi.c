@@ -889,6 +889,7 @@ int cgi_serve(struct handler *h, char *const *envp)
 	struct request r = {.params = envp, .read_body = cgi_read, .read_ctx = NULL};
 	char out[512];
 	size_t off = 0, n;
+	sigset_t hold;
 	int devnull;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -905,7 +906,19 @@ int cgi_serve(struct handler *h, char *const *envp)
 		}
 		off += (size_t)w;
 	}
-	/* The server waits for EOF on our stdout: give it now, before any hook. */
+	/*
+	 * The server waits for EOF on our stdout: give it now, before any
+	 * hook.  Once it has the whole answer, Apache (mod_cgi, mod_cgid)
+	 * and lighttpd signal a CGI process that is still there (TERM, then
+	 * KILL seconds later): hold TERM, HUP and INT off until the runner
+	 * is started, or the runs just queued would wait for the next
+	 * request.  The runner starts with no signal blocked.
+	 */
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGINT);
+	sigprocmask(SIG_BLOCK, &hold, NULL);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull >= 0) {
 		dup2(devnull, STDOUT_FILENO);

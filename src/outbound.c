@@ -202,6 +202,28 @@ static const char *where(char *buf, size_t cap, const char *path, unsigned line)
 }
 
 /*
+ * Makes a relative path of an action file (template, secret_file,
+ * ca_file) relative to the directory holding the action file, whoever
+ * reads it from wherever: `check` from a shell, a runner from hooks_dir.
+ * False when the result does not fit.
+ */
+static bool beside(const char *action_path, char *slot, size_t cap)
+{
+	const char *slash = strrchr(action_path, '/');
+	char joined[ACTION_PATH_BYTES];
+	int n;
+
+	if (slot[0] == '\0' || slot[0] == '/' || slash == NULL)
+		return true;
+	n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - action_path), action_path,
+	             slot);
+	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof joined)
+		return false;
+	memcpy(slot, joined, (size_t)n + 1);
+	return true;
+}
+
+/*
  * Reads and parses the action file into *a (malloc'd by the caller);
  * every problem reported.  Returns the file's problems count (0: usable).
  */
@@ -223,6 +245,19 @@ static int load_action(const char *path, struct action *a, struct problems *p)
 	for (size_t i = 0; i < n && i < PROBLEMS_MAX; i++)
 		problem(p, "%s: %s", where(w, sizeof w, path, probs[i].line),
 		        action_error_text(probs[i].code));
+	if (!beside(path, a->template_path, sizeof a->template_path)) {
+		problem(p, "%s: template: the path is too long", where(w, sizeof w, path, a->template_line));
+		n++;
+	}
+	if (!beside(path, a->secret_file, sizeof a->secret_file)) {
+		problem(p, "%s: secret_file: the path is too long",
+		        where(w, sizeof w, path, a->secret_file_line));
+		n++;
+	}
+	if (!beside(path, a->ca_file, sizeof a->ca_file)) {
+		problem(p, "%s: ca_file: the path is too long", where(w, sizeof w, path, a->ca_file_line));
+		n++;
+	}
 	return (int)n;
 }
 

@@ -37,8 +37,17 @@ strip --strip-all "$d/webhook.fcgi"
 install -m 0600 "$here/cfimages-webhook.conf" "$d/cfimages-webhook.conf"
 install -m 0644 "$here/htaccess-fcgid" "$d/htaccess-fcgid"
 install -m 0644 "$here/htaccess-cgi" "$d/htaccess-cgi"
+# Scripts executable; samples of .webhook actions (and anything else in a
+# STATUS.d directory) as they are, read-only to others.
 for h in "$srcdir"/contrib/hooks/*; do
-	install -m 0755 "$h" "$d/hooks/$(basename "$h")"
+	if [ -d "$h" ]; then
+		mkdir -p "$d/hooks/$(basename "$h")"
+		for f in "$h"/*; do
+			install -m 0644 "$f" "$d/hooks/$(basename "$h")/$(basename "$f")"
+		done
+	else
+		install -m 0755 "$h" "$d/hooks/$(basename "$h")"
+	fi
 done
 for m in "$srcdir"/man/*.[0-9]; do
 	groff -t -man -Tascii -P-cbou "$m" >"$d/man/$(basename "$m").txt" 2>/dev/null

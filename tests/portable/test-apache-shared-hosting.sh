@@ -60,7 +60,7 @@ cp "$PKG/webhook.fcgi" "$PKG/cfimages-webhook.conf" "$DOCROOT/webhook/"
 cp "$PKG/htaccess-fcgid" "$DOCROOT/webhook/.htaccess"
 cp "$PKG/webhook.fcgi" "$PKG/cfimages-webhook.conf" "$DOCROOT/cgi-webhook/"
 cp "$PKG/htaccess-cgi" "$DOCROOT/cgi-webhook/.htaccess"
-cp "$PKG"/hooks/* "$DATA/hooks/"
+cp -R "$PKG"/hooks/. "$DATA/hooks/"
 DB=$DATA/webhook.db
 HOOKS=$DATA/hooks
 for site in webhook cgi-webhook; do
@@ -71,7 +71,7 @@ for site in webhook cgi-webhook; do
 	# Apache runs the program as its own user: 0640 and its group.
 	chgrp "$APACHE_GROUP" "$conf" && chmod 0640 "$conf"
 done
-chmod 0755 "$DOCROOT" "$DATA/hooks" "$DATA"/hooks/*
+chmod 0755 "$DOCROOT" "$DATA/hooks" "$DATA"/hooks/uploaded "$DATA"/hooks/failed
 grep -q "^db = $DB\$" "$DOCROOT/webhook/cfimages-webhook.conf" ||
 	fail "the shipped config has no db line to edit: $(cat "$DOCROOT/webhook/cfimages-webhook.conf")"
 CFW_BIN=$DOCROOT/webhook/webhook.fcgi
