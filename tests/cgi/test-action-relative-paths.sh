@@ -4,9 +4,9 @@
 # hooks_dir) gets one answer from `check`, whatever directory check is run
 # from, and that answer holds for the runs: when check finds nothing wrong
 # the call is made and the run is done; when check reports the path the
-# run fails too.  (The page does not say which of the two the program
-# chose, resolving against hooks_dir or refusing relative paths; the test
-# holds either to its word.)
+# run fails too.  The page says which: a relative path is taken from the
+# directory holding the action file, so here all is well and the call
+# uses the template and the key beside the action.
 #
 # Mutations this catches: paths resolved against the working directory of
 # whoever reads them (check run from hooks_dir says all is well, check run
@@ -68,6 +68,8 @@ for verdict in "$REP_HOOKS:hooks_dir" "$REP_ROOT:/"; do
 			fail "the run of an action check (from ${verdict#*:}) reports is done: check is wrong" ;;
 	esac
 done
+expect_eq "$REP_HOOKS $RC_HOOKS $STATE" "no 0 done" \
+	"check's verdict and the run's state (paths beside the action file)"
 if [ "$STATE" = 'done' ]; then
 	expect_eq "$(recv app 1 json relative)" true "the relative template was used"
 	[ -n "$(recv app 1 header webhook-signature)" ] || fail "the relative secret_file did not sign"
