@@ -14,6 +14,7 @@ cd "$(dirname "$0")"
 portable_packages=$PORTABLE_PACKAGES
 [ -n "${QUICK:-}" ] && portable_packages=
 install_packages $BUILD_PACKAGES $TEST_PACKAGES $portable_packages
+install_node
 
 [ -x configure ] || autoreconf -fi
 JOBS=$(nproc 2>/dev/null || echo 2)

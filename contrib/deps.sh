@@ -1,6 +1,7 @@
 # Debian packages the build and the tests need, and a function that
-# installs the missing ones (apt-get update once, then apt-get install -y).
-# Sourced by demo.sh and test.sh.
+# installs the missing ones (apt-get update once, then apt-get install -y);
+# install_node for the action tests' npm verifier.  Sourced by demo.sh and
+# test.sh.
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev"
 TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
@@ -31,4 +32,13 @@ install_packages() {
 	status=$?
 	[ -n "$policy" ] && $sudo rm -f /usr/sbin/policy-rc.d
 	return $status
+}
+
+# node and npm, for the npm standardwebhooks package that the outbound
+# action tests install and verify our signatures with (tests/actionlib.sh).
+# NodeSource's nodejs package bundles npm and conflicts with Debian's npm
+# package: Debian's nodejs and npm are installed only when there is no npm.
+install_node() {
+	command -v npm >/dev/null 2>&1 && return 0
+	install_packages nodejs npm
 }
