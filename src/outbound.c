@@ -659,7 +659,7 @@ static bool build_headers(const struct action *a, const struct hook_run *run, co
 		size_t used = 0;
 
 		if (why) {
-			problem(p, "%s: secret_file %s %s", where(w, sizeof w, path, a->secret_file_line),
+			problem(p, "%s: secret_file %s: %s", where(w, sizeof w, path, a->secret_file_line),
 			        a->secret_file, why);
 			signing_keys_free(&keys);
 			headers_free(*list);
@@ -879,7 +879,7 @@ int outbound_check(const struct config *cfg, const char *path, outbound_report_f
 		why = signing_keys_load(a->secret_file, &keys);
 		signing_keys_free(&keys);
 		if (why)
-			problem(&p, "%s: secret_file %s %s", w, a->secret_file, why);
+			problem(&p, "%s: secret_file %s: %s", w, a->secret_file, why);
 		else
 			check_secret_mode(a->secret_file, "secret_file", w, &p);
 	}
