@@ -319,6 +319,21 @@ static const char *signing_keys_load(const char *file, struct signing_keys *k)
 /* ---- Header references ---- */
 
 /*
+ * Copies a reference's value into out at o, or says why it cannot be: a
+ * control character (a line break would end the header) or no room.
+ */
+static const char *put_value(char *out, size_t cap, size_t o, const char *value, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+			return "holds a line break or another control character";
+	if (o + len >= cap)
+		return "makes the header too long";
+	memcpy(out + o, value, len);
+	return NULL;
+}
+
+/*
  * Expands the ${file:PATH} and ${env:NAME} references of header h into
  * out.  A file's content is trimmed of blanks and line ends at both ends;
  * a value holding a control character (a line break inside) is refused,
@@ -340,7 +355,7 @@ static bool expand_header(const struct action_header *h, char *out, size_t cap,
 		const char *ref = strstr(v, "${"), *close;
 		size_t lit = ref ? (size_t)(ref - v) : strlen(v);
 		char *value = NULL, name[ACTION_PATH_BYTES];
-		size_t value_len = 0, name_n;
+		size_t value_len = 0, data_len, name_n;
 		const char *why = NULL;
 		bool from_file;
 
@@ -364,16 +379,10 @@ static bool expand_header(const struct action_header *h, char *out, size_t cap,
 				        where(w, sizeof w, path, h->lineno), name_len, h->line, name, why);
 				return false;
 			}
+			data_len = value_len;
 			value = trim_span(data, &value_len);
-			for (size_t i = 0; i < value_len && why == NULL; i++)
-				if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-					why = "holds a line break or another control character";
-			if (why == NULL && o + value_len < cap)
-				memcpy(out + o, value, value_len);
-			else if (why == NULL)
-				why = "makes the header too long";
-			OPENSSL_cleanse(data, strlen(data));
-			free(data);
+			why = put_value(out, cap, o, value, value_len);
+			wipe_free(data, data_len);
 		} else {
 			value = getenv(name);
 			if (value == NULL) {
@@ -382,13 +391,7 @@ static bool expand_header(const struct action_header *h, char *out, size_t cap,
 				return false;
 			}
 			value_len = strlen(value);
-			for (size_t i = 0; i < value_len && why == NULL; i++)
-				if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-					why = "holds a line break or another control character";
-			if (why == NULL && o + value_len < cap)
-				memcpy(out + o, value, value_len);
-			else if (why == NULL)
-				why = "makes the header too long";
+			why = put_value(out, cap, o, value, value_len);
 		}
 		if (why) {
 			problem(p, "%s: header %.*s: ${%s:%s} %s", where(w, sizeof w, path, h->lineno),
