@@ -24,6 +24,7 @@
 #include <fcgiapp.h>
 
 #include "fcgi.h"
+#include "group_commit.h"
 #include "util.h"
 
 /* Backlog of the `serve` listening socket. */
@@ -797,6 +798,13 @@ int fcgi_serve(struct handler *h, int listen_fd)
 		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
 		epoll_ctl(epfd, EPOLL_CTL_ADD, p->wake_fd, &ev);
 	}
+	/* One writer for every thread: their deliveries are committed together. */
+	h->group = group_commit_new(&h->cfg);
+	if (h->group == NULL) {
+		log_error("out of memory");
+		rc = 1;
+		goto out;
+	}
 	if (start_workers(p, h) < 0) {
 		rc = 1;
 		goto out;
@@ -870,6 +878,8 @@ out:
 		close(p->wake_fd);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+	group_commit_free(h->group);
+	h->group = NULL;
 	return rc;
 }
 
