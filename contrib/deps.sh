@@ -4,6 +4,8 @@
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev"
 TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
+# bench/limits.sh (and bench/run.sh): load generator, the servers, adnanh/webhook.
+BENCH_PACKAGES="wrk curl python3 sqlite3 lighttpd apache2 libapache2-mod-fcgid nginx webhook"
 
 install_packages() {
 	missing=

@@ -204,7 +204,7 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
  */
 
 /* Threads answering requests at once in one process. */
-#define WORKER_THREADS 4
+#define WORKER_THREADS 16
 #define WORKER_STACK_BYTES (1024 * 1024)
 /* Connections held open at once; beyond it the oldest idle kept-open
  * connection is closed, or else the new one. */
