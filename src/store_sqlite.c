@@ -224,6 +224,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 static const struct store_ops sqlite_ops;
 static void sq_close(struct store *base);
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
+static int on_busy(void *ctx, int count);
 static int open_lock_file(const char *path, mode_t mode);
 static void sq_set_busy_timeout(struct store *base, int ms);
 
@@ -1559,8 +1560,18 @@ static enum store_outcome sq_apply(struct store *base, const struct event *ev, c
 	return j.outcome;
 }
 
-/* Checkpoints a responder's WAL once it holds this many frames (SQLite's own default). */
+/*
+ * A responder checkpoints its WAL once it holds this many frames
+ * (SQLite's own default).  A one-shot (CGI) process does it much sooner,
+ * and truncates the WAL: the first connection to open a WAL database
+ * rebuilds the WAL's index by reading all of it, forgetting how much of
+ * it was checkpointed already (so the WAL would never start over), and
+ * in CGI mode every request is such a first connection.  The truncating
+ * checkpoint needs a moment without other readers and writers: it does
+ * not wait for one (a later process will find it).
+ */
 #define WAL_CHECKPOINT_PAGES 1000
+#define WAL_CHECKPOINT_PAGES_ONE_SHOT 32
 
 /* Records the WAL's size after each commit of this connection. */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
@@ -1577,10 +1588,20 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 static void sq_idle(struct store *base)
 {
 	struct sqlite_store *st = SQ(base);
+	int rc;
 
-	if (!st->responder || st->wal_pages < WAL_CHECKPOINT_PAGES)
+	if (!st->responder ||
+	    st->wal_pages < (st->lazy ? WAL_CHECKPOINT_PAGES_ONE_SHOT : WAL_CHECKPOINT_PAGES))
 		return;
 	st->wal_pages = 0;
+	if (st->lazy) {
+		sqlite3_busy_handler(st->db, NULL, NULL);
+		rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_handler(st->db, on_busy, st);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
+		return;
+	}
 	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
 	    SQLITE_OK)
 		log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
