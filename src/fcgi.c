@@ -5,6 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -206,6 +209,8 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 /* Threads answering requests at once in one process. */
 #define WORKER_THREADS 16
 #define WORKER_STACK_BYTES (1024 * 1024)
+/* malloc arenas of a process (glibc), whatever the number of threads. */
+#define MALLOC_ARENAS 2
 /* Connections held open at once; beyond it the oldest idle kept-open
  * connection is closed, or else the new one. */
 #define MAX_CONNECTIONS 256
@@ -798,6 +803,13 @@ int fcgi_serve(struct handler *h, int listen_fd)
 		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
 		epoll_ctl(epfd, EPOLL_CTL_ADD, p->wake_fd, &ev);
 	}
+#ifdef M_ARENA_MAX
+	/* glibc gives each thread that allocates an arena of its own, whose
+	 * touched pages stay private to the process: with WORKER_THREADS
+	 * threads that would be megabytes.  Requests allocate little, and
+	 * one at a time per thread: a few arenas are enough. */
+	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+#endif
 	/* One writer for every thread: their deliveries are committed together. */
 	h->group = group_commit_new(&h->cfg);
 	if (h->group == NULL) {

@@ -3,9 +3,10 @@
  * thread at a time holds (see group_commit.h).  The role is taken by a
  * thread whose job is queued when nobody holds it; the thread writes one
  * batch (at most STORE_BATCH_MAX jobs, oldest first), marks those jobs
- * done, gives the role up and wakes everyone: a thread whose job is done
- * returns its answer, and one whose job is still queued takes the role
- * for the next batch.  The queue is bounded by the number of threads that
+ * done, gives the role up and wakes the threads of those jobs (they
+ * return their answers) and the thread of the oldest job still queued
+ * (it takes the role for the next batch): each thread is woken only when
+ * it has something to do.  The queue is bounded by the number of threads that
  * submit (each waits for its own job).
  */
 #include <pthread.h>
@@ -19,14 +20,14 @@
 /* One submitted job, on its submitter's stack. */
 struct waiter {
 	struct store_job *job;
-	bool done;     /* its batch is over */
-	bool no_store; /* the database could not be opened */
+	pthread_cond_t wake; /* its job is done, or it is to write the next batch */
+	bool done;           /* its batch is over */
+	bool no_store;       /* the database could not be opened */
 	struct waiter *next;
 };
 
 struct group_commit {
 	pthread_mutex_t lock;
-	pthread_cond_t changed;         /* a batch ended, or the writer role is free */
 	struct waiter *head, *tail;     /* queued jobs, oldest first */
 	bool writing;                   /* a thread holds the writer role */
 	const struct config *cfg;       /* borrowed */
@@ -41,7 +42,6 @@ struct group_commit *group_commit_new(const struct config *cfg)
 	if (g == NULL)
 		return NULL;
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_cond_init(&g->changed, NULL);
 	g->cfg = cfg;
 	return g;
 }
@@ -51,7 +51,6 @@ void group_commit_free(struct group_commit *g)
 	if (g == NULL)
 		return;
 	store_close(g->store);
-	pthread_cond_destroy(&g->changed);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
@@ -113,15 +112,18 @@ static void write_batch(struct group_commit *g)
 			taken[i]->no_store = true;
 		}
 		taken[i]->done = true;
+		pthread_cond_signal(&taken[i]->wake);
 	}
 	g->writing = false;
-	pthread_cond_broadcast(&g->changed);
+	if (g->head != NULL)
+		pthread_cond_signal(&g->head->wake);
 }
 
 bool group_commit_submit(struct group_commit *g, struct store_job *job)
 {
-	struct waiter w = {job, false, false, NULL};
+	struct waiter w = {.job = job};
 
+	pthread_cond_init(&w.wake, NULL);
 	pthread_mutex_lock(&g->lock);
 	if (g->tail != NULL)
 		g->tail->next = &w;
@@ -129,12 +131,14 @@ bool group_commit_submit(struct group_commit *g, struct store_job *job)
 		g->head = &w;
 	g->tail = &w;
 	while (!w.done) {
-		if (!g->writing)
+		/* The role goes to the oldest job's thread (it may be this one). */
+		if (!g->writing && g->head == &w)
 			write_batch(g);
 		else
-			pthread_cond_wait(&g->changed, &g->lock);
+			pthread_cond_wait(&w.wake, &g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);
+	pthread_cond_destroy(&w.wake);
 	return !w.no_store;
 }
 
@@ -160,6 +164,7 @@ void group_commit_idle(struct group_commit *g, int64_t due_check_ms, bool *due)
 
 	pthread_mutex_lock(&g->lock);
 	g->writing = false;
-	pthread_cond_broadcast(&g->changed);
+	if (g->head != NULL)
+		pthread_cond_signal(&g->head->wake);
 	pthread_mutex_unlock(&g->lock);
 }
