@@ -2,18 +2,24 @@
  * The SQLite backend of the store (cfimages-webhook(8) STATUSES and
  * DATABASE): connection, schema and the delivery transaction; its read
  * queries and the outbox are in store_sqlite_query.c.  One connection per
- * thread,
- * in WAL mode with a busy timeout so several FastCGI processes can write at
- * once; every statement the responder uses is prepared once, when the
- * handle is opened, and reset after each use, so a process that answers
- * millions of requests neither re-parses SQL nor grows.
+ * thread that writes (a FastCGI process has one: its group commit's), in
+ * WAL mode with a busy timeout so several processes can write at once;
+ * every statement the responder uses is prepared once, when the handle is
+ * opened (a CGI process's one-shot handle: when first used), and reset
+ * after each use, so a process that answers millions of requests neither
+ * re-parses SQL nor grows.
+ *
+ * Deliveries are written in batches (store_write_batch: one transaction,
+ * a savepoint per delivery; see "Group commit" below).
  *
  * Durability is chosen per transaction with PRAGMA synchronous, which
- * SQLite only lets us change between transactions: FULL for a delivery
- * whose 200 promises its effect is on disk (durability = full), NORMAL for
- * rows that record rejected requests, so unauthenticated traffic cannot
- * force an fsync per request.  The current setting is tracked so the
- * pragma is only issued when it changes.
+ * SQLite only lets us change between transactions: FULL for a transaction
+ * in which a delivery changed a status and whose 200 promises its effect
+ * is on disk (durability = full), NORMAL for one that only records
+ * duplicates, stale and rejected requests, so that neither a sender's
+ * retries nor unauthenticated traffic force an fsync per request.  The
+ * current setting is tracked so the pragma is only issued when it
+ * changes.
  *
  * Schema upgrades: migrations[v] takes a database from user_version v to
  * v + 1, each in its own BEGIN IMMEDIATE transaction that re-reads the
@@ -225,7 +231,7 @@ static const struct store_ops sqlite_ops;
 static void sq_close(struct store *base);
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
 static int on_busy(void *ctx, int count);
-static int open_lock_file(const char *path, mode_t mode);
+static int open_lock_file(const char *path, mode_t mode, const char *who);
 static void sq_set_busy_timeout(struct store *base, int ms);
 
 /* One image found due by `expire`, copied out before it is changed. */
@@ -1199,7 +1205,7 @@ static void open_write_lock(struct sqlite_store *st)
 		return;
 #ifdef HAVE_TIMED_LOCK
 	if (snprintf(path, sizeof path, "%s-write.lock", st->path) < (int)sizeof path)
-		st->write_fd = open_lock_file(path, (mode_t)(st->db_mode & 0777));
+		st->write_fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
 	pthread_once(&lock_signal_once, install_lock_signal);
 #else
 	(void)path;
@@ -1841,7 +1847,8 @@ static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_co
 }
 
 /*
- * Opens the runner slots' lock file, path.  Its directory is the
+ * Opens a lock file beside the database, path (the runner slots', the
+ * writers'), logging as who.  Its directory is the
  * database's, which the db_mode group may write, so what is found there
  * may have been planted: a symbolic link is never followed (it could make
  * us change the mode of any file of ours), and anything but a regular
@@ -1849,7 +1856,7 @@ static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_co
  * this call created (like the database's: the umask does not decide).
  * Returns the descriptor, or -1 (logged).
  */
-static int open_lock_file(const char *path, mode_t mode)
+static int open_lock_file(const char *path, mode_t mode, const char *who)
 {
 	struct stat st;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -1859,18 +1866,18 @@ static int open_lock_file(const char *path, mode_t mode)
 		return fd;
 	}
 	if (errno != EEXIST) {
-		log_error("hook runner: cannot create %s: %s", path, strerror(errno));
+		log_error("%s: cannot create %s: %s", who, path, strerror(errno));
 		return -1;
 	}
 	/* O_NONBLOCK: a FIFO planted there must not hang us in open(). */
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		log_error("hook runner: %s refused: %s", path,
+		log_error("%s: %s refused: %s", who, path,
 		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		log_error("hook runner: %s refused: not a regular file owned by this user", path);
+		log_error("%s: %s refused: not a regular file owned by this user", who, path);
 		close(fd);
 		return -1;
 	}
@@ -1888,7 +1895,7 @@ static int sq_take_runner_slot(struct store *base, int max)
 		return -1;
 	if (snprintf(path, sizeof path, "%s-hooks.lock", st->path) >= (int)sizeof path)
 		return -1;
-	fd = open_lock_file(path, (mode_t)(st->db_mode & 0777));
+	fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "hook runner");
 	if (fd < 0)
 		return -1;
 	for (int i = 0; i < max; i++) {
