@@ -15,7 +15,7 @@ command -v python3 >/dev/null 2>&1 || skip "no python3"
 [ "$BACKEND" = postgresql ] && skip "an SQLite file test"
 SECRET=group-commit-crash-secret
 START_SECONDS=10
-COUNT=3000
+COUNT=1200
 SOCK=$T/fcgi.sock
 # Answers to see before the kill, and how long to wait for them at most.
 BEFORE_KILL=150
@@ -116,4 +116,6 @@ kill -TERM "$SERVE_PID"
 wait_gone "$SERVE_PID" 100 || kill -KILL "$SERVE_PID" 2>/dev/null
 unregister_pid "$SERVE_PID"
 expect_eq "$(sql "PRAGMA integrity_check")" ok "the database's integrity at the end"
+grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer\|^==[0-9]*== " "$T/serve.1.stderr" "$T/serve.2.stderr" &&
+	fail "sanitizer or valgrind report: $(grep -h -m3 "Sanitizer\|runtime error\|^==[0-9]*== " "$T/serve.1.stderr" "$T/serve.2.stderr")"
 exit 0

@@ -75,7 +75,11 @@ wait_gone "$SERVE_PID" $((STOP_SECONDS * 10)) || {
 	fail "still running $STOP_SECONDS s after SIGTERM"
 	kill -KILL "$SERVE_PID" 2>/dev/null
 }
+wait "$SERVE_PID"
+expect_eq "$?" 0 "the exit status after SIGTERM"
 unregister_pid "$SERVE_PID"
 expect_eq "$(sql "PRAGMA integrity_check")" ok "the database's integrity"
 expect_no_secret "$SECRET"
+grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer\|^==[0-9]*== " "$T/serve.stderr" &&
+	fail "sanitizer or valgrind report: $(grep -h -m3 "Sanitizer\|runtime error\|^==[0-9]*== " "$T/serve.stderr")"
 exit 0
