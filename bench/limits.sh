@@ -202,6 +202,12 @@ field()
 	}' "$1"
 }
 
+# rows DB: the delivery rows in DB.
+rows()
+{
+	python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0])' "$1"
+}
+
 # first_post URL DIR: the duplicate body's first delivery (pending -> uploaded).
 first_post()
 {
@@ -471,10 +477,20 @@ if [ "$GROWTH_REQUESTS" -gt 0 ]; then
 	step=$((GROWTH_REQUESTS / 4))
 	while [ "$done_n" -lt "$GROWTH_REQUESTS" ]; do
 		printf 'bench: memory growth, %s of %s deliveries ...\n' "$done_n" "$GROWTH_REQUESTS" >&2
+		goal=$((done_n + step))
+		# wrk only knows durations: it is stopped once the rows are in.
 		BENCH_BODY=$T/growth/body.json BENCH_SIGNATURE=$(cat "$T/growth/signature") \
 			BENCH_REQUESTS=$((step / THREADS)) wrk -t"$THREADS" -c"$CONNECTIONS" -d600s \
-			-s "$here/post.lua" "http://127.0.0.1:$port/webhook" >"$T/growth.wrk" 2>&1 || true
-		done_n=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0])' "$T/growth/webhook.db")
+			-s "$here/post.lua" "http://127.0.0.1:$port/webhook" >"$T/growth.wrk" 2>&1 &
+		gw=$!
+		PIDS="$PIDS $gw"
+		while kill -0 "$gw" 2>/dev/null; do
+			sleep 1
+			done_n=$(rows "$T/growth/webhook.db")
+			[ "$done_n" -lt "$goal" ] || kill -INT "$gw" 2>/dev/null || true
+		done
+		stop_pid "$gw"
+		done_n=$(rows "$T/growth/webhook.db")
 		line="  after $done_n:"
 		for pid in $pids; do
 			line="$line $(private_dirty_kib "$pid") KiB"

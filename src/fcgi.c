@@ -274,6 +274,7 @@ struct pool {
 	bool stopping;            /* workers exit once the queue is empty */
 	int wake_fd;              /* eventfd: a worker handed a connection back */
 	int64_t read_timeout_ms;
+	const char *web_server_addrs; /* FCGI_WEB_SERVER_ADDRS, or NULL */
 	struct conn conns[MAX_CONNECTIONS];
 	size_t n_conns;
 };
@@ -567,10 +568,12 @@ static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
 		conn_close(p, epfd, ci);
 }
 
-/* The web server addresses libfcgi would accept (FCGI_WEB_SERVER_ADDRS). */
-static bool peer_allowed(const struct sockaddr_storage *sa)
+/*
+ * The web server addresses libfcgi would accept (FCGI_WEB_SERVER_ADDRS,
+ * read once when the loop starts: list, or NULL for any).
+ */
+static bool peer_allowed(const char *list, const struct sockaddr_storage *sa)
 {
-	const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
 	char addr[INET6_ADDRSTRLEN];
 	size_t n;
 
@@ -636,7 +639,7 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 			log_error("FastCGI: accept: %s", strerror(errno));
 			return false;
 		}
-		if (!peer_allowed(&sa)) {
+		if (!peer_allowed(p->web_server_addrs, &sa)) {
 			close(fd);
 			continue;
 		}
@@ -792,6 +795,7 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	for (int i = 0; i < MAX_CONNECTIONS; i++)
 		p->conns[i].fd = -1;
 	p->read_timeout_ms = (h->cfg_ok ? h->cfg.read_timeout_seconds : READ_TIMEOUT_SECONDS_DEFAULT) * 1000;
+	p->web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (p->wake_fd < 0 || epfd < 0) {
