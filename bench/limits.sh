@@ -202,6 +202,31 @@ field()
 	}' "$1"
 }
 
+# io_written PID...: bytes the processes wrote with write(2) and its
+# kin (database, WAL, answers, log lines), from /proc/PID/io's wchar.
+io_written()
+{
+	iw=0
+	for pid in "$@"; do
+		v=$(awk '/^wchar:/ { print $2 }' "/proc/$pid/io" 2>/dev/null) || v=0
+		iw=$((iw + ${v:-0}))
+	done
+	echo "$iw"
+}
+
+# exec_ms PROGRAM ARGS...: milliseconds per run of PROGRAM, run 200 times in a row.
+exec_ms()
+{
+	python3 - "$@" <<'PY'
+import subprocess, sys, time
+t = time.monotonic()
+for _ in range(200):
+    subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+print("%.2f" % ((time.monotonic() - t) / 200 * 1000))
+PY
+}
+
 # rows DB: the delivery rows in DB.
 rows()
 {
@@ -383,6 +408,7 @@ measure()
 	[ "$e" -eq 0 ] || printf 'bench: WARNING: %s: %s answers other than 2xx\n' "$1" "$e" >&2
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 printf 'bench: SQLite alone ...\n' >&2
 sq_full=$("$T/sqlite_rate" "$T/rate-full.db" FULL "$DURATION")
 sq_normal=$("$T/sqlite_rate" "$T/rate-normal.db" NORMAL "$DURATION")
@@ -400,7 +426,12 @@ for dur in normal full; do
 	lighttpd_fcgi "$T/l-$dur" "$port" "$BIN"
 	first_post "http://127.0.0.1:$port/webhook" "$T/l-$dur"
 	measure "dup_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" dup
+	w0=$(io_written $(children_running "$SERVER_PID" "$BIN"))
+	n0=$(rows "$T/l-$dur/webhook.db")
 	measure "fresh_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" fresh
+	w1=$(io_written $(children_running "$SERVER_PID" "$BIN"))
+	n1=$(rows "$T/l-$dur/webhook.db")
+	eval "wbytes_$dur=$(( (w1 - w0) / (n1 - n0 > 0 ? n1 - n0 : 1) ))"
 	mem=0
 	for pid in $(children_running "$SERVER_PID" "$BIN"); do
 		m=$(private_dirty_kib "$pid")
@@ -458,6 +489,10 @@ port=$(free_port)
 lighttpd_cgi "$T/cgi-noop" "$port" "$T/noop.cgi"
 measure cgi_noop "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-noop" dup "$CGI_CONNECTIONS"
 stop_pid "$SERVER_PID"
+
+printf 'bench: exec costs ...\n' >&2
+exec_noop=$(exec_ms "$T/noop.cgi")
+exec_version=$(exec_ms "$BIN" --version)
 
 site "$T/adnanh" full
 port=$(free_port)
@@ -524,9 +559,9 @@ row()
 }
 
 printf '\ncfimages-webhook limits: %s\n' "$("$BIN" --version 2>/dev/null | head -1)"
-printf '%s CPUs (%s), %s; disk: %s; load before: %s\n' "$(nproc)" \
+printf '%s CPUs (%s), %s; disk: %s; load average before: %s\n' "$(nproc)" \
 	"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$(uname -sr)" \
-	"$(findmnt -no FSTYPE -T "$T" 2>/dev/null || echo ?)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	"$(findmnt -no FSTYPE -T "$T" 2>/dev/null || echo ?)" "$LOAD_BEFORE"
 printf 'wrk -t%s -c%s -d%ss; lighttpd max-procs 2; Apache event + mod_fcgid, 4 processes; nginx + serve\n\n' \
 	"$THREADS" "$CONNECTIONS" "$DURATION"
 printf '  %-58s %8s %8s\n' "figure" "req/s" "p99 ms"
@@ -545,6 +580,10 @@ printf '  %-58s %8s %8s\n' "ours as CGI, duplicates, normal (lighttpd mod_cgi, -
 printf '  %-58s %8s %8s\n' "no-op C CGI (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_noop_rps" "$cgi_noop_p99"
 printf '  %-58s %8s %8s\n' "adnanh/webhook, HMAC rule + /bin/true, synchronous" "$adnanh_rps" "$adnanh_p99"
 printf '  %-58s %8s KiB\n' "private dirty memory, largest FastCGI process (full)" "$mem_full"
+printf '  %-58s %8s B\n' "bytes written per fresh delivery, full (wchar: db, WAL, answer, log)" "$wbytes_full"
+printf '  %-58s %8s B\n' "bytes written per fresh delivery, normal" "$wbytes_normal"
+printf '  %-58s %8s ms\n' "one exec of the no-op C CGI (fork, exec, exit)" "$exec_noop"
+printf '  %-58s %8s ms\n' "one exec of ours with --version (loading its libraries)" "$exec_version"
 printf '\n  %-58s %8s  target\n' "ratio" "value"
 row "duplicates at normal / no-op responder" "$(ratio "$dup_normal_rps" "$noop_rps")" ">=" 0.8
 row "fresh at full / SQLite alone at FULL" "$(ratio "$fresh_full_rps" "$sq_full")" ">=" 1.5
