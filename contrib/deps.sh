@@ -9,6 +9,8 @@ DEMO_PACKAGES="sqlite3 curl lighttpd"
 # dpkg-source, the tools its libraries' builds need, busybox for the
 # empty-root test's /bin/sh, groff for the man pages as text.
 PORTABLE_PACKAGES="musl-tools dpkg-dev patch perl tcl autoconf automake libtool file busybox-static groff-base binutils"
+# bench/limits.sh (and bench/run.sh): load generator, the servers, adnanh/webhook.
+BENCH_PACKAGES="wrk curl python3 sqlite3 lighttpd apache2 libapache2-mod-fcgid nginx webhook"
 
 install_packages() {
 	missing=

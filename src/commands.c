@@ -131,7 +131,7 @@ static bool load_config(struct ctx *c, bool report)
 static bool open_store(struct ctx *c, bool create)
 {
 	char err[512];
-	struct store_options opts;
+	struct store_options opts = {0};
 
 	if (c->store)
 		return true;

@@ -5,6 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,6 +27,7 @@
 #include <fcgiapp.h>
 
 #include "fcgi.h"
+#include "group_commit.h"
 #include "util.h"
 
 /* Backlog of the `serve` listening socket. */
@@ -203,8 +207,10 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
  */
 
 /* Threads answering requests at once in one process. */
-#define WORKER_THREADS 4
+#define WORKER_THREADS 16
 #define WORKER_STACK_BYTES (1024 * 1024)
+/* malloc arenas of a process (glibc), whatever the number of threads. */
+#define MALLOC_ARENAS 2
 /* Connections held open at once; beyond it the oldest idle kept-open
  * connection is closed, or else the new one. */
 #define MAX_CONNECTIONS 256
@@ -241,6 +247,8 @@ struct conn {
 	bool started;        /* ARRIVING: bytes of a request have been seen */
 	size_t gate_need;    /* ARRIVING: bytes needed before peeking again */
 	bool keep;           /* set by the worker: may carry another request */
+	bool is_unix;        /* a unix socket (no reset on close, see worker_main) */
+	bool closed;         /* the worker closed it: only its slot is left to free */
 };
 
 struct worker {
@@ -266,8 +274,10 @@ struct pool {
 	int done[MAX_CONNECTIONS]; /* conns handed back by workers */
 	size_t n_done;
 	bool stopping;            /* workers exit once the queue is empty */
+	bool draining;            /* the main thread waits for the requests in hand */
 	int wake_fd;              /* eventfd: a worker handed a connection back */
 	int64_t read_timeout_ms;
+	const char *web_server_addrs; /* FCGI_WEB_SERVER_ADDRS, or NULL */
 	struct conn conns[MAX_CONNECTIONS];
 	size_t n_conns;
 };
@@ -302,9 +312,11 @@ static int format_answer(const struct answer *ans, char *buf, size_t cap)
  * the handler receives the body (under the deadline), then processes it
  * and the answer is written.  Returns whether the connection may carry
  * another request: the server asked to keep it (FCGI_KEEP_CONN), the
- * request's input was read to its end and nothing failed.
+ * request's input was read to its end and nothing failed.  *read_all
+ * tells whether the request's input was read to its end (nothing the
+ * server still sends is left unread).
  */
-static bool serve_one(struct worker *w, struct conn *c)
+static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 {
 	struct pool *p = w->pool;
 	struct received rx;
@@ -315,6 +327,7 @@ static bool serve_one(struct worker *w, struct conn *c)
 	int n, werr;
 
 	w->req.ipcFd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	*read_all = false;
 	if (w->req.ipcFd < 0) {
 		log_error("FastCGI: dup: %s", strerror(errno));
 		return false;
@@ -360,6 +373,7 @@ static bool serve_one(struct worker *w, struct conn *c)
 	if (werr && !timed_out)
 		log_warn("the web server went away before the answer was sent");
 	keep = w->req.keepConnection && input_done && !werr && FCGX_GetError(w->req.in) == 0;
+	*read_all = input_done && !werr;
 	w->req.keepConnection = 0;
 	w->req.detached = 1;
 	FCGX_Finish_r(&w->req); /* closes only libfcgi's dup */
@@ -375,7 +389,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		int ci;
-		bool keep;
+		bool keep, closed, wake, read_all;
 
 		while (p->q_len == 0 && !p->stopping) {
 			if (!w->idle) {
@@ -407,15 +421,30 @@ static void *worker_main(void *arg)
 			w->deadline_ms = time_now_ms() + QUEUED_GRACE_MS;
 		pthread_mutex_unlock(&p->lock);
 
-		keep = serve_one(w, &p->conns[ci]);
+		keep = serve_one(w, &p->conns[ci], &read_all);
+		/*
+		 * A unix socket that carries no more requests, and whose request
+		 * was read to its end, is closed here: nothing is left for the
+		 * server to send (a server still sending a body we did not read
+		 * would see its write fail), and a unix socket is never reset, so
+		 * it needs no lingering; the main thread need not be woken for it (it
+		 * frees the slot when it next wakes, for a new connection or
+		 * within a second).  Its deadline is 0, so the main thread no
+		 * longer looks at its descriptor.
+		 */
+		closed = !keep && read_all && p->conns[ci].is_unix;
+		if (closed)
+			close(p->conns[ci].fd);
 
 		pthread_mutex_lock(&p->lock);
 		w->conn = -1;
 		w->deadline_ms = 0;
 		p->conns[ci].keep = keep;
+		p->conns[ci].closed = closed;
 		p->done[p->n_done++] = ci;
+		wake = !closed || p->draining;
 		pthread_mutex_unlock(&p->lock);
-		if (write(p->wake_fd, &one, sizeof one) < 0)
+		if (wake && write(p->wake_fd, &one, sizeof one) < 0)
 			log_error("FastCGI: waking the main thread: %s", strerror(errno));
 		handler_after_answer(&w->h);
 		pthread_mutex_lock(&p->lock);
@@ -425,6 +454,8 @@ static void *worker_main(void *arg)
 }
 
 /* Queues a complete (or large) request for the workers. */
+static void conn_returned(struct pool *p, int epfd, int ci, bool stopping);
+
 static void dispatch(struct pool *p, int epfd, int ci)
 {
 	struct conn *c = &p->conns[ci];
@@ -540,12 +571,33 @@ static int conn_watch(int epfd, int fd, int ci)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The connections the workers handed back since the main thread last looked. */
+static void take_done(struct pool *p, int epfd, bool stopping)
+{
+	int done[MAX_CONNECTIONS];
+	size_t nd;
+
+	pthread_mutex_lock(&p->lock);
+	nd = p->n_done;
+	memcpy(done, p->done, nd * sizeof done[0]);
+	p->n_done = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (size_t k = 0; k < nd; k++)
+		conn_returned(p, epfd, done[k], stopping);
+}
+
 /* A connection a worker handed back: wait for its next request, or close it. */
 static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
 {
 	struct conn *c = &p->conns[ci];
 	int64_t now = time_now_ms();
 
+	if (c->closed) {
+		memset(c, 0, sizeof *c);
+		c->fd = -1;
+		p->n_conns--;
+		return;
+	}
 	c->started = false;
 	c->gate_need = 0;
 	c->since_ms = now;
@@ -561,10 +613,12 @@ static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
 		conn_close(p, epfd, ci);
 }
 
-/* The web server addresses libfcgi would accept (FCGI_WEB_SERVER_ADDRS). */
-static bool peer_allowed(const struct sockaddr_storage *sa)
+/*
+ * The web server addresses libfcgi would accept (FCGI_WEB_SERVER_ADDRS,
+ * read once when the loop starts: list, or NULL for any).
+ */
+static bool peer_allowed(const char *list, const struct sockaddr_storage *sa)
 {
-	const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
 	char addr[INET6_ADDRSTRLEN];
 	size_t n;
 
@@ -630,7 +684,7 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 			log_error("FastCGI: accept: %s", strerror(errno));
 			return false;
 		}
-		if (!peer_allowed(&sa)) {
+		if (!peer_allowed(p->web_server_addrs, &sa)) {
 			close(fd);
 			continue;
 		}
@@ -646,7 +700,10 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 				ci = k;
 				break;
 			}
-		p->conns[ci] = (struct conn){.fd = fd, .state = CONN_ARRIVING, .since_ms = time_now_ms()};
+		p->conns[ci] = (struct conn){.fd = fd,
+		                             .state = CONN_ARRIVING,
+		                             .since_ms = time_now_ms(),
+		                             .is_unix = sa.ss_family == AF_UNIX};
 		p->conns[ci].deadline_ms = p->conns[ci].since_ms + p->read_timeout_ms;
 		p->n_conns++;
 		if (conn_watch(epfd, fd, ci) < 0)
@@ -786,6 +843,7 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	for (int i = 0; i < MAX_CONNECTIONS; i++)
 		p->conns[i].fd = -1;
 	p->read_timeout_ms = (h->cfg_ok ? h->cfg.read_timeout_seconds : READ_TIMEOUT_SECONDS_DEFAULT) * 1000;
+	p->web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (p->wake_fd < 0 || epfd < 0) {
@@ -796,6 +854,20 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	{
 		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
 		epoll_ctl(epfd, EPOLL_CTL_ADD, p->wake_fd, &ev);
+	}
+#ifdef M_ARENA_MAX
+	/* glibc gives each thread that allocates an arena of its own, whose
+	 * touched pages stay private to the process: with WORKER_THREADS
+	 * threads that would be megabytes.  Requests allocate little, and
+	 * one at a time per thread: a few arenas are enough. */
+	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+#endif
+	/* One writer for every thread: their deliveries are committed together. */
+	h->group = group_commit_new(&h->cfg);
+	if (h->group == NULL) {
+		log_error("out of memory");
+		rc = 1;
+		goto out;
 	}
 	if (start_workers(p, h) < 0) {
 		rc = 1;
@@ -809,6 +881,10 @@ int fcgi_serve(struct handler *h, int listen_fd)
 
 		if (stop_requested && !stopping) {
 			stopping = true;
+			pthread_mutex_lock(&p->lock);
+			p->draining = true; /* every hand-back wakes us from now on */
+			pthread_mutex_unlock(&p->lock);
+			take_done(p, epfd, stopping);
 			for (int i = 0; i < MAX_CONNECTIONS; i++)
 				if (p->conns[i].state == CONN_ARRIVING && !p->conns[i].started)
 					conn_close(p, epfd, i);
@@ -837,17 +913,8 @@ int fcgi_serve(struct handler *h, int listen_fd)
 			uint64_t tag = evs[i].data.u64;
 			if (tag == 0) {
 				int64_t count;
-				size_t nd;
-				int done[MAX_CONNECTIONS];
 				if (read(p->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
 					log_error("FastCGI: eventfd: %s", strerror(errno));
-				pthread_mutex_lock(&p->lock);
-				nd = p->n_done;
-				memcpy(done, p->done, nd * sizeof done[0]);
-				p->n_done = 0;
-				pthread_mutex_unlock(&p->lock);
-				for (size_t k = 0; k < nd; k++)
-					conn_returned(p, epfd, done[k], stopping);
 			} else if (tag == 1) {
 				if (!stopping && !accept_all(p, epfd, listen_fd)) {
 					epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd, NULL);
@@ -858,11 +925,13 @@ int fcgi_serve(struct handler *h, int listen_fd)
 				conn_event(p, epfd, (int)(tag - 2), evs[i].events);
 			}
 		}
+		take_done(p, epfd, stopping);
 	}
 	stop_workers(p);
+	take_done(p, epfd, true);
 out:
 	for (int i = 0; i < MAX_CONNECTIONS; i++)
-		if (p->conns[i].state != CONN_FREE)
+		if (p->conns[i].state != CONN_FREE && !p->conns[i].closed)
 			close(p->conns[i].fd);
 	if (epfd >= 0)
 		close(epfd);
@@ -870,6 +939,8 @@ out:
 		close(p->wake_fd);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+	group_commit_free(h->group);
+	h->group = NULL;
 	return rc;
 }
 

@@ -12,7 +12,9 @@
 #include "handler.h"
 #include "hook_exec.h"
 #include "hook_runner.h"
+#include "group_commit.h"
 #include "hooks.h"
+#include "hooks_cache.h"
 #include "outbox.h"
 #include "util.h"
 
@@ -39,7 +41,6 @@ static const struct outcome BAD_PAYLOAD = {400, "Bad Request", "Invalid payload"
 static const struct outcome IGNORED = {200, "OK", "Ignored", "ignored"};
 static const struct outcome INTERNAL = {500, "Internal Server Error", "Internal server error",
                                         "internal_error"};
-static const struct outcome REPLAY = {200, "OK", "OK", "replay"};
 /* Outcomes whose delivery row is already written (or could not be): no reason. */
 static const struct outcome PROCESSED = {200, "OK", "OK", NULL};
 static const struct outcome NOT_FOUND_RECORDED = {404, "Not Found", "Image not found", NULL};
@@ -78,12 +79,14 @@ void handler_clone(struct handler *h, const struct handler *parent)
 	h->cfg_ok = parent->cfg_ok;
 	memcpy(h->cfg_error, parent->cfg_error, sizeof h->cfg_error);
 	h->cgi = parent->cgi;
+	h->group = parent->group;
 	h->borrowed_cfg = true;
 }
 
 void handler_fini(struct handler *h)
 {
 	store_close(h->store);
+	hooks_cache_free(&h->hooks_cache);
 	secret_set_free(&h->secrets);
 	if (!h->borrowed_cfg)
 		config_free(&h->cfg);
@@ -98,7 +101,12 @@ static void set_answer(struct answer *ans, const struct outcome *o)
 	ans->allow_post = o->status == 405;
 }
 
-/* Opens the store on first use; false (logged) when it cannot be opened. */
+/*
+ * Opens the store on first use; false (logged) when it cannot be opened.
+ * This is the handle of a handler without a group commit (CGI, tests):
+ * one request per process in CGI mode, so statements are prepared when
+ * first used.
+ */
 static bool ensure_store(struct handler *h)
 {
 	char err[512];
@@ -107,6 +115,8 @@ static bool ensure_store(struct handler *h)
 		.db_mode = h->cfg.db_mode,
 		.durable = h->cfg.durability_full,
 		.create = true,
+		.responder = true,
+		.one_shot = h->cgi,
 	};
 	if (h->store)
 		return true;
@@ -114,6 +124,24 @@ static bool ensure_store(struct handler *h)
 	if (h->store == NULL)
 		log_error("database: %s", err);
 	return h->store != NULL;
+}
+
+/*
+ * Writes one request's rows: through the process's group commit when
+ * there is one, else in a transaction of its own.  False when the
+ * database could not be opened (job->rc is then -1).
+ */
+static bool commit_job(struct handler *h, struct store_job *job)
+{
+	if (h->group != NULL)
+		return group_commit_submit(h->group, job);
+	if (!ensure_store(h)) {
+		job->rc = -1;
+		job->outcome = STORE_ERROR;
+		return false;
+	}
+	store_write_batch(h->store, job, 1);
+	return true;
 }
 
 /*
@@ -126,9 +154,11 @@ static bool ensure_store(struct handler *h)
 static void finish(struct handler *h, struct delivery *d, const struct outcome *o,
                    struct answer *ans)
 {
+	struct store_job job = {.kind = STORE_JOB_RECORD, .d = d};
+
 	d->status_code = o->status;
 	d->reason = o->reason;
-	if ((!ensure_store(h) || store_record(h->store, d) < 0) && o->status == 200)
+	if ((!commit_job(h, &job) || job.rc < 0) && o->status == 200)
 		o = &INTERNAL;
 	set_answer(ans, o);
 }
@@ -227,16 +257,18 @@ static const struct outcome *authenticate(struct handler *h, const struct reques
 }
 
 /*
- * Rows 6 to 11, once the body is authenticated.  Returns the outcome; one
+ * Rows 6 to 11, once the body is authenticated (a replay, row 11, is told
+ * by the store, in the same transaction).  Returns the outcome; one
  * without a reason token has had its delivery row written already (by the
  * store's transaction) or could not have it written.
  */
 static const struct outcome *apply(struct handler *h, const char *body, size_t len,
                                    struct delivery *d, struct event *ev)
 {
-	struct hook_list hooks = {0};
+	const struct hook_list *hooks = NULL;
 	const char *why = NULL;
-	enum store_outcome so;
+	struct store_job job = {.d = d, .ev = ev, .body = body, .body_len = len};
+	bool opened;
 
 	switch (event_parse(body, len, ev, &why)) {
 	case EVENT_OK:
@@ -259,27 +291,34 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 			log_info("delivery ignored and kept in the log for inspection (%s)", why);
 			d->status_code = IGNORED.status;
 			d->reason = IGNORED.reason;
-			if (store_record_ignored(h->store, d, body, len, why) < 0)
+			job.kind = STORE_JOB_RECORD_IGNORED;
+			job.message = why;
+			if (!commit_job(h, &job) || job.rc < 0)
 				return &INTERNAL_UNRECORDED;
 			return &IGNORED_RECORDED;
 		}
 		return &IGNORED;
 	}
 	d->image_id = ev->image_id;
-	if (hooks_discover(h->cfg.hooks_dir, ev->status, &hooks) < 0)
+	if (hooks_cache_discover(&h->hooks_cache, h->cfg.hooks_dir, ev->status, &hooks) < 0)
 		return &INTERNAL;
-	so = store_apply(h->store, ev, body, len, hooks.items, hooks.n, h->cfg.auto_register, d);
-	if (so == STORE_APPLIED && hooks.n)
+	job.kind = STORE_JOB_APPLY;
+	job.hooks = hooks->items;
+	job.n_hooks = hooks->n;
+	job.auto_register = h->cfg.auto_register;
+	opened = commit_job(h, &job);
+	if (opened && job.outcome == STORE_APPLIED && hooks->n)
 		h->hooks_pending = true;
-	hook_list_free(&hooks);
-	switch (so) {
+	if (!opened)
+		return &INTERNAL_UNRECORDED;
+	switch (job.outcome) {
 	case STORE_APPLIED:
 		log_info("image %s: now %s (%s)", ev->image_id, ev->status, ev->event_name);
 		return &PROCESSED;
 	case STORE_DUPLICATE:
 	case STORE_STALE:
 		log_info("image %s: %s %s not applied (%s)", ev->image_id, ev->event_name,
-		         ev->status, so == STORE_STALE ? "stale" : "duplicate");
+		         ev->status, job.outcome == STORE_STALE ? "stale" : "duplicate");
 		return &PROCESSED;
 	case STORE_REPLAY:
 		log_info("image %s: message %s applied meanwhile by another process (replay)",
@@ -291,7 +330,7 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 	case STORE_ERROR:
 		break;
 	}
-	return &INTERNAL_UNRECORDED; /* store_apply logged it and tried to record a 500 */
+	return &INTERNAL_UNRECORDED; /* the store logged it and tried to record a 500 */
 }
 
 /*
@@ -362,15 +401,6 @@ void handler_process(struct handler *h, const struct request *req, struct receiv
 	o = authenticate(h, req, rx->body, rx->got, d);
 	if (o == NULL && (!rx->clen_ok || rx->got < (size_t)rx->clen))
 		o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
-	if (o == NULL && !ensure_store(h))
-		o = &INTERNAL_UNRECORDED;
-	if (o == NULL && d->message_id) {
-		bool seen = false;
-		if (store_message_seen(h->store, d->message_id, &seen) < 0)
-			o = &INTERNAL;
-		else if (seen)
-			o = &REPLAY;
-	}
 	if (o == NULL)
 		o = apply(h, rx->body, rx->got, d, &ev);
 	if (o->reason == NULL)
@@ -397,14 +427,20 @@ void handler_handle(struct handler *h, const struct request *req, struct answer 
 
 void handler_after_answer(struct handler *h)
 {
-	int64_t now = time_now_ms();
+	int64_t now;
 	bool due = h->hooks_pending;
 
 	h->hooks_pending = false;
-	if (!due && h->store && now - h->last_due_check_ms >= HANDLER_DUE_CHECK_SECONDS * 1000) {
-		h->last_due_check_ms = now;
-		if (outbox_any_due(h->store, now, &due) < 0)
-			due = false;
+	if (h->group != NULL) {
+		group_commit_idle(h->group, due ? INT64_MAX : HANDLER_DUE_CHECK_SECONDS * 1000, &due);
+	} else if (h->store) {
+		store_idle(h->store);
+		now = time_now_ms();
+		if (!due && now - h->last_due_check_ms >= HANDLER_DUE_CHECK_SECONDS * 1000) {
+			h->last_due_check_ms = now;
+			if (outbox_any_due(h->store, now, &due) < 0)
+				due = false;
+		}
 	}
 	if (due)
 		hooks_spawn_runner(&h->cfg, h->cgi);

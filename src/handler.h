@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "hooks_cache.h"
 #include "request.h"
 #include "store.h"
 
@@ -17,15 +18,20 @@
 
 /*
  * State kept across requests: one per thread that answers requests (the
- * store handle and the secret cache are not shared between threads; the
- * configuration is loaded once and borrowed by the others' clones).
+ * secret cache and the hooks cache are not shared between threads; the
+ * configuration is loaded once and borrowed by the others' clones, and
+ * so is the process's group commit, whose writer owns the one database
+ * handle of a FastCGI process).
  */
+struct group_commit;
 struct handler {
 	struct config cfg;
 	bool cfg_ok;                       /* false: every request answers 500 */
 	bool borrowed_cfg;                 /* cfg belongs to the handler cloned */
 	char cfg_error[CONFIG_ERROR_BYTES]; /* why, logged once per request */
-	struct store *store;               /* opened on first use, kept open */
+	struct store *store;               /* without a group: opened on first use, kept open */
+	struct group_commit *group;        /* FastCGI: the process's writer (borrowed), or NULL */
+	struct hooks_cache hooks_cache;    /* the hooks found for each status, while unchanged */
 	struct secret_set secrets;
 	bool hooks_pending;                /* a run was queued: execute after the answer */
 	bool cgi;                          /* one request per process: detach quietly */

@@ -174,6 +174,60 @@ enum store_outcome store_apply(struct store *st, const struct event *ev, const c
 	return st->ops->apply(st, ev, body, body_len, hooks, n_hooks, auto_register, d);
 }
 
+/* One job through the single operations, in transactions of their own. */
+static void run_job(struct store *st, struct store_job *j)
+{
+	bool seen = false;
+
+	j->rc = 0;
+	switch (j->kind) {
+	case STORE_JOB_RECORD:
+		j->rc = st->ops->record(st, j->d);
+		break;
+	case STORE_JOB_RECORD_IGNORED:
+		j->rc = st->ops->record_ignored(st, j->d, j->body, j->body_len, j->message);
+		break;
+	case STORE_JOB_APPLY:
+		if (j->d->message_id && st->ops->message_seen(st, j->d->message_id, &seen) < 0) {
+			j->outcome = STORE_ERROR;
+			j->rc = -1;
+			break;
+		}
+		if (seen) {
+			j->d->status_code = 200;
+			j->d->reason = "replay";
+			j->outcome = STORE_REPLAY;
+			j->rc = st->ops->record(st, j->d);
+			if (j->rc < 0)
+				j->outcome = STORE_ERROR;
+			break;
+		}
+		j->outcome = st->ops->apply(st, j->ev, j->body, j->body_len, j->hooks, j->n_hooks,
+		                            j->auto_register, j->d);
+		j->rc = j->outcome == STORE_ERROR ? -1 : 0;
+		break;
+	}
+}
+
+int store_write_batch(struct store *st, struct store_job *jobs, size_t n)
+{
+	int failed = 0;
+
+	if (st->ops->write_batch != NULL)
+		return st->ops->write_batch(st, jobs, n);
+	for (size_t i = 0; i < n; i++) {
+		run_job(st, &jobs[i]);
+		failed += jobs[i].rc < 0;
+	}
+	return failed;
+}
+
+void store_idle(struct store *st)
+{
+	if (st != NULL && st->ops->idle != NULL)
+		st->ops->idle(st);
+}
+
 int store_image_status(struct store *st, const char *id, char *buf, size_t cap)
 {
 	return st->ops->image_status(st, id, buf, cap);

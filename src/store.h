@@ -33,6 +33,10 @@ struct store_options {
 	unsigned db_mode;     /* permission bits the file is created with, e.g. 0600 */
 	bool durable;         /* durability = full: synchronous=FULL for applied deliveries */
 	bool create;          /* create the file (and schema) when missing */
+	bool responder;       /* a request's handle: no checkpoint on the request path
+	                       * (store_idle does it), none on close */
+	bool one_shot;        /* CGI: one request, then exit; statements are prepared
+	                       * when first used, not all at open */
 };
 
 /*
@@ -149,6 +153,57 @@ enum store_outcome {
 enum store_outcome store_apply(struct store *st, const struct event *ev, const char *body,
                                size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
                                bool auto_register, struct delivery *d);
+
+/* What one delivery asks of store_write_batch(). */
+enum store_job_kind {
+	STORE_JOB_RECORD,         /* store_record: the delivery row alone */
+	STORE_JOB_RECORD_IGNORED, /* store_record_ignored: plus a log row keeping the body */
+	STORE_JOB_APPLY,          /* store_apply, after the replay check of message_id */
+};
+
+/*
+ * One delivery's writes, as store_write_batch() takes them.  The inputs
+ * are borrowed and must outlive the call; d is completed as the single
+ * operation would complete it (status_code, reason, id).
+ */
+struct store_job {
+	enum store_job_kind kind;
+	struct delivery *d;
+	const struct event *ev;       /* APPLY */
+	const char *body;             /* APPLY, RECORD_IGNORED: kept in the log row */
+	size_t body_len;
+	const struct hook_ref *hooks; /* APPLY: queued when the status changes */
+	size_t n_hooks;
+	bool auto_register;           /* APPLY */
+	const char *message;          /* RECORD_IGNORED: the log row's message */
+	enum store_outcome outcome;   /* out, APPLY: as store_apply returns it (STORE_REPLAY
+	                               * when d->message_id was answered 200 before) */
+	int rc;                       /* out: 0, or -1 when nothing of it was committed */
+};
+
+/* Most jobs store_write_batch() takes at once. */
+#define STORE_BATCH_MAX 64
+
+/*
+ * Group commit: the n (at most STORE_BATCH_MAX) jobs, in order, in one
+ * transaction where the backend can (one commit, so one wait for the disk
+ * for all of them), each inside a savepoint of its own: a job that fails
+ * leaves nothing behind (its 500 row is recorded instead, as store_apply
+ * records it) and does not fail the others.  The commit waits for the
+ * disk only when a job changed an image's status on a durable store:
+ * rejected, ignored, unknown-image, duplicate, stale and replayed
+ * deliveries promise nothing that is not on disk already.  Returns the
+ * number of jobs whose rc is -1.
+ */
+int store_write_batch(struct store *st, struct store_job *jobs, size_t n);
+
+/*
+ * Housekeeping a responder does between requests, after its answers are
+ * out: SQLite checkpoints its write-ahead log once it has grown (a
+ * responder's handle never checkpoints on the request path).  Cheap when
+ * there is nothing to do; errors are logged and otherwise ignored.
+ */
+void store_idle(struct store *st);
 
 /*
  * Previous status of an image into buf ("" when unknown); returns 1 when

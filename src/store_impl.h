@@ -48,6 +48,10 @@ struct store_ops {
 	enum store_outcome (*apply)(struct store *st, const struct event *ev, const char *body,
 	                            size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
 	                            bool auto_register, struct delivery *d);
+	/* NULL: store.c runs the jobs one by one through record, record_ignored,
+	 * message_seen and apply. */
+	int (*write_batch)(struct store *st, struct store_job *jobs, size_t n);
+	void (*idle)(struct store *st); /* NULL: nothing to do */
 	int (*image_status)(struct store *st, const char *id, char *buf, size_t cap);
 	int (*register_image)(struct store *st, const char *id, const char *metadata_json,
 	                      int64_t expires_ms);

@@ -1115,9 +1115,8 @@ struct apply_ctx {
  * committed without waiting for the disk (SET LOCAL), whatever the
  * session's setting.
  */
-static enum pg_rc apply_body(struct pg_store *st, void *ctx)
+static enum pg_rc apply_in_tx(struct pg_store *st, struct apply_ctx *c)
 {
-	struct apply_ctx *c = ctx;
 	const struct event *ev = c->ev;
 	const char *v[2] = {ev->image_id, c->when};
 	char prev[STATUS_TEXT_SIZE], message[LOG_MESSAGE_SIZE];
@@ -1127,8 +1126,6 @@ static enum pg_rc apply_body(struct pg_store *st, void *ctx)
 
 	c->row = c->start;
 	c->outcome = STORE_ERROR;
-	if (set_sync(st, durable_sync(st)) != 0 || begin(st) != 0)
-		return PG_FAILED;
 	if (c->auto_register) {
 		if ((res = stmt_exec(st, PS_IMAGE_INSERT, 2, v, NULL, NULL)) == NULL)
 			return PG_FAILED;
@@ -1141,11 +1138,7 @@ static enum pg_rc apply_body(struct pg_store *st, void *ctx)
 		c->outcome = STORE_NOT_FOUND;
 		c->row.status_code = 404;
 		c->row.reason = "not_found";
-		if ((st->sync != SYNC_OFF &&
-		     sql_run(st, "SET LOCAL synchronous_commit = off", 0, NULL) != 0) ||
-		    insert_delivery(st, &c->row) != 0 || commit(st) != 0)
-			return PG_FAILED;
-		return PG_OK;
+		return insert_delivery(st, &c->row) == 0 ? PG_OK : PG_FAILED;
 	}
 	if (inserted)
 		prev[0] = '\0';
@@ -1169,9 +1162,29 @@ static enum pg_rc apply_body(struct pg_store *st, void *ctx)
 		if (insert_hook_run(st, ev->image_id, ev->status, &c->hooks[i], c->when, prev,
 		                    ev->event_name, c->body, c->body_len, c->row.id) != 0)
 			return PG_FAILED;
-	if (commit(st) != 0)
-		return PG_FAILED;
 	return PG_OK;
+}
+
+/* Without waiting for the disk, whatever the session's setting (SET LOCAL). */
+static int commit_not_durable(struct pg_store *st)
+{
+	if (st->sync != SYNC_OFF && sql_run(st, "SET LOCAL synchronous_commit = off", 0, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+static enum pg_rc apply_body(struct pg_store *st, void *ctx)
+{
+	struct apply_ctx *c = ctx;
+	enum pg_rc rc;
+
+	if (set_sync(st, durable_sync(st)) != 0 || begin(st) != 0)
+		return PG_FAILED;
+	if ((rc = apply_in_tx(st, c)) != PG_OK)
+		return rc;
+	if (c->outcome == STORE_NOT_FOUND && commit_not_durable(st) != 0)
+		return PG_FAILED;
+	return commit(st) == 0 ? PG_OK : PG_FAILED;
 }
 
 /*
@@ -1219,6 +1232,214 @@ static enum store_outcome pg_apply(struct store *base, const struct event *ev, c
 	d->reason = c.row.reason;
 	d->id = c.row.id;
 	return c.outcome;
+}
+
+/* store_write_batch on PostgreSQL: the jobs, and where each stands. */
+struct pg_batch {
+	struct store_job *jobs;
+	size_t n;
+	size_t order[STORE_BATCH_MAX];          /* the jobs sorted by image id */
+	struct delivery start[STORE_BATCH_MAX]; /* each delivery as given */
+	char when[STORE_BATCH_MAX][TIME_TEXT_SIZE];
+};
+
+/* The image a job locks ("" for none), for the order of the batch. */
+static const char *job_image(const struct store_job *j)
+{
+	if (j->kind != STORE_JOB_APPLY)
+		return "";
+	return j->ev->image_id;
+}
+
+/*
+ * A job that failed inside the batch: its answer is a 500, and an
+ * applying job's 500 row is written in the same transaction (unless the
+ * cause was a lock or statement timeout, as pg_apply decides).  Returns
+ * 0, or -1 when the transaction cannot go on.
+ */
+static int job_failed_in_tx(struct pg_store *st, struct pg_batch *b, size_t i)
+{
+	struct store_job *j = &b->jobs[i];
+	bool timed_out = strcmp(st->sqlstate, SQLSTATE_LOCK_NOT_AVAILABLE) == 0 ||
+	                 strcmp(st->sqlstate, SQLSTATE_QUERY_CANCELED) == 0;
+
+	log_error("store: %s: %s: %s", st->shown,
+	          j->kind == STORE_JOB_APPLY ? "applying a delivery" : "recording a delivery",
+	          st->error);
+	*j->d = b->start[i];
+	j->d->id = 0;
+	j->rc = -1;
+	j->outcome = STORE_ERROR;
+	if (PQstatus(st->conn) != CONNECTION_OK ||
+	    sql_run(st, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+		return -1;
+	if (j->kind != STORE_JOB_APPLY || timed_out)
+		return 0;
+	if (j->d->image_id == NULL)
+		j->d->image_id = j->ev->image_id;
+	j->d->status_code = 500;
+	j->d->reason = "internal_error";
+	if (insert_delivery(st, j->d) != 0) {
+		j->d->id = 0;
+		return sql_run(st, "ROLLBACK TO SAVEPOINT job", 0, NULL);
+	}
+	return 0;
+}
+
+/* One job inside the batch's transaction (and its savepoint). */
+static enum pg_rc job_in_tx(struct pg_store *st, struct pg_batch *b, size_t i)
+{
+	struct store_job *j = &b->jobs[i];
+	struct apply_ctx c = {j->ev,      j->body, j->body_len, j->hooks,   j->n_hooks,
+	                      j->auto_register, b->when[i], b->start[i], b->start[i], STORE_ERROR};
+	const char *v[1];
+	PGresult *res;
+	enum pg_rc rc;
+	bool seen;
+
+	switch (j->kind) {
+	case STORE_JOB_RECORD:
+		return insert_delivery(st, j->d) == 0 ? PG_OK : PG_FAILED;
+	case STORE_JOB_RECORD_IGNORED:
+		if (insert_delivery(st, j->d) != 0 ||
+		    insert_log(st, j->d->image_id ? j->d->image_id : "", LOG_IGNORED, j->message,
+		               j->body, j->body_len, b->when[i], j->d->id) != 0)
+			return PG_FAILED;
+		return PG_OK;
+	case STORE_JOB_APPLY:
+		break;
+	}
+	if (c.start.image_id == NULL)
+		c.start.image_id = j->ev->image_id;
+	if (j->d->message_id != NULL) {
+		v[0] = j->d->message_id;
+		if ((res = stmt_exec(st, PS_MESSAGE_SEEN, 1, v, NULL, NULL)) == NULL)
+			return PG_FAILED;
+		seen = PQntuples(res) > 0;
+		PQclear(res);
+		if (seen) {
+			rc = PG_ABANDONED;
+			goto replay;
+		}
+	}
+	rc = apply_in_tx(st, &c);
+	if (rc == PG_OK) {
+		*j->d = c.row;
+		j->outcome = c.outcome;
+		return PG_OK;
+	}
+	if (rc != PG_ABANDONED)
+		return rc;
+	if (sql_run(st, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+		return PG_FAILED;
+replay:
+	/* Answered 200 before (or meanwhile, by another process or node). */
+	*j->d = c.start;
+	j->d->status_code = 200;
+	j->d->reason = "replay";
+	j->outcome = STORE_REPLAY;
+	return insert_delivery(st, j->d) == 0 ? PG_OK : PG_FAILED;
+}
+
+/*
+ * The batch's transaction: the jobs in the order of their images (so
+ * that two processes lock the rows of their images in one order and
+ * cannot deadlock; the jobs of one image keep their order), each in a
+ * savepoint; committed without waiting for the disk unless a job changed
+ * a status.  A job's error rolls back its savepoint only.
+ */
+static enum pg_rc batch_body(struct pg_store *st, void *ctx)
+{
+	struct pg_batch *b = ctx;
+	bool durable = false;
+
+	if (set_sync(st, durable_sync(st)) != 0 || begin(st) != 0)
+		return PG_FAILED;
+	for (size_t k = 0; k < b->n; k++) {
+		size_t i = b->order[k];
+		struct store_job *j = &b->jobs[i];
+		enum pg_rc rc;
+
+		*j->d = b->start[i];
+		j->rc = 0;
+		j->outcome = STORE_ERROR;
+		if (sql_run(st, "SAVEPOINT job", 0, NULL) != 0)
+			return PG_FAILED;
+		rc = job_in_tx(st, b, i);
+		if (rc == PG_OK) {
+			if (j->kind == STORE_JOB_APPLY && j->outcome == STORE_APPLIED)
+				durable = true;
+			if (sql_run(st, "RELEASE SAVEPOINT job", 0, NULL) != 0)
+				return PG_FAILED;
+			continue;
+		}
+		if (job_failed_in_tx(st, b, i) != 0 ||
+		    sql_run(st, "RELEASE SAVEPOINT job", 0, NULL) != 0)
+			return PG_FAILED;
+	}
+	if (!durable && commit_not_durable(st) != 0)
+		return PG_FAILED;
+	return commit(st) == 0 ? PG_OK : PG_FAILED;
+}
+
+/*
+ * store_write_batch on PostgreSQL: one transaction (retried once on a new
+ * connection when it broke before its COMMIT was sent).  When the whole
+ * transaction fails, every job fails, and the applying jobs' 500 rows are
+ * recorded each alone, as pg_apply records them.
+ */
+static int pg_write_batch(struct store *base, struct store_job *jobs, size_t n)
+{
+	struct pg_store *st = PG(base);
+	struct pg_batch *b = malloc(sizeof *b);
+	int failed = 0;
+
+	if (n > STORE_BATCH_MAX)
+		n = STORE_BATCH_MAX;
+	if (b == NULL) {
+		log_error("store: applying deliveries: out of memory");
+		for (size_t i = 0; i < n; i++) {
+			jobs[i].rc = -1;
+			jobs[i].outcome = STORE_ERROR;
+		}
+		return (int)n;
+	}
+	b->jobs = jobs;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		b->start[i] = *jobs[i].d;
+		time_format_ms(jobs[i].d->received_ms, b->when[i]);
+		/* A stable insertion sort by image id: n is small. */
+		while (k > 0 && strcmp(job_image(&jobs[b->order[k - 1]]), job_image(&jobs[i])) > 0) {
+			b->order[k] = b->order[k - 1];
+			k--;
+		}
+		b->order[k] = i;
+	}
+	if (pg_with_retry(st, "applying deliveries", batch_body, b) != PG_OK) {
+		bool timed_out = strcmp(st->sqlstate, SQLSTATE_LOCK_NOT_AVAILABLE) == 0 ||
+		                 strcmp(st->sqlstate, SQLSTATE_QUERY_CANCELED) == 0;
+		for (size_t i = 0; i < n; i++) {
+			struct store_job *j = &jobs[i];
+			*j->d = b->start[i];
+			j->d->id = 0;
+			j->rc = -1;
+			j->outcome = STORE_ERROR;
+			if (j->kind != STORE_JOB_APPLY)
+				continue;
+			if (j->d->image_id == NULL)
+				j->d->image_id = j->ev->image_id;
+			j->d->status_code = 500;
+			j->d->reason = "internal_error";
+			if (!timed_out && PQstatus(st->conn) == CONNECTION_OK)
+				pg_record(base, j->d);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		failed += jobs[i].rc < 0;
+	free(b);
+	return failed;
 }
 
 struct register_ctx {
@@ -2113,6 +2334,7 @@ static const struct store_ops pg_ops = {
     .record_ignored = pg_record_ignored,
     .message_seen = pg_message_seen,
     .apply = pg_apply,
+    .write_batch = pg_write_batch,
     .image_status = pg_image_status,
     .register_image = pg_register,
     .expire = pg_expire,

@@ -2,18 +2,24 @@
  * The SQLite backend of the store (cfimages-webhook(8) STATUSES and
  * DATABASE): connection, schema and the delivery transaction; its read
  * queries and the outbox are in store_sqlite_query.c.  One connection per
- * thread,
- * in WAL mode with a busy timeout so several FastCGI processes can write at
- * once; every statement the responder uses is prepared once, when the
- * handle is opened, and reset after each use, so a process that answers
- * millions of requests neither re-parses SQL nor grows.
+ * thread that writes (a FastCGI process has one: its group commit's), in
+ * WAL mode with a busy timeout so several processes can write at once;
+ * every statement the responder uses is prepared once, when the handle is
+ * opened (a CGI process's one-shot handle: when first used), and reset
+ * after each use, so a process that answers millions of requests neither
+ * re-parses SQL nor grows.
+ *
+ * Deliveries are written in batches (store_write_batch: one transaction,
+ * a savepoint per delivery; see "Group commit" below).
  *
  * Durability is chosen per transaction with PRAGMA synchronous, which
- * SQLite only lets us change between transactions: FULL for a delivery
- * whose 200 promises its effect is on disk (durability = full), NORMAL for
- * rows that record rejected requests, so unauthenticated traffic cannot
- * force an fsync per request.  The current setting is tracked so the
- * pragma is only issued when it changes.
+ * SQLite only lets us change between transactions: FULL for a transaction
+ * in which a delivery changed a status and whose 200 promises its effect
+ * is on disk (durability = full), NORMAL for one that only records
+ * duplicates, stale and rejected requests, so that neither a sender's
+ * retries nor unauthenticated traffic force an fsync per request.  The
+ * current setting is tracked so the pragma is only issued when it
+ * changes.
  *
  * Schema upgrades: migrations[v] takes a database from user_version v to
  * v + 1, each in its own BEGIN IMMEDIATE transaction that re-reads the
@@ -32,7 +38,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -160,6 +170,9 @@ enum stmt_id {
 	STMT_PRUNE_DELIVERIES,
 	STMT_PRUNE_LOGS,
 	STMT_PRUNE_HOOK_RUNS,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
 	STMT_COUNT
 };
 _Static_assert(STMT_COUNT <= SQLITE_KEPT_STATEMENTS, "sqlite_store.stmt is too small");
@@ -208,11 +221,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE timestamp < ?1",
     [STMT_PRUNE_HOOK_RUNS] = "DELETE FROM hook_runs WHERE state IN ('done', 'failed')"
                              " AND COALESCE(finished_at, created_at) < ?1",
+    [STMT_SAVEPOINT] = "SAVEPOINT job",
+    [STMT_RELEASE] = "RELEASE job",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 
 static const struct store_ops sqlite_ops;
 static void sq_close(struct store *base);
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
+static int on_busy(void *ctx, int count);
+static int open_lock_file(const char *path, mode_t mode, const char *who);
 static void sq_set_busy_timeout(struct store *base, int ms);
 
 /* One image found due by `expire`, copied out before it is changed. */
@@ -252,11 +271,34 @@ static void stmt_done(sqlite3_stmt *s)
  * rows, and resets it.  Returns SQLITE_OK or the step's error code; on
  * error sqlite3_errmsg() still describes it when this returns.
  */
+/*
+ * The kept statement id, prepared now when the handle prepares lazily (a
+ * CGI process answers one request: it prepares what that request uses).
+ * NULL when it cannot be prepared; the connection then holds the error.
+ */
+static sqlite3_stmt *kept(struct sqlite_store *st, enum stmt_id id)
+{
+	if (st->stmt[id] == NULL && sqlite3_prepare_v3(st->db, stmt_sql[id], -1,
+	                                               SQLITE_PREPARE_PERSISTENT, &st->stmt[id],
+	                                               NULL) != SQLITE_OK)
+		return NULL;
+	return st->stmt[id];
+}
+
+/* The error code to return when kept() gave NULL: never SQLITE_OK. */
+static int kept_error(struct sqlite_store *st)
+{
+	int rc = sqlite3_errcode(st->db);
+	return rc == SQLITE_OK ? SQLITE_ERROR : rc;
+}
+
 static int run(struct sqlite_store *st, enum stmt_id id)
 {
-	sqlite3_stmt *s = st->stmt[id];
+	sqlite3_stmt *s = kept(st, id);
 	int rc;
 
+	if (s == NULL)
+		return kept_error(st);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		;
 	if (rc == SQLITE_DONE) {
@@ -322,13 +364,15 @@ void sqlite_log_error(struct sqlite_store *st, const char *doing)
  */
 static int read_status(struct sqlite_store *st, const char *id, char *buf, size_t cap, bool *found)
 {
-	sqlite3_stmt *s = st->stmt[STMT_IMAGE_STATUS];
+	sqlite3_stmt *s = kept(st, STMT_IMAGE_STATUS);
 	const unsigned char *text;
 	int rc;
 
 	*found = false;
 	if (cap > 0)
 		buf[0] = '\0';
+	if (s == NULL)
+		return kept_error(st);
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -353,10 +397,12 @@ static int read_status(struct sqlite_store *st, const char *id, char *buf, size_
  */
 static int insert_delivery(struct sqlite_store *st, struct delivery *d)
 {
-	sqlite3_stmt *s = st->stmt[STMT_DELIVERY_INSERT];
+	sqlite3_stmt *s = kept(st, STMT_DELIVERY_INSERT);
 	char when[TIME_TEXT_SIZE], hex[SHA256_HEX_SIZE];
 	int rc;
 
+	if (s == NULL)
+		return kept_error(st);
 	time_format_ms(d->received_ms, when);
 	if (d->has_body)
 		hex_encode(d->body_sha256, SHA256_BYTES, hex);
@@ -382,8 +428,10 @@ static int insert_delivery(struct sqlite_store *st, struct delivery *d)
 static int insert_log(struct sqlite_store *st, const char *image_id, const char *type, const char *message,
                       const char *data, size_t data_len, const char *when, int64_t delivery_id)
 {
-	sqlite3_stmt *s = st->stmt[STMT_LOG_INSERT];
+	sqlite3_stmt *s = kept(st, STMT_LOG_INSERT);
 
+	if (s == NULL)
+		return kept_error(st);
 	bind_text(s, 1, image_id);
 	bind_text(s, 2, type);
 	bind_text(s, 3, message);
@@ -406,8 +454,10 @@ static int insert_hook_run(struct sqlite_store *st, const char *image_id, const 
                            const char *event_name, const char *input, size_t input_len,
                            int64_t delivery_id)
 {
-	sqlite3_stmt *s = st->stmt[STMT_HOOK_INSERT];
+	sqlite3_stmt *s = kept(st, STMT_HOOK_INSERT);
 
+	if (s == NULL)
+		return kept_error(st);
 	bind_text(s, 1, image_id);
 	bind_text(s, 2, status);
 	bind_text(s, 3, hook->name);
@@ -794,6 +844,9 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	st->base.ops = &sqlite_ops;
 	st->base.durable = opts->durable;
 	st->slot_fd = -1;
+	st->write_fd = -1;
+	st->lazy = opts->one_shot;
+	st->responder = opts->responder;
 	st->db_mode = opts->db_mode;
 	st->path = strdup(opts->path);
 	if (st->path == NULL) {
@@ -843,10 +896,15 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		store_set_err(err, errlen, "%s: %s", opts->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (migrate(st, opts->path, err, errlen) != 0)
+	if (version != STORE_SCHEMA_VERSION && migrate(st, opts->path, err, errlen) != 0)
 		goto fail;
+	if (st->responder) {
+		/* Checkpoints happen in store_idle(), after the answers. */
+		sqlite3_wal_hook(st->db, on_wal_commit, st);
+		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	}
 
-	for (i = 0; i < STMT_COUNT; i++) {
+	for (i = 0; !st->lazy && i < STMT_COUNT; i++) {
 		rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                        &st->stmt[i], NULL);
 		if (rc != SQLITE_OK) {
@@ -881,6 +939,8 @@ static void sq_close(struct store *base)
 	}
 	if (st->slot_fd >= 0)
 		close(st->slot_fd);
+	if (st->write_fd >= 0)
+		close(st->write_fd);
 	free(st->path);
 	free(st);
 }
@@ -980,10 +1040,14 @@ fail:
 static int sq_message_seen(struct store *base, const char *message_id, bool *seen)
 {
 	struct sqlite_store *st = SQ(base);
-	sqlite3_stmt *s = st->stmt[STMT_MESSAGE_SEEN];
+	sqlite3_stmt *s = kept(st, STMT_MESSAGE_SEEN);
 	int rc, ret = 0;
 
 	*seen = false;
+	if (s == NULL) {
+		sqlite_log_error(st, "looking up a message id");
+		return -1;
+	}
 	bind_text(s, 1, message_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -1016,10 +1080,12 @@ static int sq_image_status(struct store *base, const char *id, char *buf, size_t
  */
 static int update_image(struct sqlite_store *st, const struct event *ev, const char *when)
 {
-	sqlite3_stmt *s = st->stmt[STMT_IMAGE_UPDATE];
+	sqlite3_stmt *s = kept(st, STMT_IMAGE_UPDATE);
 	char uploaded[TIME_TEXT_SIZE];
 	bool failed = strcmp(ev->status, "failed") == 0;
 
+	if (s == NULL)
+		return kept_error(st);
 	if (ev->has_uploaded)
 		time_format_ms(ev->uploaded_ms, uploaded);
 	bind_text(s, 1, ev->image_id);
@@ -1060,8 +1126,11 @@ static int apply_locked(struct sqlite_store *st, const struct event *ev, const c
 		return insert_delivery(st, row);
 	}
 	if (!found) {
-		bind_text(st->stmt[STMT_IMAGE_INSERT], 1, ev->image_id);
-		bind_text(st->stmt[STMT_IMAGE_INSERT], 2, when);
+		sqlite3_stmt *s = kept(st, STMT_IMAGE_INSERT);
+		if (s == NULL)
+			return kept_error(st);
+		bind_text(s, 1, ev->image_id);
+		bind_text(s, 2, when);
 		if ((rc = run(st, STMT_IMAGE_INSERT)) != SQLITE_OK)
 			return rc;
 		prev[0] = '\0';
@@ -1086,66 +1155,462 @@ static int apply_locked(struct sqlite_store *st, const struct event *ev, const c
 }
 
 /*
- * One delivery, one BEGIN IMMEDIATE transaction.  Without auto_register
- * the image is looked up first, outside the transaction, so that a 404 is
- * committed with synchronous = NORMAL (it promises nothing); should the
- * image appear between that look-up and BEGIN, the transaction is rolled
- * back and begun again with the durable setting.  A database error rolls
- * everything back and records a 500 row in its own transaction, except
- * when the database is busy or locked: a second wait of the busy timeout
- * would double the sender's wait for a row cfimages-webhook(8) DATABASE lets us skip.
+ * Group commit (store_write_batch).  Writers of every process queue on a
+ * blocking lock of DB-write.lock, taken before BEGIN IMMEDIATE and let go
+ * after COMMIT, instead of polling SQLite's lock with the busy handler:
+ * the lock is granted in turn, and while one process commits the others
+ * collect more jobs for their own next batch.  The lock only orders our
+ * own writers; SQLite's lock (and the busy timeout) stays what makes a
+ * transaction safe, so a writer that does not take it (a command, the
+ * hook runner, the application) is merely waited for as before.
+ *
+ * The wait is bounded by the busy timeout: a thread-directed timer signal
+ * interrupts it (LOCK_TIMER_SIGNAL, a no-op handler installed once).
+ * Where that is not available the lock is not used.
  */
-static enum store_outcome sq_apply(struct store *base, const struct event *ev, const char *body,
-                               size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
-                               bool auto_register, struct delivery *d)
+#if defined(__GLIBC__) && defined(SIGEV_THREAD_ID) && !defined(sigev_notify_thread_id)
+#define sigev_notify_thread_id _sigev_un._tid /* glibc before 2.37 names it only so */
+#endif
+#if defined(SIGEV_THREAD_ID) && defined(sigev_notify_thread_id) && defined(SYS_gettid)
+#define HAVE_TIMED_LOCK 1
+#define LOCK_TIMER_SIGNAL (SIGRTMIN + 4)
+/* After the deadline, the timer fires again this often, in case its first
+ * signal came between the deadline check and the blocking call. */
+#define LOCK_TIMER_REPEAT_NS (10 * 1000 * 1000)
+
+static void on_lock_timer(int sig)
+{
+	(void)sig;
+}
+
+static pthread_once_t lock_signal_once = PTHREAD_ONCE_INIT;
+
+static void install_lock_signal(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_lock_timer; /* no SA_RESTART: fcntl() returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(LOCK_TIMER_SIGNAL, &sa, NULL);
+}
+#endif
+
+/* Opens DB-write.lock once; on failure (logged) writers use the busy handler alone. */
+static void open_write_lock(struct sqlite_store *st)
+{
+	char path[STORE_PATH_SIZE];
+
+	if (st->write_fd >= 0 || st->write_fd_failed)
+		return;
+#ifdef HAVE_TIMED_LOCK
+	if (snprintf(path, sizeof path, "%s-write.lock", st->path) < (int)sizeof path)
+		st->write_fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
+	pthread_once(&lock_signal_once, install_lock_signal);
+#else
+	(void)path;
+#endif
+	st->write_fd_failed = st->write_fd < 0;
+}
+
+/*
+ * Waits for the write lock, at most the busy timeout.  Returns true when
+ * it is held; false when it timed out (SQLITE_BUSY for the caller) or
+ * there is no lock to take (then *busy is false and the caller goes on).
+ */
+static bool write_lock(struct sqlite_store *st, bool *busy)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	bool held = false;
+
+	*busy = false;
+	open_write_lock(st);
+	if (st->write_fd < 0)
+		return false;
+	if (fcntl(st->write_fd, F_SETLK, &fl) == 0)
+		return true;
+#ifdef HAVE_TIMED_LOCK
+	{
+		struct sigevent sev;
+		struct itimerspec its;
+		timer_t timer;
+		int64_t deadline = time_now_ms() + st->busy_timeout_ms;
+
+		memset(&sev, 0, sizeof sev);
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = LOCK_TIMER_SIGNAL;
+		sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+		if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0)
+			return false;
+		memset(&its, 0, sizeof its);
+		its.it_value.tv_sec = st->busy_timeout_ms / 1000;
+		its.it_value.tv_nsec = (long)(st->busy_timeout_ms % 1000) * 1000000L + 1;
+		its.it_interval.tv_nsec = LOCK_TIMER_REPEAT_NS;
+		timer_settime(timer, 0, &its, NULL);
+		for (;;) {
+			if (fcntl(st->write_fd, F_SETLKW, &fl) == 0) {
+				held = true;
+				break;
+			}
+			if (errno != EINTR)
+				break; /* e.g. EDEADLK: the busy handler decides */
+			if (time_now_ms() >= deadline) {
+				*busy = true;
+				break;
+			}
+		}
+		timer_delete(timer);
+	}
+#endif
+	return held;
+}
+
+static void write_unlock(struct sqlite_store *st)
+{
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+
+	if (st->write_fd >= 0)
+		fcntl(st->write_fd, F_SETLK, &fl);
+}
+
+/* Where a job of a batch stands. */
+enum job_state {
+	JOB_PENDING,   /* to be written in the next transaction */
+	JOB_DONE,      /* written in the open transaction */
+	JOB_FAILED,    /* failed: its 500 row (if any) is written in the open transaction */
+	JOB_FAILED_ROW /* failed: its 500 row still to be written */
+};
+
+struct batch {
+	struct store_job *jobs;
+	size_t n;
+	enum job_state state[STORE_BATCH_MAX];
+	struct delivery start[STORE_BATCH_MAX]; /* each delivery as given */
+	const char *when[STORE_BATCH_MAX];      /* points into times[] */
+	char times[STORE_BATCH_MAX][TIME_TEXT_SIZE];
+};
+
+/* A failed job's answer: 500, and a row recorded unless the database was busy. */
+static void job_failed(struct batch *b, size_t i, int rc)
+{
+	struct store_job *j = &b->jobs[i];
+	int primary = rc & 0xff;
+
+	*j->d = b->start[i];
+	j->d->id = 0;
+	j->rc = -1;
+	j->outcome = STORE_ERROR;
+	b->state[i] = JOB_FAILED;
+	if (j->kind != STORE_JOB_APPLY)
+		return; /* a rejection's row is the row: nothing else to record */
+	if (j->d->image_id == NULL)
+		j->d->image_id = j->ev->image_id;
+	j->d->status_code = 500;
+	j->d->reason = "internal_error";
+	if (primary != SQLITE_BUSY && primary != SQLITE_LOCKED)
+		b->state[i] = JOB_FAILED_ROW;
+}
+
+/*
+ * One job inside the open transaction (and its savepoint).  Returns
+ * SQLITE_OK or the first error; j->d and j->outcome are filled.
+ */
+static int do_job(struct sqlite_store *st, struct batch *b, size_t i)
+{
+	struct store_job *j = &b->jobs[i];
+	char prev[STATUS_TEXT_SIZE];
+	bool found = false, seen = false;
+	int rc;
+
+	*j->d = b->start[i];
+	j->rc = 0;
+	switch (j->kind) {
+	case STORE_JOB_RECORD:
+		return insert_delivery(st, j->d);
+	case STORE_JOB_RECORD_IGNORED:
+		if ((rc = insert_delivery(st, j->d)) != SQLITE_OK)
+			return rc;
+		return insert_log(st, j->d->image_id ? j->d->image_id : "", LOG_IGNORED, j->message,
+		                  j->body, j->body_len, b->when[i], j->d->id);
+	case STORE_JOB_APPLY:
+		break;
+	}
+	if (j->d->image_id == NULL)
+		j->d->image_id = j->ev->image_id;
+	if (j->d->message_id && sq_message_seen(&st->base, j->d->message_id, &seen) < 0)
+		return kept_error(st);
+	if (seen) {
+		/* Applied meanwhile by another process: answered 200 again, nothing re-applied. */
+		j->outcome = STORE_REPLAY;
+		j->d->status_code = 200;
+		j->d->reason = "replay";
+		return insert_delivery(st, j->d);
+	}
+	if ((rc = read_status(st, j->ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
+		return rc;
+	return apply_locked(st, j->ev, j->body, j->body_len, j->hooks, j->n_hooks, j->auto_register,
+	                    found, prev, b->when[i], j->d, &j->outcome);
+}
+
+/*
+ * Whether the batch needs the durable commit: some job is expected to
+ * change an image's status (looked up now, outside the transaction; the
+ * transaction starts again durably should one turn out to change it
+ * after all).
+ */
+static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
+{
+	*sync = SYNC_NORMAL;
+	if (durable_sync(st) == SYNC_NORMAL)
+		return SQLITE_OK;
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_job *j = &b->jobs[i];
+		char prev[STATUS_TEXT_SIZE], message[LOG_MESSAGE_SIZE];
+		const char *reason, *log_type;
+		bool found = false;
+		int rc;
+
+		if (j->kind != STORE_JOB_APPLY)
+			continue;
+		if ((rc = read_status(st, j->ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
+			return rc;
+		if (!found && !j->auto_register)
+			continue; /* a 404 */
+		if (!found)
+			prev[0] = '\0';
+		if (store_decide(prev, j->ev->status, &reason, &log_type, message, sizeof message) ==
+		    STORE_APPLIED) {
+			*sync = SYNC_FULL;
+			return SQLITE_OK;
+		}
+	}
+	return SQLITE_OK;
+}
+
+/*
+ * One transaction over the pending jobs.  Returns SQLITE_OK when it
+ * committed, SQLITE_SCHEMA-like "again" (BATCH_AGAIN) when it must be
+ * run again (a job turned out to need the durable commit, or a job's
+ * failure ended the transaction), or the error that failed all of it.
+ */
+#define BATCH_AGAIN (-1)
+
+static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
+{
+	int rc;
+
+	if ((rc = set_sync(st, *sync)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
+		return rc;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->state[i] == JOB_FAILED_ROW) {
+			/* A 500 row left from a transaction that ended: written now, alone. */
+			if (run(st, STMT_SAVEPOINT) != SQLITE_OK)
+				goto whole;
+			if (insert_delivery(st, b->jobs[i].d) == SQLITE_OK) {
+				run(st, STMT_RELEASE);
+			} else {
+				sqlite_log_error(st, "recording a failed delivery");
+				run(st, STMT_ROLLBACK_TO);
+				run(st, STMT_RELEASE);
+				b->jobs[i].d->id = 0;
+			}
+			b->state[i] = JOB_FAILED;
+			continue;
+		}
+		if (b->state[i] != JOB_PENDING)
+			continue;
+		if ((rc = run(st, STMT_SAVEPOINT)) != SQLITE_OK)
+			goto whole;
+		rc = do_job(st, b, i);
+		if (rc == SQLITE_OK) {
+			if (b->jobs[i].kind == STORE_JOB_APPLY && b->jobs[i].outcome == STORE_APPLIED &&
+			    *sync != durable_sync(st)) {
+				/* Changed meanwhile: this answer promises durability after all. */
+				rollback(st);
+				*sync = durable_sync(st);
+				return BATCH_AGAIN;
+			}
+			if ((rc = run(st, STMT_RELEASE)) != SQLITE_OK)
+				goto whole;
+			b->state[i] = JOB_DONE;
+			continue;
+		}
+		sqlite_log_error(st, b->jobs[i].kind == STORE_JOB_APPLY ? "applying a delivery"
+		                                                        : "recording a delivery");
+		job_failed(b, i, rc);
+		if (sqlite3_get_autocommit(st->db)) {
+			/* The error ended the whole transaction: the others go again. */
+			for (size_t k = 0; k < b->n; k++)
+				if (b->state[k] == JOB_DONE)
+					b->state[k] = JOB_PENDING;
+				else if (b->state[k] == JOB_FAILED && b->jobs[k].d->id > 0)
+					b->state[k] = JOB_FAILED_ROW; /* its 500 row went with it */
+			return BATCH_AGAIN;
+		}
+		if (run(st, STMT_ROLLBACK_TO) != SQLITE_OK || run(st, STMT_RELEASE) != SQLITE_OK)
+			goto whole;
+		if (b->state[i] == JOB_FAILED_ROW) {
+			/* Its 500 row, in the same transaction. */
+			if (insert_delivery(st, b->jobs[i].d) != SQLITE_OK) {
+				sqlite_log_error(st, "recording a failed delivery");
+				b->jobs[i].d->id = 0;
+				if (sqlite3_get_autocommit(st->db))
+					return BATCH_AGAIN;
+			}
+			b->state[i] = JOB_FAILED;
+		}
+	}
+	if ((rc = run(st, STMT_COMMIT)) == SQLITE_OK)
+		return SQLITE_OK;
+whole:
+	if (rc == SQLITE_OK)
+		rc = kept_error(st);
+	return rc;
+}
+
+/*
+ * store_write_batch on SQLite: one BEGIN IMMEDIATE transaction, a
+ * savepoint per job, one commit (durable when a job changed a status).
+ * Without auto_register an unknown image is a 404 committed without
+ * waiting for the disk; should the image appear between the look-up and
+ * BEGIN, the transaction starts again durably.  A job's error rolls back
+ * its savepoint and records its 500 row in the same transaction; an error
+ * that ends the whole transaction (SQLite rolls it back by itself on some,
+ * e.g. disk full) fails that job and runs the others again.  An error of
+ * BEGIN or COMMIT fails every job of the transaction; their 500 rows are
+ * then recorded each alone, except when the database is busy or locked: a
+ * second wait of the busy timeout would double the sender's wait for a
+ * row cfimages-webhook(8) DATABASE lets us skip.
+ */
+static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 {
 	struct sqlite_store *st = SQ(base);
-	struct delivery row = *d;
-	char when[TIME_TEXT_SIZE], prev[STATUS_TEXT_SIZE];
-	enum store_outcome outcome = STORE_ERROR;
-	int want = durable_sync(st), sync = want, rc, primary;
-	bool found = false;
+	struct batch *b = malloc(sizeof *b);
+	int failed = 0, rc = SQLITE_NOMEM, sync = SYNC_NORMAL;
+	bool locked = false, busy = false;
 
-	if (row.image_id == NULL)
-		row.image_id = ev->image_id;
-	time_format_ms(d->received_ms, when);
-	if (!auto_register) {
-		if ((rc = read_status(st, ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
-			goto fail;
-		if (!found)
-			sync = SYNC_NORMAL;
+	if (n > STORE_BATCH_MAX)
+		n = STORE_BATCH_MAX;
+	if (b == NULL) {
+		log_error("store: applying deliveries: out of memory");
+		for (size_t i = 0; i < n; i++) {
+			jobs[i].rc = -1;
+			jobs[i].outcome = STORE_ERROR;
+		}
+		return (int)n;
 	}
-	for (;;) {
-		if ((rc = set_sync(st, sync)) != SQLITE_OK ||
-		    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-		    (rc = read_status(st, ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
-			goto fail;
-		if (sync == want || (!found && !auto_register))
-			break;
-		/* Registered meanwhile: this answer will promise durability after all. */
-		rollback(st);
-		sync = want;
+	b->jobs = jobs;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		b->state[i] = JOB_PENDING;
+		b->start[i] = *jobs[i].d;
+		b->when[i] = b->times[i];
+		time_format_ms(jobs[i].d->received_ms, b->times[i]);
+		jobs[i].outcome = STORE_ERROR;
+		jobs[i].rc = 0;
 	}
-	rc = apply_locked(st, ev, body, body_len, hooks, n_hooks, auto_register, found, prev, when,
-	                  &row, &outcome);
-	if (rc != SQLITE_OK || (rc = run(st, STMT_COMMIT)) != SQLITE_OK)
+	if ((rc = batch_sync(st, b, &sync)) != SQLITE_OK) {
+		sqlite_log_error(st, "applying deliveries");
 		goto fail;
-	goto out;
-fail:
-	primary = rc & 0xff;
-	sqlite_log_error(st, "applying a delivery");
+	}
+	locked = write_lock(st, &busy);
+	if (busy) {
+		log_error("store: applying deliveries: another writer held %s-write.lock for %d ms",
+		          st->path, st->busy_timeout_ms);
+		rc = SQLITE_BUSY;
+		goto fail;
+	}
+	/* Each round ends at least one job, or makes the commit durable (once). */
+	for (size_t round = 0; round <= n + 1; round++) {
+		rc = batch_once(st, b, &sync);
+		if (rc != BATCH_AGAIN)
+			break;
+	}
+	if (rc == SQLITE_OK)
+		goto out;
+	if (rc != BATCH_AGAIN)
+		sqlite_log_error(st, "applying deliveries");
 	rollback(st);
-	outcome = STORE_ERROR;
-	row.status_code = 500;
-	row.reason = "internal_error";
-	row.id = 0;
-	if (primary != SQLITE_BUSY && primary != SQLITE_LOCKED)
-		sq_record(&st->base, &row);
+fail:
+	/* Nothing of this transaction was committed. */
+	for (size_t i = 0; i < n; i++)
+		if (b->state[i] != JOB_FAILED || jobs[i].d->id > 0)
+			job_failed(b, i, rc == BATCH_AGAIN ? SQLITE_ERROR : rc);
+	for (size_t i = 0; i < n; i++)
+		if (b->state[i] == JOB_FAILED_ROW && sq_record(base, jobs[i].d) != 0)
+			jobs[i].d->id = 0;
 out:
-	d->status_code = row.status_code;
-	d->reason = row.reason;
-	d->id = row.id;
-	return outcome;
+	if (locked)
+		write_unlock(st);
+	for (size_t i = 0; i < n; i++)
+		failed += jobs[i].rc < 0;
+	free(b);
+	return failed;
+}
+
+/* store_apply: a batch of one. */
+static enum store_outcome sq_apply(struct store *base, const struct event *ev, const char *body,
+                                   size_t body_len, const struct hook_ref *hooks, size_t n_hooks,
+                                   bool auto_register, struct delivery *d)
+{
+	struct store_job j = {.kind = STORE_JOB_APPLY,
+	                      .d = d,
+	                      .ev = ev,
+	                      .body = body,
+	                      .body_len = body_len,
+	                      .hooks = hooks,
+	                      .n_hooks = n_hooks,
+	                      .auto_register = auto_register};
+
+	sq_write_batch(base, &j, 1);
+	return j.outcome;
+}
+
+/*
+ * A responder checkpoints its WAL once it holds this many frames
+ * (SQLite's own default).  A one-shot (CGI) process does it much sooner,
+ * and truncates the WAL: the first connection to open a WAL database
+ * rebuilds the WAL's index by reading all of it, forgetting how much of
+ * it was checkpointed already (so the WAL would never start over), and
+ * in CGI mode every request is such a first connection.  The truncating
+ * checkpoint needs a moment without other readers and writers: it does
+ * not wait for one (a later process will find it).
+ */
+#define WAL_CHECKPOINT_PAGES 1000
+#define WAL_CHECKPOINT_PAGES_ONE_SHOT 32
+
+/* Records the WAL's size after each commit of this connection. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sqlite_store *st = arg;
+
+	(void)db;
+	(void)name;
+	st->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* A passive checkpoint (it never waits for readers or writers) once the WAL has grown. */
+static void sq_idle(struct store *base)
+{
+	struct sqlite_store *st = SQ(base);
+	int rc;
+
+	if (!st->responder ||
+	    st->wal_pages < (st->lazy ? WAL_CHECKPOINT_PAGES_ONE_SHOT : WAL_CHECKPOINT_PAGES))
+		return;
+	st->wal_pages = 0;
+	if (st->lazy) {
+		sqlite3_busy_handler(st->db, NULL, NULL);
+		rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_handler(st->db, on_busy, st);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
+		return;
+	}
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+	    SQLITE_OK)
+		log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
 }
 
 /*
@@ -1382,7 +1847,8 @@ static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_co
 }
 
 /*
- * Opens the runner slots' lock file, path.  Its directory is the
+ * Opens a lock file beside the database, path (the runner slots', the
+ * writers'), logging as who.  Its directory is the
  * database's, which the db_mode group may write, so what is found there
  * may have been planted: a symbolic link is never followed (it could make
  * us change the mode of any file of ours), and anything but a regular
@@ -1390,7 +1856,7 @@ static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_co
  * this call created (like the database's: the umask does not decide).
  * Returns the descriptor, or -1 (logged).
  */
-static int open_lock_file(const char *path, mode_t mode)
+static int open_lock_file(const char *path, mode_t mode, const char *who)
 {
 	struct stat st;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -1400,18 +1866,18 @@ static int open_lock_file(const char *path, mode_t mode)
 		return fd;
 	}
 	if (errno != EEXIST) {
-		log_error("hook runner: cannot create %s: %s", path, strerror(errno));
+		log_error("%s: cannot create %s: %s", who, path, strerror(errno));
 		return -1;
 	}
 	/* O_NONBLOCK: a FIFO planted there must not hang us in open(). */
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		log_error("hook runner: %s refused: %s", path,
+		log_error("%s: %s refused: %s", who, path,
 		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		log_error("hook runner: %s refused: not a regular file owned by this user", path);
+		log_error("%s: %s refused: not a regular file owned by this user", who, path);
 		close(fd);
 		return -1;
 	}
@@ -1429,7 +1895,7 @@ static int sq_take_runner_slot(struct store *base, int max)
 		return -1;
 	if (snprintf(path, sizeof path, "%s-hooks.lock", st->path) >= (int)sizeof path)
 		return -1;
-	fd = open_lock_file(path, (mode_t)(st->db_mode & 0777));
+	fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "hook runner");
 	if (fd < 0)
 		return -1;
 	for (int i = 0; i < max; i++) {
@@ -1462,6 +1928,8 @@ static const struct store_ops sqlite_ops = {
     .record_ignored = sq_record_ignored,
     .message_seen = sq_message_seen,
     .apply = sq_apply,
+    .write_batch = sq_write_batch,
+    .idle = sq_idle,
     .image_status = sq_image_status,
     .register_image = sq_register,
     .expire = sq_expire,

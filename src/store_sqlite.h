@@ -19,7 +19,7 @@
 #define SQL_TIME_MS "cfw_time_ms"
 
 /* Prepared statements the delivery path keeps (store_sqlite.c). */
-#define SQLITE_KEPT_STATEMENTS 24
+#define SQLITE_KEPT_STATEMENTS 32
 
 struct sqlite_store {
 	struct store base;              /* first: a struct store * is this */
@@ -31,6 +31,11 @@ struct sqlite_store {
 	char *path;                     /* the database file */
 	unsigned db_mode;               /* its mode, for the runner lock file too */
 	int slot_fd;                    /* the runner slot's lock file, or -1 */
+	int write_fd;                   /* DB-write.lock (writers queue on it), -1: not open */
+	bool write_fd_failed;           /* it could not be opened: the busy handler alone */
+	bool lazy;                      /* statements prepared when first used (one_shot) */
+	bool responder;                 /* checkpoints left to store_idle() */
+	int wal_pages;                  /* frames in the WAL after our last commit */
 };
 
 static inline struct sqlite_store *SQ(struct store *st)
