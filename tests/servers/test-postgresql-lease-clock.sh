@@ -51,9 +51,10 @@ expect_eq "$(psql_q "SELECT state || ' ' || attempts FROM hook_runs")" "running 
 
 # Node B, an hour ahead, with a short hook_timeout (so a lease of its own
 # making would long have passed): nothing is due, nothing is stale.
-cfw LD_PRELOAD="$LIBFAKETIME" FAKETIME="+1h" CFIMAGES_WEBHOOK_HOOK_TIMEOUT=5 \
-	hooks run >"$T/b.out" 2>"$T/b.err"
-expect_eq "$?" 0 "node B's hooks run"
+# (libfaketime comes before an ASan build's runtime: verify_asan_link_order=0.)
+cfw LD_PRELOAD="$LIBFAKETIME" FAKETIME="+1h" ASAN_OPTIONS=verify_asan_link_order=0 \
+	CFIMAGES_WEBHOOK_HOOK_TIMEOUT=5 hooks run >"$T/b.out" 2>"$T/b.err"
+expect_eq "$?" 0 "node B's hooks run ($(head -c 1000 "$T/b.err"))"
 expect_eq "$(cat "$T/b.out")" "ran 0 hook runs" "node B ran nothing"
 if grep -q 'taken up again\|killing' "$T/b.err"; then
 	fail "node B took up node A's live run: $(cat "$T/b.err")"
