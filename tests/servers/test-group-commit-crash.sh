@@ -10,6 +10,7 @@
 # deliveries on the same database.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/serverlib.sh"
+. "$top_srcdir/tests/hooklib.sh"
 
 command -v python3 >/dev/null 2>&1 || skip "no python3"
 [ "$BACKEND" = postgresql ] && skip "an SQLite file test"
@@ -118,4 +119,7 @@ unregister_pid "$SERVE_PID"
 expect_eq "$(sql "PRAGMA integrity_check")" ok "the database's integrity at the end"
 grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer\|^==[0-9]*== " "$T/serve.1.stderr" "$T/serve.2.stderr" &&
 	fail "sanitizer or valgrind report: $(grep -h -m3 "Sanitizer\|runtime error\|^==[0-9]*== " "$T/serve.1.stderr" "$T/serve.2.stderr")"
+# The detached hook runners the deliveries started (one may linger for a
+# retry) are this test's to stop.
+kill_leftovers
 exit 0

@@ -9,6 +9,7 @@
 # committed; the log shows a batch of several deliveries.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/serverlib.sh"
+. "$top_srcdir/tests/hooklib.sh"
 . "$top_srcdir/tests/pglib.sh"
 
 command -v python3 >/dev/null 2>&1 || skip "no python3 (the FastCGI client)"
@@ -89,4 +90,7 @@ unregister_pid "$SERVE_PID"
 expect_no_secret "$SECRET"
 grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer\|^==[0-9]*== " "$T/serve.stderr" &&
 	fail "sanitizer or valgrind report: $(grep -h -m3 "Sanitizer\|runtime error\|^==[0-9]*== " "$T/serve.stderr")"
+# The detached hook runners the deliveries started (one may linger for a
+# retry) are this test's to stop.
+kill_leftovers
 exit 0
