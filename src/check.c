@@ -160,7 +160,8 @@ static void report_action(void *arg, bool is_problem, const char *text)
 	report(arg, is_problem, "action %s", text);
 }
 
-static void check_hooks(const struct config *cfg, int *problems)
+/* Returns how many outbound actions discovery finds. */
+static size_t check_hooks(const struct config *cfg, int *problems)
 {
 	enum hook_path_problem problem = hooks_path_problem(cfg->hooks_dir, true);
 	size_t total = 0, actions = 0, bad_actions = 0;
@@ -168,12 +169,12 @@ static void check_hooks(const struct config *cfg, int *problems)
 	if (problem == HOOK_PATH_MISSING) {
 		report(problems, false, "hooks_dir %s does not exist: no hook will run",
 		       cfg->hooks_dir);
-		return;
+		return 0;
 	}
 	if (problem != HOOK_PATH_OK) {
 		report(problems, true, "hooks_dir %s %s", cfg->hooks_dir,
 		       hooks_path_problem_text(problem));
-		return;
+		return 0;
 	}
 	for (size_t i = 0; i < STATUS_COUNT; i++) {
 		char path[4096];
@@ -213,6 +214,7 @@ static void check_hooks(const struct config *cfg, int *problems)
 	       total == 1 ? "" : "s");
 	if (actions > 0 && bad_actions == 0)
 		printf("ok: %zu outbound action%s\n", actions, actions == 1 ? "" : "s");
+	return actions;
 }
 
 /*
@@ -244,6 +246,7 @@ int check_all(const struct config *cfg, const char *cfg_error, const char *db_sh
 {
 	struct secret_set set = {0};
 	int problems = 0;
+	size_t actions;
 
 	if (cfg == NULL) {
 		report(&problems, true, "configuration: %s", cfg_error);
@@ -262,8 +265,8 @@ int check_all(const struct config *cfg, const char *cfg_error, const char *db_sh
 	check_secret_lengths(&set, cfg, &problems);
 	secret_set_free(&set);
 	check_database(cfg, db_shown, &problems);
-	check_hooks(cfg, &problems);
+	actions = check_hooks(cfg, &problems);
 	check_hosting(cfg, &problems);
-	check_ca_bundle(cfg, &problems);
+	check_ca_bundle(cfg, actions > 0, &problems);
 	return problems;
 }

@@ -38,9 +38,9 @@ void check_hosting(const struct config *cfg, int *problems);
 /*
  * The CA bundle for the TLS of outbound actions (cabundle.h): reported
  * when it cannot be found or read or holds no certificate, a problem when
- * ca_file is set or .webhook actions exist, a warning otherwise.  Builds
- * without libcurl check only a configured ca_file.
+ * ca_file is set or needed (`check` found .webhook actions), a warning
+ * otherwise.  Builds without libcurl check only a configured ca_file.
  */
-void check_ca_bundle(const struct config *cfg, int *problems);
+void check_ca_bundle(const struct config *cfg, bool needed, int *problems);
 
 #endif

@@ -329,38 +329,9 @@ static void check_suexec(int *problems)
 	}
 }
 
-/* True when hooks_dir holds an outbound action (S.webhook, S.d/NAME.webhook). */
-static bool has_webhook_actions(const struct config *cfg)
-{
-	static const char suffix[] = ".webhook";
-	const size_t slen = sizeof suffix - 1;
-	bool found = false;
-
-	for (size_t i = 0; i < STATUS_COUNT && !found; i++) {
-		char path[HOSTING_PATH_BYTES];
-		DIR *d;
-		struct dirent *e;
-
-		snprintf(path, sizeof path, "%s/%s.webhook", cfg->hooks_dir, status_names[i]);
-		if (access(path, F_OK) == 0)
-			return true;
-		snprintf(path, sizeof path, "%s/%s.d", cfg->hooks_dir, status_names[i]);
-		d = opendir(path);
-		while (d != NULL && !found && (e = readdir(d)) != NULL) {
-			size_t len = strlen(e->d_name);
-			found = e->d_name[0] != '.' && len > slen &&
-			        strcmp(e->d_name + len - slen, suffix) == 0;
-		}
-		if (d != NULL)
-			closedir(d);
-	}
-	return found;
-}
-
-void check_ca_bundle(const struct config *cfg, int *problems)
+void check_ca_bundle(const struct config *cfg, bool needed, int *problems)
 {
 	const char *bundle = tls_ca_bundle(cfg);
-	bool needed = has_webhook_actions(cfg);
 
 #ifndef HAVE_CURL
 	if (cfg->ca_file == NULL)

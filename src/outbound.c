@@ -886,13 +886,9 @@ int outbound_check(const struct config *cfg, const char *path, outbound_report_f
 		else
 			check_secret_mode(a->secret_file, "secret_file", w, &p);
 	}
-	if (a->ca_file[0]) {
-		char *ca = read_small_file(a->ca_file, OUTBOUND_TEMPLATE_BYTES, &len, &why);
-		if (ca == NULL)
-			problem(&p, "%s: ca_file %s: %s", where(w, sizeof w, path, a->ca_file_line),
-			        a->ca_file, why);
-		free(ca);
-	}
+	if (a->ca_file[0] && !tls_ca_bundle_usable(a->ca_file))
+		problem(&p, "%s: ca_file %s: %s", where(w, sizeof w, path, a->ca_file_line),
+		        a->ca_file, errno == EINVAL ? "holds no PEM certificate" : strerror(errno));
 	for (size_t i = 0; i < a->n_headers; i++) {
 		const char *v = a->headers[i].line + a->headers[i].value_start;
 		where(w, sizeof w, path, a->headers[i].lineno);
