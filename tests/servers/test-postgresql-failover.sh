@@ -160,12 +160,13 @@ answered()
 {
 	[ -f "$T/stream-b" ] && [ "$(wc -l <"$T/stream-b")" -ge "$1" ]
 }
-# restarted_since PIDS: node A runs FastCGI processes again, none of PIDS
-# (lighttpd restarts them after a pause of its own once they died).
+# restarted_since PIDS: node A runs as many FastCGI processes as before
+# the stream, none of PIDS (lighttpd restarts them after a pause of its
+# own once they died; the survivor alone does not count).
 restarted_since()
 {
 	rs_now=$(node_apps A)
-	[ -n "$rs_now" ] || return 1
+	[ "$(echo "$rs_now" | grep -c .)" -ge "$(echo $APPS_BEFORE | wc -w)" ] || return 1
 	for rs_pid in $1; do
 		case " $(echo $rs_now) " in *" $rs_pid "*) return 1 ;; esac
 	done
@@ -176,7 +177,7 @@ apps=
 for third in 1 2; do
 	wait_until 60 answered $((NB * third / 3)) || fail "(b) the stream stalled: $(wc -l <"$T/stream-b") answers"
 	[ -z "$apps" ] || wait_until 60 restarted_since "$apps" ||
-		fail "(b) lighttpd did not restart node A's FastCGI processes within 60 s"
+		fail "(b) lighttpd did not restart node A's FastCGI processes within 60 s: $(tail -15 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null)"
 	# One of the two at a time: with both dead at once lighttpd may keep
 	# the backend disabled (503) for a long while on a loaded machine;
 	# what is tested is that a killed process loses no acknowledged
@@ -193,7 +194,7 @@ expect_eq "$KILLS" 2 "(b) kills"
 expect_eq "$(wc -l <"$T/stream-b" | tr -d ' ')" "$NB" "(b) one line per delivery"
 say "(b) answers: $(cut -d' ' -f2- "$T/stream-b" | sort | uniq -c | tr -s ' \n' ' ')"
 APPS_AFTER=$(node_apps A | sort | tr '\n' ' ')
-[ -n "$APPS_AFTER" ] || fail "(b) lighttpd did not start node A's FastCGI processes again"
+[ -n "$APPS_AFTER" ] || fail "(b) lighttpd did not start node A's FastCGI processes again: $(tail -15 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null)"
 [ "$APPS_AFTER" = "$APPS_BEFORE" ] && fail "(b) the FastCGI processes were not replaced"
 
 # check_stream FILE PREFIX: every id's rows match its answer.
