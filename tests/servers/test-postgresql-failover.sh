@@ -193,6 +193,8 @@ unregister_pid "$LOADER"
 expect_eq "$KILLS" 2 "(b) kills"
 expect_eq "$(wc -l <"$T/stream-b" | tr -d ' ')" "$NB" "(b) one line per delivery"
 say "(b) answers: $(cut -d' ' -f2- "$T/stream-b" | sort | uniq -c | tr -s ' \n' ' ')"
+wait_until 60 restarted_since "$apps" ||
+	fail "(b) lighttpd did not restart node A's second killed FastCGI process within 60 s"
 APPS_AFTER=$(node_apps A | sort | tr '\n' ' ')
 [ -n "$APPS_AFTER" ] || fail "(b) lighttpd did not start node A's FastCGI processes again: $(tail -15 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null)"
 [ "$APPS_AFTER" = "$APPS_BEFORE" ] && fail "(b) the FastCGI processes were not replaced"
