@@ -12,6 +12,11 @@
 #   THREADS         wrk threads [2]
 #   CGI_CONNECTIONS wrk connections of the CGI runs [8]
 #   GROWTH_REQUESTS deliveries of the memory-growth run, 0 skips it [300000]
+#   CGI_BIN         the binary of the CGI runs [BINARY]; e.g. the static
+#                   build of `make portable`, which shared hosts run as CGI
+#   PARTS           the parts to run, a subset of "sqlite lighttpd apache nginx
+#                   cgi adnanh growth" [all of them]; a figure not measured
+#                   prints as "-", and so do the ratios that need it
 #   KEEP_TEMP       set: keep the temporary directory
 #
 # Needs wrk, curl, python3, cc, lighttpd, apache2 + mod_fcgid, nginx and
@@ -28,6 +33,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 CGI_CONNECTIONS=${CGI_CONNECTIONS:-8}
 GROWTH_REQUESTS=${GROWTH_REQUESTS:-300000}
+PARTS=${PARTS:-sqlite lighttpd apache nginx cgi adnanh growth}
 SECRET=bench-secret-0123456789abcdef
 # Signed fresh deliveries prepared per wrk thread (more than a run uses).
 FRESH_PER_THREAD=${FRESH_PER_THREAD:-40000}
@@ -45,6 +51,8 @@ case $BIN in
 esac
 [ -x "$BIN" ] || die "no executable binary at $BIN (build it first, or pass its path)"
 BIN=$(readlink -f "$BIN")
+CGI_BIN=$(readlink -f "${CGI_BIN:-$BIN}")
+[ -x "$CGI_BIN" ] || die "no executable CGI binary at $CGI_BIN"
 for tool in wrk curl python3 cc; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (contrib/deps.sh: BENCH_PACKAGES)"
 done
@@ -408,101 +416,115 @@ measure()
 	[ "$e" -eq 0 ] || printf 'bench: WARNING: %s: %s answers other than 2xx\n' "$1" "$e" >&2
 }
 
+# part NAME: whether PARTS holds NAME.
+part()
+{
+	case " $PARTS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-printf 'bench: SQLite alone ...\n' >&2
-sq_full=$("$T/sqlite_rate" "$T/rate-full.db" FULL "$DURATION")
-sq_normal=$("$T/sqlite_rate" "$T/rate-normal.db" NORMAL "$DURATION")
+if part sqlite; then
+	printf 'bench: SQLite alone ...\n' >&2
+	sq_full=$("$T/sqlite_rate" "$T/rate-full.db" FULL "$DURATION")
+	sq_normal=$("$T/sqlite_rate" "$T/rate-normal.db" NORMAL "$DURATION")
+fi
 
-# The ceiling: the no-op responder under the same lighttpd.
-site "$T/noop" normal
-port=$(free_port)
-lighttpd_fcgi "$T/noop" "$port" "$T/noop.fcgi"
-measure noop "http://127.0.0.1:$port/webhook" "$T/noop" dup
-stop_pid "$SERVER_PID"
-
-for dur in normal full; do
-	site "$T/l-$dur" "$dur"
+if part lighttpd; then
+	# The ceiling: the no-op responder under the same lighttpd.
+	site "$T/noop" normal
 	port=$(free_port)
-	lighttpd_fcgi "$T/l-$dur" "$port" "$BIN"
-	first_post "http://127.0.0.1:$port/webhook" "$T/l-$dur"
-	measure "dup_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" dup
-	w0=$(io_written $(children_running "$SERVER_PID" "$BIN"))
-	n0=$(rows "$T/l-$dur/webhook.db")
-	measure "fresh_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" fresh
-	w1=$(io_written $(children_running "$SERVER_PID" "$BIN"))
-	n1=$(rows "$T/l-$dur/webhook.db")
-	eval "wbytes_$dur=$(( (w1 - w0) / (n1 - n0 > 0 ? n1 - n0 : 1) ))"
-	mem=0
-	for pid in $(children_running "$SERVER_PID" "$BIN"); do
-		m=$(private_dirty_kib "$pid")
-		[ "$m" -gt "$mem" ] && mem=$m
-	done
-	eval "mem_$dur=$mem"
+	lighttpd_fcgi "$T/noop" "$port" "$T/noop.fcgi"
+	measure noop "http://127.0.0.1:$port/webhook" "$T/noop" dup
 	stop_pid "$SERVER_PID"
-done
 
-site "$T/apache-noop" full
-port=$(free_port)
-apache_fcgid "$T/apache-noop" "$port" "$T/noop.fcgi"
-DURATION_SAVED=$DURATION
-DURATION=2
-measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
-DURATION=$DURATION_SAVED
-measure apache_noop "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
-stop_pid "$SERVER_PID"
+	for dur in normal full; do
+		site "$T/l-$dur" "$dur"
+		port=$(free_port)
+		lighttpd_fcgi "$T/l-$dur" "$port" "$BIN"
+		first_post "http://127.0.0.1:$port/webhook" "$T/l-$dur"
+		measure "dup_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" dup
+		w0=$(io_written $(children_running "$SERVER_PID" "$BIN"))
+		n0=$(rows "$T/l-$dur/webhook.db")
+		measure "fresh_$dur" "http://127.0.0.1:$port/webhook" "$T/l-$dur" fresh
+		w1=$(io_written $(children_running "$SERVER_PID" "$BIN"))
+		n1=$(rows "$T/l-$dur/webhook.db")
+		eval "wbytes_$dur=$(( (w1 - w0) / (n1 - n0 > 0 ? n1 - n0 : 1) ))"
+		mem=0
+		for pid in $(children_running "$SERVER_PID" "$BIN"); do
+			m=$(private_dirty_kib "$pid")
+			[ "$m" -gt "$mem" ] && mem=$m
+		done
+		eval "mem_$dur=$mem"
+		stop_pid "$SERVER_PID"
+	done
+fi
+if part apache; then
+	site "$T/apache-noop" full
+	port=$(free_port)
+	apache_fcgid "$T/apache-noop" "$port" "$T/noop.fcgi"
+	DURATION_SAVED=$DURATION
+	DURATION=2
+	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
+	DURATION=$DURATION_SAVED
+	measure apache_noop "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
+	stop_pid "$SERVER_PID"
 
-site "$T/apache" full
-port=$(free_port)
-apache_fcgid "$T/apache" "$port" "$BIN"
-first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/apache"
-# mod_fcgid starts its processes as load comes: a warm-up first.
-DURATION_SAVED=$DURATION
-DURATION=2
-measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" dup
-DURATION=$DURATION_SAVED
-measure apache_fresh_full "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" fresh
-stop_pid "$SERVER_PID"
+	site "$T/apache" full
+	port=$(free_port)
+	apache_fcgid "$T/apache" "$port" "$BIN"
+	first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/apache"
+	# mod_fcgid starts its processes as load comes: a warm-up first.
+	DURATION_SAVED=$DURATION
+	DURATION=2
+	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" dup
+	DURATION=$DURATION_SAVED
+	measure apache_fresh_full "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" fresh
+	stop_pid "$SERVER_PID"
+fi
+if part nginx; then
+	site "$T/nginx" full
+	port=$(free_port)
+	nginx_serve "$T/nginx" "$port"
+	first_post "http://127.0.0.1:$port/webhook" "$T/nginx"
+	measure nginx_fresh_full "http://127.0.0.1:$port/webhook" "$T/nginx" fresh
+	stop_pid "$SERVER_PID"
+	stop_pid "$SERVE_PID"
+	site "$T/nginx-n" normal
+	port=$(free_port)
+	nginx_serve "$T/nginx-n" "$port"
+	first_post "http://127.0.0.1:$port/webhook" "$T/nginx-n"
+	measure nginx_dup_normal "http://127.0.0.1:$port/webhook" "$T/nginx-n" dup
+	stop_pid "$SERVER_PID"
+	stop_pid "$SERVE_PID"
+fi
+if part cgi; then
+	site "$T/cgi" normal
+	port=$(free_port)
+	lighttpd_cgi "$T/cgi" "$port" "$CGI_BIN"
+	first_post "http://127.0.0.1:$port/webhook.cgi" "$T/cgi"
+	measure cgi_ours "http://127.0.0.1:$port/webhook.cgi" "$T/cgi" dup "$CGI_CONNECTIONS"
+	stop_pid "$SERVER_PID"
+	site "$T/cgi-noop" normal
+	port=$(free_port)
+	lighttpd_cgi "$T/cgi-noop" "$port" "$T/noop.cgi"
+	measure cgi_noop "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-noop" dup "$CGI_CONNECTIONS"
+	stop_pid "$SERVER_PID"
 
-site "$T/nginx" full
-port=$(free_port)
-nginx_serve "$T/nginx" "$port"
-first_post "http://127.0.0.1:$port/webhook" "$T/nginx"
-measure nginx_fresh_full "http://127.0.0.1:$port/webhook" "$T/nginx" fresh
-stop_pid "$SERVER_PID"
-stop_pid "$SERVE_PID"
-site "$T/nginx-n" normal
-port=$(free_port)
-nginx_serve "$T/nginx-n" "$port"
-first_post "http://127.0.0.1:$port/webhook" "$T/nginx-n"
-measure nginx_dup_normal "http://127.0.0.1:$port/webhook" "$T/nginx-n" dup
-stop_pid "$SERVER_PID"
-stop_pid "$SERVE_PID"
-
-site "$T/cgi" normal
-port=$(free_port)
-lighttpd_cgi "$T/cgi" "$port" "$BIN"
-first_post "http://127.0.0.1:$port/webhook.cgi" "$T/cgi"
-measure cgi_ours "http://127.0.0.1:$port/webhook.cgi" "$T/cgi" dup "$CGI_CONNECTIONS"
-stop_pid "$SERVER_PID"
-site "$T/cgi-noop" normal
-port=$(free_port)
-lighttpd_cgi "$T/cgi-noop" "$port" "$T/noop.cgi"
-measure cgi_noop "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-noop" dup "$CGI_CONNECTIONS"
-stop_pid "$SERVER_PID"
-
-printf 'bench: exec costs ...\n' >&2
-exec_noop=$(exec_ms "$T/noop.cgi")
-exec_version=$(exec_ms "$BIN" --version)
-
-site "$T/adnanh" full
-port=$(free_port)
-adnanh_webhook "$T/adnanh" "$port"
-measure adnanh "http://127.0.0.1:$port/hooks/webhook" "$T/adnanh" dup
-stop_pid "$SERVER_PID"
-
+	printf 'bench: exec costs ...\n' >&2
+	exec_noop=$(exec_ms "$T/noop.cgi")
+	exec_version=$(exec_ms "$CGI_BIN" --version)
+fi
+if part adnanh; then
+	site "$T/adnanh" full
+	port=$(free_port)
+	adnanh_webhook "$T/adnanh" "$port"
+	measure adnanh "http://127.0.0.1:$port/hooks/webhook" "$T/adnanh" dup
+	stop_pid "$SERVER_PID"
+fi
 # Memory growth: duplicates at `normal`, readings as the count grows.
 growth=
-if [ "$GROWTH_REQUESTS" -gt 0 ]; then
+if part growth && [ "$GROWTH_REQUESTS" -gt 0 ]; then
 	site "$T/growth" normal
 	port=$(free_port)
 	lighttpd_fcgi "$T/growth" "$port" "$BIN"
@@ -541,10 +563,19 @@ fi
 
 # --- the report ----------------------------------------------------------------
 
-# ratio A B: A / B with two decimals.
+# What PARTS left out prints as "-".
+for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full apache_noop \
+	apache_fresh_full nginx_fresh_full nginx_dup_normal cgi_ours cgi_noop adnanh; do
+	case $v in sq_*) eval ": \"\${$v:=-}\"" ;; *) eval ": \"\${${v}_rps:=-}\" \"\${${v}_p99:=-}\"" ;; esac
+done
+for v in mem_full wbytes_full wbytes_normal exec_noop exec_version; do
+	eval ": \"\${$v:=-}\""
+done
+
+# ratio A B: A / B with two decimals ("-" when either is missing).
 ratio()
 {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b > 0) printf "%.2f", a / b; else print "-" }'
 }
 # check R OP TARGET: "met" or "NOT met".
 check()
@@ -559,6 +590,7 @@ row()
 }
 
 printf '\ncfimages-webhook limits: %s\n' "$("$BIN" --version 2>/dev/null | head -1)"
+[ "$CGI_BIN" = "$BIN" ] || printf 'CGI runs: %s\n' "$("$CGI_BIN" --version 2>/dev/null | tr '\n' ' ')"
 printf '%s CPUs (%s), %s; disk: %s; load average before: %s\n' "$(nproc)" \
 	"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$(uname -sr)" \
 	"$(findmnt -no FSTYPE -T "$T" 2>/dev/null || echo ?)" "$LOAD_BEFORE"
