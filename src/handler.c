@@ -70,6 +70,7 @@ void handler_init(struct handler *h, const char *config_path, char *const *envp,
 		log_set_level(h->cfg.log_level);
 	else
 		log_error("configuration: %s", h->cfg_error);
+	h->cfg_error_logged = !h->cfg_ok;
 }
 
 void handler_clone(struct handler *h, const struct handler *parent)
@@ -383,7 +384,11 @@ void handler_process(struct handler *h, const struct request *req, struct receiv
 	const struct outcome *o = rx->decided;
 
 	if (!h->cfg_ok) {
-		log_error("configuration: %s", h->cfg_error);
+		/* Logged for every request, but the first one after handler_init
+		 * logged it (a CGI request would say it twice). */
+		if (!h->cfg_error_logged)
+			log_error("configuration: %s", h->cfg_error);
+		h->cfg_error_logged = false;
 		set_answer(ans, &INTERNAL);
 		return;
 	}

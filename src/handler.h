@@ -29,6 +29,7 @@ struct handler {
 	bool cfg_ok;                       /* false: every request answers 500 */
 	bool borrowed_cfg;                 /* cfg belongs to the handler cloned */
 	char cfg_error[CONFIG_ERROR_BYTES]; /* why, logged once per request */
+	bool cfg_error_logged;              /* handler_init logged it: the next request need not */
 	struct store *store;               /* without a group: opened on first use, kept open */
 	struct group_commit *group;        /* FastCGI: the process's writer (borrowed), or NULL */
 	struct hooks_cache hooks_cache;    /* the hooks found for each status, while unchanged */

@@ -4,6 +4,8 @@
 # the responder answers 500 `Internal server error` (and logs it, never a
 # secret), and `check` exits 1 reporting it.  A bad CFIMAGES_WEBHOOK_<KEY>
 # is an error too; an unknown CFIMAGES_WEBHOOK_* variable only a warning.
+# A CGI request logs the error once (not once when the configuration is
+# read and again when the request is answered).
 . "$top_srcdir/tests/lib.sh"
 
 SECRET=c0nfig-s3cret-value
@@ -22,6 +24,7 @@ broken()
 	expect_untouched
 	expect_eq "$(image_status abc)" pending "$1: nothing applied"
 	names "$1 (responder)" "$CGI_ERR" "$conf" "$2" "$3"
+	expect_eq "$(grep -c "configuration: " "$CGI_ERR")" 1 "$1: the CGI request logs the error once"
 	cfw --config "$conf" check >"$T/$1.check.stdout" 2>"$T/$1.check.stderr"
 	expect_eq $? 1 "$1: check exits 1"
 	cat "$T/$1.check.stdout" "$T/$1.check.stderr" >"$T/$1.check.all"
