@@ -3,7 +3,7 @@
 # install_node for the action tests' npm verifier.  Sourced by demo.sh and
 # test.sh.
 BUILD_PACKAGES="gcc make autoconf automake pkg-config libfcgi-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev"
-TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang"
+TEST_PACKAGES="sqlite3 postgresql curl faketime procps openssl python3 lighttpd apache2 libapache2-mod-fcgid nginx spawn-fcgi libfcgi-bin systemd valgrind clang strace"
 DEMO_PACKAGES="sqlite3 curl lighttpd"
 # The portable build (contrib/portable/build.sh): musl, apt-get source and
 # dpkg-source, the tools its libraries' builds need, busybox for the

@@ -8,6 +8,12 @@
  * (it takes the role for the next batch): each thread is woken only when
  * it has something to do.  The queue is bounded by the number of threads that
  * submit (each waits for its own job).
+ *
+ * A durable batch is committed without waiting for the disk where the
+ * store allows it (store_sync): the thread gives the role up first, then
+ * waits for the disk, then wakes its batch's threads.  The next batch is
+ * written meanwhile, and the waits of several batches and processes
+ * overlap: one flush of the log serves every commit made before it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -82,11 +88,12 @@ static void write_batch(struct group_commit *g)
 	struct store_job jobs[STORE_BATCH_MAX];
 	struct waiter *taken[STORE_BATCH_MAX];
 	size_t n = 0;
-	bool opened;
+	bool opened, sync_after = false;
 
 	while (g->head != NULL && n < STORE_BATCH_MAX) {
 		taken[n] = g->head;
 		jobs[n] = *g->head->job;
+		jobs[n].may_defer_sync = true;
 		g->head = g->head->next;
 		n++;
 	}
@@ -100,6 +107,25 @@ static void write_batch(struct group_commit *g)
 		store_write_batch(g->store, jobs, n);
 		if (n > 1)
 			log_debug("group commit: %zu deliveries in one transaction", n);
+		for (size_t i = 0; i < n; i++)
+			sync_after = sync_after || jobs[i].sync_after;
+	}
+	if (sync_after) {
+		/* The next batch need not wait for this one's disk. */
+		pthread_mutex_lock(&g->lock);
+		g->writing = false;
+		if (g->head != NULL)
+			pthread_cond_signal(&g->head->wake);
+		pthread_mutex_unlock(&g->lock);
+		if (store_sync(g->store) != 0) {
+			/* Committed, but not known to be on disk: no 200 may say it
+			 * is; the sender's retry is then a duplicate or a replay. */
+			for (size_t i = 0; i < n; i++)
+				if (jobs[i].kind == STORE_JOB_APPLY && jobs[i].rc == 0) {
+					jobs[i].rc = -1;
+					jobs[i].outcome = STORE_ERROR;
+				}
+		}
 	}
 
 	pthread_mutex_lock(&g->lock);
@@ -114,9 +140,11 @@ static void write_batch(struct group_commit *g)
 		taken[i]->done = true;
 		pthread_cond_signal(&taken[i]->wake);
 	}
-	g->writing = false;
-	if (g->head != NULL)
-		pthread_cond_signal(&g->head->wake);
+	if (!sync_after) {
+		g->writing = false;
+		if (g->head != NULL)
+			pthread_cond_signal(&g->head->wake);
+	}
 }
 
 bool group_commit_submit(struct group_commit *g, struct store_job *job)

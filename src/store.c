@@ -222,6 +222,11 @@ int store_write_batch(struct store *st, struct store_job *jobs, size_t n)
 	return failed;
 }
 
+int store_sync(struct store *st)
+{
+	return st->ops->sync != NULL ? st->ops->sync(st) : 0;
+}
+
 void store_idle(struct store *st)
 {
 	if (st != NULL && st->ops->idle != NULL)

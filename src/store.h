@@ -179,6 +179,10 @@ struct store_job {
 	enum store_outcome outcome;   /* out, APPLY: as store_apply returns it (STORE_REPLAY
 	                               * when d->message_id was answered 200 before) */
 	int rc;                       /* out: 0, or -1 when nothing of it was committed */
+	bool may_defer_sync;          /* in: the caller calls store_sync() before answering
+	                               * a job whose sync_after is set */
+	bool sync_after;              /* out: committed, but on disk only once store_sync()
+	                               * has returned 0 */
 };
 
 /* Most jobs store_write_batch() takes at once. */
@@ -196,6 +200,21 @@ struct store_job {
  * number of jobs whose rc is -1.
  */
 int store_write_batch(struct store *st, struct store_job *jobs, size_t n);
+
+/*
+ * Group commit across processes and batches: a batch whose every job has
+ * may_defer_sync set may be committed without waiting for the disk where
+ * the backend can make it durable afterwards (SQLite: an fdatasync of the
+ * write-ahead log, which holds every commit made before it).  Its jobs
+ * then have sync_after set, and the caller calls store_sync() -- without
+ * holding anything the next writer needs -- before answering them.
+ * Several such waits, of this process's next batch or of other processes,
+ * then overlap instead of queueing one after another.  Returns 0 once
+ * everything committed before the call is on disk, -1 (logged) if that
+ * cannot be promised.  Safe to call from any thread while another thread
+ * writes with st.
+ */
+int store_sync(struct store *st);
 
 /*
  * Housekeeping a responder does between requests, after its answers are

@@ -52,6 +52,7 @@ struct store_ops {
 	 * message_seen and apply. */
 	int (*write_batch)(struct store *st, struct store_job *jobs, size_t n);
 	void (*idle)(struct store *st); /* NULL: nothing to do */
+	int (*sync)(struct store *st);  /* NULL: write_batch never sets sync_after */
 	int (*image_status)(struct store *st, const char *id, char *buf, size_t cap);
 	int (*register_image)(struct store *st, const char *id, const char *metadata_json,
 	                      int64_t expires_ms);

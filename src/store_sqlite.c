@@ -845,6 +845,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	st->base.durable = opts->durable;
 	st->slot_fd = -1;
 	st->write_fd = -1;
+	pthread_mutex_init(&st->synced_lock, NULL);
 	st->lazy = opts->one_shot;
 	st->responder = opts->responder;
 	st->db_mode = opts->db_mode;
@@ -941,6 +942,7 @@ static void sq_close(struct store *base)
 		close(st->slot_fd);
 	if (st->write_fd >= 0)
 		close(st->write_fd);
+	pthread_mutex_destroy(&st->synced_lock);
 	free(st->path);
 	free(st);
 }
@@ -1288,6 +1290,7 @@ struct batch {
 	struct delivery start[STORE_BATCH_MAX]; /* each delivery as given */
 	const char *when[STORE_BATCH_MAX];      /* points into times[] */
 	char times[STORE_BATCH_MAX][TIME_TEXT_SIZE];
+	bool defer; /* a durable commit is made durable by store_sync() (every job allows it) */
 };
 
 /* A failed job's answer: 500, and a row recorded unless the database was busy. */
@@ -1397,9 +1400,9 @@ static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
 
 static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 {
-	int rc;
+	int rc, level = *sync == SYNC_FULL && b->defer ? SYNC_NORMAL : *sync;
 
-	if ((rc = set_sync(st, *sync)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
+	if ((rc = set_sync(st, level)) != SQLITE_OK || (rc = run(st, STMT_BEGIN)) != SQLITE_OK)
 		return rc;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->state[i] == JOB_FAILED_ROW) {
@@ -1501,7 +1504,10 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 	}
 	b->jobs = jobs;
 	b->n = n;
+	b->defer = true;
 	for (size_t i = 0; i < n; i++) {
+		b->defer = b->defer && jobs[i].may_defer_sync;
+		jobs[i].sync_after = false;
 		b->state[i] = JOB_PENDING;
 		b->start[i] = *jobs[i].d;
 		b->when[i] = b->times[i];
@@ -1526,8 +1532,13 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		if (rc != BATCH_AGAIN)
 			break;
 	}
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		/* Committed at NORMAL where FULL was due: the caller syncs the WAL. */
+		if (sync == SYNC_FULL && b->defer)
+			for (size_t i = 0; i < n; i++)
+				jobs[i].sync_after = true;
 		goto out;
+	}
 	if (rc != BATCH_AGAIN)
 		sqlite_log_error(st, "applying deliveries");
 	rollback(st);
@@ -1546,6 +1557,70 @@ out:
 		failed += jobs[i].rc < 0;
 	free(b);
 	return failed;
+}
+
+/*
+ * store_sync on SQLite: a commit made at synchronous=NORMAL (sq_write_batch
+ * with defer) is in the write-ahead log, which only grows until a
+ * checkpoint has copied it into the database and synced both; so an
+ * fdatasync of the log file now makes it, and every commit before it,
+ * durable, as synchronous=FULL would have at the commit.  A log that is
+ * gone was checkpointed and removed by the last connection to close
+ * (after syncing the database).  A log file new since our last look also
+ * gets its directory synced, as SQLite syncs it with FULL, so that a
+ * crash cannot lose the file's entry itself.  It needs nothing of the
+ * connection: another thread may write meanwhile.
+ */
+static int sq_sync(struct store *base)
+{
+	struct sqlite_store *st = SQ(base);
+	char *wal = NULL, *dir = NULL, *slash;
+	struct stat sb;
+	int fd = -1, dfd = -1, ret = -1;
+	bool new_file;
+
+	if (asprintf(&wal, "%s-wal", st->path) < 0 || (dir = strdup(st->path)) == NULL) {
+		log_error("store: syncing %s-wal: out of memory", st->path);
+		goto out;
+	}
+	fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		ret = 0;
+		goto out;
+	}
+	if (fd < 0 || fdatasync(fd) != 0 || fstat(fd, &sb) != 0) {
+		log_error("store: syncing %s: %s", wal, strerror(errno));
+		goto out;
+	}
+	pthread_mutex_lock(&st->synced_lock);
+	new_file = st->synced_wal != sb.st_ino;
+	pthread_mutex_unlock(&st->synced_lock);
+	if (new_file) {
+		slash = strrchr(dir, '/');
+		if (slash == NULL)
+			strcpy(dir, ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) != 0) {
+			log_error("store: syncing directory %s: %s", dir, strerror(errno));
+			goto out;
+		}
+		pthread_mutex_lock(&st->synced_lock);
+		st->synced_wal = sb.st_ino;
+		pthread_mutex_unlock(&st->synced_lock);
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	free(wal);
+	free(dir);
+	return ret;
 }
 
 /* store_apply: a batch of one. */
@@ -1929,6 +2004,7 @@ static const struct store_ops sqlite_ops = {
     .message_seen = sq_message_seen,
     .apply = sq_apply,
     .write_batch = sq_write_batch,
+    .sync = sq_sync,
     .idle = sq_idle,
     .image_status = sq_image_status,
     .register_image = sq_register,

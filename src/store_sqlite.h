@@ -6,7 +6,9 @@
 #ifndef CFW_STORE_SQLITE_H
 #define CFW_STORE_SQLITE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "store_impl.h"
 
@@ -36,6 +38,8 @@ struct sqlite_store {
 	bool lazy;                      /* statements prepared when first used (one_shot) */
 	bool responder;                 /* checkpoints left to store_idle() */
 	int wal_pages;                  /* frames in the WAL after our last commit */
+	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
+	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
 };
 
 static inline struct sqlite_store *SQ(struct store *st)
