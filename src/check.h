@@ -39,7 +39,8 @@ void check_hosting(const struct config *cfg, int *problems);
  * The CA bundle for the TLS of outbound actions (cabundle.h): reported
  * when it cannot be found or read or holds no certificate, a problem when
  * ca_file is set or needed (`check` found .webhook actions), a warning
- * otherwise.  Builds without libcurl check only a configured ca_file.
+ * otherwise.  Builds without libcurl, or whose libcurl cannot be loaded,
+ * check only a configured ca_file.
  */
 void check_ca_bundle(const struct config *cfg, bool needed, int *problems);
 

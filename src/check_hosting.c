@@ -22,6 +22,7 @@
 #include "check.h"
 #include "config.h"
 #include "hooks.h"
+#include "outbound.h"
 #include "store.h"
 #include "util.h"
 
@@ -333,10 +334,10 @@ void check_ca_bundle(const struct config *cfg, bool needed, int *problems)
 {
 	const char *bundle = tls_ca_bundle(cfg);
 
-#ifndef HAVE_CURL
-	if (cfg->ca_file == NULL)
-		return; /* no TLS is ever made: nothing to verify against */
-#endif
+	/* Built without libcurl, or it cannot be loaded (check_hooks says so
+	 * for each action): no TLS is made, nothing to verify against. */
+	if (cfg->ca_file == NULL && !outbound_available(NULL, 0))
+		return;
 	if (bundle == NULL) {
 		check_report(problems, needed,
 		             "no CA bundle found (looked at %s and the other usual places): HTTPS "

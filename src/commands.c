@@ -29,6 +29,9 @@
 #include "hook_runner.h"
 #include "hooks.h"
 #include "json.h"
+#ifdef HAVE_CURL
+#include "lazy_curl.h"
+#endif
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
@@ -771,11 +774,17 @@ static int cmd_check(struct ctx *c, int argc, char **argv)
  */
 static void print_version(void)
 {
-	char dbs[256];
+	char dbs[1280], curl[1280];
 #ifdef HAVE_CURL
-	const char *curl = curl_version_info(CURLVERSION_NOW)->version;
+	/* Loaded on first use (README, Build and install): say so if it cannot be. */
+	const char *why = lazy_curl_load();
+	if (why != NULL)
+		snprintf(curl, sizeof curl, "libcurl: cannot be loaded (%s)", why);
+	else
+		snprintf(curl, sizeof curl, "libcurl %s",
+		         curl_version_info(CURLVERSION_NOW)->version);
 #else
-	const char *curl = ": not built in (./configure --with-curl)";
+	snprintf(curl, sizeof curl, "libcurl: not built in (./configure --with-curl)");
 #endif
 #ifdef FCGI_BUILD_VERSION
 	const char *fcgi = FCGI_BUILD_VERSION;
@@ -787,10 +796,9 @@ static void print_version(void)
 #else
 	const char *build = "shared libraries";
 #endif
-	printf("%s %s (%s, %s, cJSON %s, libfcgi %s, libcurl%s%s; build: %s)\n", PROGRAM_NAME,
+	printf("%s %s (%s, %s, cJSON %s, libfcgi %s, %s; build: %s)\n", PROGRAM_NAME,
 	       PACKAGE_VERSION, store_library_versions(dbs, sizeof dbs),
-	       OpenSSL_version(OPENSSL_VERSION), cJSON_Version(), fcgi,
-	       curl[0] == ':' ? "" : " ", curl, build);
+	       OpenSSL_version(OPENSSL_VERSION), cJSON_Version(), fcgi, curl, build);
 }
 
 int commands_run(const struct cli *cli, int argc, char **argv)

@@ -31,6 +31,9 @@
 #include "cabundle.h"
 #include "config.h"
 #include "json.h"
+#ifdef HAVE_CURL
+#include "lazy_curl.h"
+#endif
 #include "outbound.h"
 #include "outbox.h"
 #include "store.h"
@@ -51,13 +54,21 @@ bool outbound_is_action(const char *name)
 	return n > s && strcmp(name + n - s, OUTBOUND_SUFFIX) == 0;
 }
 
-bool outbound_available(void)
+bool outbound_available(char *why, size_t cap)
 {
 #ifdef HAVE_CURL
-	return true;
+	/* Loaded on first use (README, Build and install). */
+	const char *err = lazy_curl_load();
+	if (err == NULL)
+		return true;
+	if (why != NULL)
+		snprintf(why, cap,
+		         "libcurl cannot be loaded: %s (install it: Debian package libcurl4)", err);
 #else
-	return false;
+	if (why != NULL)
+		snprintf(why, cap, "this program was built without libcurl (--without-curl)");
 #endif
+	return false;
 }
 
 /* ---- Reading files ---- */
@@ -790,6 +801,7 @@ void outbound_attempt(const struct config *cfg, struct store *st, const struct h
 	                     .out_cap = sizeof r->output};
 	struct action *a = malloc(sizeof *a);
 	char *body = NULL;
+	char why[1400];
 
 	memset(r, 0, sizeof *r);
 	r->verdict = OUTBOUND_RETRY;
@@ -799,11 +811,14 @@ void outbound_attempt(const struct config *cfg, struct store *st, const struct h
 	}
 	if (load_action(path, a, &p) > 0)
 		goto out; /* retried: the file may be mended meanwhile */
-	if (!outbound_available()) {
-		problem(&p, "%s: this program was built without libcurl (--without-curl): "
-		            "actions cannot run",
-		        path);
+	if (!outbound_available(why, sizeof why)) {
+		problem(&p, "%s: %s: actions cannot run", path, why);
+		/* A build without libcurl never can: given up.  A libcurl that
+		 * cannot be loaded may be installed before the next attempt (a
+		 * process of its own): retried. */
+#ifndef HAVE_CURL
 		r->verdict = OUTBOUND_GIVE_UP;
+#endif
 		goto out;
 	}
 	if (!config_outbound_allows(cfg, a->url)) {
@@ -845,17 +860,15 @@ int outbound_check(const struct config *cfg, const char *path, outbound_report_f
 {
 	struct problems p = {.fn = fn, .arg = arg};
 	struct action *a = malloc(sizeof *a);
-	char w[4200];
+	char w[4200], why_not[1400];
 	const char *why;
 	size_t len;
 
 	if (a == NULL)
 		return 1;
 	load_action(path, a, &p);
-	if (!outbound_available())
-		problem(&p, "%s: this program was built without libcurl (--without-curl): the action "
-		            "cannot run",
-		        path);
+	if (!outbound_available(why_not, sizeof why_not))
+		problem(&p, "%s: %s: the action cannot run", path, why_not);
 	if (a->url[0] && !config_outbound_allows(cfg, a->url))
 		problem(&p, "%s: url is not allowed by outbound_allow (the action would never call it)",
 		        where(w, sizeof w, path, a->url_line));

@@ -30,14 +30,18 @@ struct hook_run;
 /* True when name (a hook name or path) ends in OUTBOUND_SUFFIX. */
 bool outbound_is_action(const char *name);
 
-/* Whether this binary can make outbound calls (built with libcurl). */
-bool outbound_available(void);
+/*
+ * Whether this binary can make outbound calls: it was built with libcurl,
+ * and libcurl can be loaded (it is loaded on first use: README, Build and
+ * install).  If not, and why is not NULL, why not, in why.
+ */
+bool outbound_available(char *why, size_t cap);
 
 /* How one attempt ended, for the runner. */
 enum outbound_verdict {
 	OUTBOUND_SUCCESS, /* a 2xx answer: the run is done */
 	OUTBOUND_RETRY,   /* failed: retried with the hook backoff while attempts remain */
-	OUTBOUND_GIVE_UP, /* failed for good: 410 Gone, a URL outside outbound_allow, no libcurl */
+	OUTBOUND_GIVE_UP, /* failed for good: 410 Gone, a URL outside outbound_allow, --without-curl */
 };
 
 struct outbound_result {

@@ -121,8 +121,14 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
 const char *store_library_versions(char *buf, size_t cap)
 {
 #ifdef HAVE_POSTGRESQL
-	int pq = store_pg_library_version();
-	snprintf(buf, cap, "SQLite %s, libpq %d.%d", sqlite3_libversion(), pq / 10000, pq % 10000);
+	const char *why;
+	int pq = store_pg_library_version(&why);
+	if (why != NULL)
+		snprintf(buf, cap, "SQLite %s, libpq: cannot be loaded (%s)", sqlite3_libversion(),
+		         why);
+	else
+		snprintf(buf, cap, "SQLite %s, libpq %d.%d", sqlite3_libversion(), pq / 10000,
+		         pq % 10000);
 #else
 	snprintf(buf, cap, "SQLite %s, libpq: not built in (./configure --with-postgresql)",
 	         sqlite3_libversion());

@@ -94,8 +94,11 @@ struct store {
 struct store *store_sqlite_open(const struct store_options *opts, char *err, size_t errlen);
 #ifdef HAVE_POSTGRESQL
 struct store *store_pg_open(const struct store_options *opts, char *err, size_t errlen);
-/* PQlibVersion(): major * 10000 + minor. */
-int store_pg_library_version(void);
+/*
+ * PQlibVersion(): major * 10000 + minor; -1 with *why set when libpq
+ * cannot be loaded (lazy_pq.h), else *why NULL.
+ */
+int store_pg_library_version(const char **why);
 #endif
 
 /*

@@ -40,6 +40,7 @@
 #include <cJSON.h>
 #include <libpq-fe.h>
 
+#include "lazy_pq.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -775,9 +776,10 @@ static void pg_close(struct store *base)
  * schema to our version and prepares the statements, which also proves
  * the tables have the columns we use.
  */
-int store_pg_library_version(void)
+int store_pg_library_version(const char **why)
 {
-	return PQlibVersion();
+	*why = lazy_pq_load();
+	return *why ? -1 : PQlibVersion();
 }
 
 struct store *store_pg_open(const struct store_options *opts, char *err, size_t errlen)
@@ -785,8 +787,18 @@ struct store *store_pg_open(const struct store_options *opts, char *err, size_t 
 	static const char *const keywords[] = {"connect_timeout", "fallback_application_name",
 	                                       "dbname", NULL};
 	const char *values[] = {PG_CONNECT_TIMEOUT_SECONDS, PG_APPLICATION_NAME, opts->path, NULL};
-	struct pg_store *st = calloc(1, sizeof *st);
+	const char *why = lazy_pq_load();
+	struct pg_store *st;
 
+	/* libpq is loaded on first use (README, Build and install). */
+	if (why != NULL) {
+		store_set_err(err, errlen,
+		              "PostgreSQL support needs libpq, which cannot be loaded: %s "
+		              "(install it: Debian package libpq5)",
+		              why);
+		return NULL;
+	}
+	st = calloc(1, sizeof *st);
 	if (st == NULL) {
 		store_set_err(err, errlen, "out of memory");
 		return NULL;
