@@ -206,8 +206,11 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
  * main thread may shut down is never reused while the worker runs.
  */
 
-/* Threads answering requests at once in one process. */
+/* Threads answering requests at once in one process (a -D may set it
+ * for a measurement). */
+#ifndef WORKER_THREADS
 #define WORKER_THREADS 16
+#endif
 #define WORKER_STACK_BYTES (1024 * 1024)
 /* malloc arenas of a process (glibc), whatever the number of threads. */
 #define MALLOC_ARENAS 2
