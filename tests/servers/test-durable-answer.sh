@@ -89,17 +89,21 @@ serve_traced()
 		sleep 0.1
 		i=$((i + 1))
 	done
+	# strace leaves its tracee running when stopped: the cleanup stops both.
+	APP_PID=$(ps -o pid= --ppid "$SERVE_PID" | tr -d ' ')
+	register_pid "$APP_PID"
 }
 stop_serve()
 {
 	# SERVE_PID is strace's: the program is its child.
-	kill -TERM $(ps -o pid= --ppid "$SERVE_PID") 2>/dev/null
+	kill -TERM "$APP_PID" 2>/dev/null
 	wait_gone "$SERVE_PID" $((STOP_SECONDS * 10)) || {
 		fail "serve still running $STOP_SECONDS s after SIGTERM"
 		kill -KILL "$SERVE_PID" 2>/dev/null
 	}
 	wait "$SERVE_PID"
 	unregister_pid "$SERVE_PID"
+	unregister_pid "$APP_PID"
 }
 
 serve_traced full
