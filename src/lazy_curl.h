@@ -36,16 +36,16 @@ static inline const char *lazy_curl_load(void)
  * linked; a macro without its pointer names no member), so neither can
  * drift from the code.
  */
-#define LAZY_CURL_FUNCTIONS(X) \
-	X(curl_easy_cleanup) \
-	X(curl_easy_getinfo) \
-	X(curl_easy_init) \
-	X(curl_easy_perform) \
-	X(curl_easy_setopt) \
-	X(curl_easy_strerror) \
-	X(curl_global_init) \
-	X(curl_slist_append) \
-	X(curl_slist_free_all) \
+#define LAZY_CURL_FUNCTIONS(X)                                                                     \
+	X(curl_easy_cleanup)                                                                       \
+	X(curl_easy_getinfo)                                                                       \
+	X(curl_easy_init)                                                                          \
+	X(curl_easy_perform)                                                                       \
+	X(curl_easy_setopt)                                                                        \
+	X(curl_easy_strerror)                                                                      \
+	X(curl_global_init)                                                                        \
+	X(curl_slist_append)                                                                       \
+	X(curl_slist_free_all)                                                                     \
 	X(curl_version_info)
 
 #define LAZY_CURL_POINTER(f) __typeof__(&f) f;

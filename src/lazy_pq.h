@@ -34,32 +34,32 @@ static inline const char *lazy_pq_load(void)
  * a macro without its pointer names no member), so neither can drift from
  * the code.
  */
-#define LAZY_PQ_FUNCTIONS(X) \
-	X(PQclear) \
-	X(PQcmdTuples) \
-	X(PQconnectdbParams) \
-	X(PQconninfoFree) \
-	X(PQconninfoParse) \
-	X(PQconsumeInput) \
-	X(PQerrorMessage) \
-	X(PQexec) \
-	X(PQexecParams) \
-	X(PQexecPrepared) \
-	X(PQfinish) \
-	X(PQfreemem) \
-	X(PQgetisnull) \
-	X(PQgetvalue) \
-	X(PQlibVersion) \
-	X(PQnfields) \
-	X(PQntuples) \
-	X(PQprepare) \
-	X(PQreset) \
-	X(PQresultErrorField) \
-	X(PQresultErrorMessage) \
-	X(PQresultStatus) \
-	X(PQsetNoticeReceiver) \
-	X(PQstatus) \
-	X(PQtransactionStatus) \
+#define LAZY_PQ_FUNCTIONS(X)                                                                       \
+	X(PQclear)                                                                                 \
+	X(PQcmdTuples)                                                                             \
+	X(PQconnectdbParams)                                                                       \
+	X(PQconninfoFree)                                                                          \
+	X(PQconninfoParse)                                                                         \
+	X(PQconsumeInput)                                                                          \
+	X(PQerrorMessage)                                                                          \
+	X(PQexec)                                                                                  \
+	X(PQexecParams)                                                                            \
+	X(PQexecPrepared)                                                                          \
+	X(PQfinish)                                                                                \
+	X(PQfreemem)                                                                               \
+	X(PQgetisnull)                                                                             \
+	X(PQgetvalue)                                                                              \
+	X(PQlibVersion)                                                                            \
+	X(PQnfields)                                                                               \
+	X(PQntuples)                                                                               \
+	X(PQprepare)                                                                               \
+	X(PQreset)                                                                                 \
+	X(PQresultErrorField)                                                                      \
+	X(PQresultErrorMessage)                                                                    \
+	X(PQresultStatus)                                                                          \
+	X(PQsetNoticeReceiver)                                                                     \
+	X(PQstatus)                                                                                \
+	X(PQtransactionStatus)                                                                     \
 	X(PQunescapeBytea)
 
 #define LAZY_PQ_POINTER(f) __typeof__(&f) f;

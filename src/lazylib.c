@@ -11,7 +11,8 @@
  * workers may each open a PostgreSQL connection first) with RTLD_NOW, so
  * that a library lacking a function fails here rather than in the middle
  * of a call, and RTLD_LOCAL, so that its symbols serve only the pointers
- * filled here.  It is never closed.
+ * filled here.  One that loaded is never closed (one lacking a function
+ * is, at once).
  */
 #include <dlfcn.h>
 #include <pthread.h>

@@ -41,7 +41,7 @@ bool outbound_available(char *why, size_t cap);
 enum outbound_verdict {
 	OUTBOUND_SUCCESS, /* a 2xx answer: the run is done */
 	OUTBOUND_RETRY,   /* failed: retried with the hook backoff while attempts remain */
-	OUTBOUND_GIVE_UP, /* failed for good: 410 Gone, a URL outside outbound_allow, --without-curl */
+	OUTBOUND_GIVE_UP, /* failed for good: 410 Gone, a URL outside outbound_allow, no libcurl */
 };
 
 struct outbound_result {
