@@ -862,6 +862,12 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
+	/* SQLite resolves symbolic links: its log is beside the file it opened. */
+	st->db_file = strdup(sqlite3_db_filename(st->db, "main"));
+	if (st->db_file == NULL) {
+		store_set_err(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (sqlite3_db_readonly(st->db, "main") != 0) {
 		store_set_err(err, errlen,
 		        "%s: SQLite could only open it read-only (check its mode, owner and "
@@ -943,6 +949,7 @@ static void sq_close(struct store *base)
 	if (st->write_fd >= 0)
 		close(st->write_fd);
 	pthread_mutex_destroy(&st->synced_lock);
+	free(st->db_file);
 	free(st->path);
 	free(st);
 }
@@ -1564,9 +1571,10 @@ out:
  * with defer) is in the write-ahead log, which only grows until a
  * checkpoint has copied it into the database and synced both; so an
  * fdatasync of the log file now makes it, and every commit before it,
- * durable, as synchronous=FULL would have at the commit.  A log that is
- * gone was checkpointed and removed by the last connection to close
- * (after syncing the database).  A log file new since our last look also
+ * durable, as synchronous=FULL would have at the commit.  The log cannot
+ * be removed while our connection is open; should there be none (the
+ * database left WAL mode), the database file itself is flushed.  A log
+ * file new since our last look also
  * gets its directory synced, as SQLite syncs it with FULL, so that a
  * crash cannot lose the file's entry itself.  It needs nothing of the
  * connection: another thread may write meanwhile.
@@ -1579,14 +1587,17 @@ static int sq_sync(struct store *base)
 	int fd = -1, dfd = -1, ret = -1;
 	bool new_file;
 
-	if (asprintf(&wal, "%s-wal", st->path) < 0 || (dir = strdup(st->path)) == NULL) {
-		log_error("store: syncing %s-wal: out of memory", st->path);
+	if (asprintf(&wal, "%s-wal", st->db_file) < 0 || (dir = strdup(st->db_file)) == NULL) {
+		log_error("store: syncing %s-wal: out of memory", st->db_file);
 		goto out;
 	}
 	fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		ret = 0;
-		goto out;
+		free(wal);
+		wal = strdup(st->db_file);
+		if (wal == NULL)
+			goto out;
+		fd = open(wal, O_RDONLY | O_CLOEXEC);
 	}
 	if (fd < 0 || fdatasync(fd) != 0 || fstat(fd, &sb) != 0) {
 		log_error("store: syncing %s: %s", wal, strerror(errno));

@@ -38,6 +38,7 @@ struct sqlite_store {
 	bool lazy;                      /* statements prepared when first used (one_shot) */
 	bool responder;                 /* checkpoints left to store_idle() */
 	int wal_pages;                  /* frames in the WAL after our last commit */
+	char *db_file;                  /* the file SQLite opened (symbolic links resolved) */
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
 };

@@ -12,7 +12,9 @@
 # The system calls are watched with strace (-f: every thread; -yy: the
 # path of each descriptor).  A wrong change this catches: group_commit.c
 # answering a deferred batch without store_sync() (the second 200 then
-# comes before any flush of the log).
+# comes before any flush of the log); store_sync() looking for the log
+# beside the configured path instead of the file SQLite opened (with a
+# symbolic link, it finds none there).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/serverlib.sh"
 
@@ -31,7 +33,7 @@ STOP_SECONDS=20
 SOCK=$T/fcgi.sock
 TRACE="strace -f -qq -yy -s 80 -e trace=fdatasync,fsync,write"
 
-init_db cgi-full cgi-normal fcgi-a fcgi-b fcgi-normal
+init_db cgi-full cgi-normal fcgi-a fcgi-b fcgi-normal link-a link-b
 
 # flushed_before_200 TRACE: prints one line per answer written in TRACE
 # ("200 flushed" or "200 unflushed"): whether a flush of the log
@@ -71,11 +73,11 @@ expect_eq "$(flushed_before_200 "$T/cgi-full.trace")" "200 flushed" \
 	"CGI, full: the log flushed before the 200"
 
 # --- the FastCGI responder: group commit, the flush after the commit ---
-# serve_traced DURABILITY: `serve --listen $SOCK` under strace.
+# serve_traced DURABILITY [DB]: `serve --listen $SOCK` under strace.
 serve_traced()
 {
 	rm -f "$SOCK"
-	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="$DB" \
+	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="${2:-$DB}" \
 		CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" CFIMAGES_WEBHOOK_SECRET="$SECRET" \
 		CFIMAGES_WEBHOOK_DURABILITY="$1" "$NO_LSAN" \
 		$TRACE -o "$T/serve-$1.trace" "$CFW_BIN" serve --listen "$SOCK" \
@@ -117,6 +119,20 @@ stop_serve
 expect_eq "$(flushed_before_200 "$T/serve-full.trace")" "200 flushed
 200 flushed" "FastCGI, full: the log flushed before each 200"
 
+# The database reached through a symbolic link: SQLite keeps its log
+# beside the file the link names, and that is the log flushed.
+ln -s "$DB" "$T/link.db"
+serve_traced full "$T/link.db"
+for id in link-a link-b; do
+	body "$id"
+	signed_fcgi "$T/$id.json"
+	expect_answer 200 OK
+done
+stop_serve
+mv "$T/serve-full.trace" "$T/serve-link.trace"
+expect_eq "$(flushed_before_200 "$T/serve-link.trace")" "200 flushed
+200 flushed" "FastCGI, full, a linked database: the log flushed before each 200"
+
 # At `normal`, the second delivery: the first may start a new log, whose
 # header SQLite flushes at any setting.
 serve_traced normal
@@ -128,5 +144,5 @@ done
 stop_serve
 expect_eq "$(flushed_before_200 "$T/serve-normal.trace" | tail -1)" "200 unflushed" \
 	"FastCGI, normal: no flush before the 200 (the check can tell)"
-expect_eq "$(sql "SELECT count(*) FROM webhook_deliveries")" 5 "one delivery row per request"
+expect_eq "$(sql "SELECT count(*) FROM webhook_deliveries")" 7 "one delivery row per request"
 exit 0
