@@ -108,11 +108,12 @@ CONF
 }
 
 # node_apps NAME: the FastCGI processes lighttpd started for node NAME
-# (its children; under valgrind, valgrind's process is the binary's).
+# (its children but those dead and not yet reaped; under valgrind,
+# valgrind's process is the binary's).
 node_apps()
 {
 	eval "na_pid=\$NODE_PID_$1"
-	ps -o pid= --ppid "$na_pid" 2>/dev/null | tr -d ' '
+	ps -o pid=,stat= --ppid "$na_pid" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
 }
 
 # node_hook NAME STATUS LINES...: an executable hook script of node NAME.

