@@ -78,6 +78,14 @@ static bool writer_store(struct group_commit *g)
 	return g->store != NULL;
 }
 
+/* Gives the writer role up (the lock held) to the oldest queued job's thread. */
+static void give_role_up(struct group_commit *g)
+{
+	g->writing = false;
+	if (g->head != NULL)
+		pthread_cond_signal(&g->head->wake);
+}
+
 /*
  * The writer's turn: takes the oldest queued jobs (the lock held on entry
  * and on return, released while writing), writes them in one batch and
@@ -113,9 +121,7 @@ static void write_batch(struct group_commit *g)
 	if (sync_after) {
 		/* The next batch need not wait for this one's disk. */
 		pthread_mutex_lock(&g->lock);
-		g->writing = false;
-		if (g->head != NULL)
-			pthread_cond_signal(&g->head->wake);
+		give_role_up(g);
 		pthread_mutex_unlock(&g->lock);
 		if (store_sync(g->store) != 0) {
 			/* Committed, but not known to be on disk: no 200 may say it
@@ -140,11 +146,8 @@ static void write_batch(struct group_commit *g)
 		taken[i]->done = true;
 		pthread_cond_signal(&taken[i]->wake);
 	}
-	if (!sync_after) {
-		g->writing = false;
-		if (g->head != NULL)
-			pthread_cond_signal(&g->head->wake);
-	}
+	if (!sync_after)
+		give_role_up(g);
 }
 
 bool group_commit_submit(struct group_commit *g, struct store_job *job)
@@ -191,8 +194,6 @@ void group_commit_idle(struct group_commit *g, int64_t due_check_ms, bool *due)
 		*due = false;
 
 	pthread_mutex_lock(&g->lock);
-	g->writing = false;
-	if (g->head != NULL)
-		pthread_cond_signal(&g->head->wake);
+	give_role_up(g);
 	pthread_mutex_unlock(&g->lock);
 }

@@ -805,7 +805,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	struct sqlite_store *st = NULL;
 	mode_t mode = (mode_t)(opts->db_mode & 0777);
 	mode_t dir_mode = mode | ((mode & 0444) >> 2);
-	char pragma[PRAGMA_TEXT_SIZE];
+	char pragma[PRAGMA_TEXT_SIZE], *slash;
 	struct first_problem first = {NULL, 0, false};
 	struct stat sb;
 	int version, rc, i;
@@ -862,12 +862,20 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	/* SQLite resolves symbolic links: its log is beside the file it opened. */
+	/* SQLite resolves symbolic links: its log is beside the file it opened
+	 * (a full path, so it holds a slash). */
 	st->db_file = strdup(sqlite3_db_filename(st->db, "main"));
-	if (st->db_file == NULL) {
+	st->db_dir = st->db_file ? strdup(st->db_file) : NULL;
+	if (st->db_dir == NULL || asprintf(&st->wal_file, "%s-wal", st->db_file) < 0) {
+		st->wal_file = NULL;
 		store_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
+	slash = strrchr(st->db_dir, '/');
+	if (slash == st->db_dir)
+		slash[1] = '\0'; /* "/" */
+	else if (slash != NULL)
+		*slash = '\0';
 	if (sqlite3_db_readonly(st->db, "main") != 0) {
 		store_set_err(err, errlen,
 		        "%s: SQLite could only open it read-only (check its mode, owner and "
@@ -950,6 +958,8 @@ static void sq_close(struct store *base)
 		close(st->write_fd);
 	pthread_mutex_destroy(&st->synced_lock);
 	free(st->db_file);
+	free(st->wal_file);
+	free(st->db_dir);
 	free(st->path);
 	free(st);
 }
@@ -1574,49 +1584,34 @@ out:
  * durable, as synchronous=FULL would have at the commit.  The log cannot
  * be removed while our connection is open; should there be none (the
  * database left WAL mode), the database file itself is flushed.  A log
- * file new since our last look also
- * gets its directory synced, as SQLite syncs it with FULL, so that a
- * crash cannot lose the file's entry itself.  It needs nothing of the
+ * file new since our last look also gets its directory synced, as SQLite
+ * syncs it with FULL, so that a crash cannot lose the file's entry itself.  It needs nothing of the
  * connection: another thread may write meanwhile.
  */
 static int sq_sync(struct store *base)
 {
 	struct sqlite_store *st = SQ(base);
-	char *wal = NULL, *dir = NULL, *slash;
+	const char *file = st->wal_file;
 	struct stat sb;
-	int fd = -1, dfd = -1, ret = -1;
+	int fd, dfd = -1, ret = -1;
 	bool new_file;
 
-	if (asprintf(&wal, "%s-wal", st->db_file) < 0 || (dir = strdup(st->db_file)) == NULL) {
-		log_error("store: syncing %s-wal: out of memory", st->db_file);
-		goto out;
-	}
-	fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		free(wal);
-		wal = strdup(st->db_file);
-		if (wal == NULL)
-			goto out;
-		fd = open(wal, O_RDONLY | O_CLOEXEC);
+		file = st->db_file;
+		fd = open(file, O_RDONLY | O_CLOEXEC);
 	}
 	if (fd < 0 || fdatasync(fd) != 0 || fstat(fd, &sb) != 0) {
-		log_error("store: syncing %s: %s", wal, strerror(errno));
+		log_error("store: syncing %s: %s", file, strerror(errno));
 		goto out;
 	}
 	pthread_mutex_lock(&st->synced_lock);
 	new_file = st->synced_wal != sb.st_ino;
 	pthread_mutex_unlock(&st->synced_lock);
 	if (new_file) {
-		slash = strrchr(dir, '/');
-		if (slash == NULL)
-			strcpy(dir, ".");
-		else if (slash == dir)
-			dir[1] = '\0';
-		else
-			*slash = '\0';
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dfd = open(st->db_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0 || fsync(dfd) != 0) {
-			log_error("store: syncing directory %s: %s", dir, strerror(errno));
+			log_error("store: syncing directory %s: %s", st->db_dir, strerror(errno));
 			goto out;
 		}
 		pthread_mutex_lock(&st->synced_lock);
@@ -1629,8 +1624,6 @@ out:
 		close(fd);
 	if (dfd >= 0)
 		close(dfd);
-	free(wal);
-	free(dir);
 	return ret;
 }
 

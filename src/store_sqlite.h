@@ -39,6 +39,8 @@ struct sqlite_store {
 	bool responder;                 /* checkpoints left to store_idle() */
 	int wal_pages;                  /* frames in the WAL after our last commit */
 	char *db_file;                  /* the file SQLite opened (symbolic links resolved) */
+	char *wal_file;                 /* its write-ahead log: db_file + "-wal" */
+	char *db_dir;                   /* the directory holding both */
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
 };
