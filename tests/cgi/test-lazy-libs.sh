@@ -53,6 +53,13 @@ traced()
 	cat "$T/ld/$2".* 2>/dev/null | grep -E "file=[^ ]*$1[^ ]* \[[0-9]+\];"
 }
 
+# dlopened PATTERN NAME: the file matching PATTERN that the processes of
+# trace NAME loaded through dlopen() (empty: none).
+dlopened()
+{
+	traced "$1" "$2" | sed -n 's/.*file=\([^ ]*\) \[[0-9]*\];  dynamically loaded by.*/\1/p' | head -1
+}
+
 # --- --version loads both, through dlopen ---
 run_binary 2 "$TRACE" LD_DEBUG_OUTPUT="$T/ld/version" --version >"$T/version.out" 2>&1
 expect_eq "$?" 0 "--version exits 0"
@@ -62,16 +69,14 @@ PQ_SONAME=
 CURL_SONAME=
 if [ -n "$LAZY_PQ" ]; then
 	traced 'libpq\.so' version | grep 'needed by' && fail "--version: libpq is linked"
-	PQ_SONAME=$(traced 'libpq\.so' version |
-		sed -n 's/.*file=\([^ ]*\) \[[0-9]*\];  dynamically loaded by.*/\1/p' | head -1)
+	PQ_SONAME=$(dlopened 'libpq\.so' version)
 	[ -n "$PQ_SONAME" ] || fail "--version did not load libpq: $(cat "$T/version.out")"
 	grep -q -E 'libpq [0-9]+\.[0-9]+,' "$T/version.out" ||
 		fail "--version does not name libpq's version: $(cat "$T/version.out")"
 fi
 if [ -n "$LAZY_CURL" ]; then
 	traced 'libcurl' version | grep 'needed by' && fail "--version: libcurl is linked"
-	CURL_SONAME=$(traced 'libcurl[-.a-z]*\.so' version |
-		sed -n 's/.*file=\([^ ]*\) \[[0-9]*\];  dynamically loaded by.*/\1/p' | head -1)
+	CURL_SONAME=$(dlopened 'libcurl[-.a-z]*\.so' version)
 	[ -n "$CURL_SONAME" ] || fail "--version did not load libcurl: $(cat "$T/version.out")"
 	grep -q -E 'libcurl [0-9]+\.[0-9]+' "$T/version.out" ||
 		fail "--version does not name libcurl's version: $(cat "$T/version.out")"
