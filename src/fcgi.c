@@ -367,7 +367,13 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
 	pthread_mutex_unlock(&p->lock);
 	n = format_answer(&ans, out, sizeof out);
+	/* The error stream is closed first (it carries nothing: our log goes
+	 * to stderr itself), so that closing the output writes the answer,
+	 * its end and FCGI_END_REQUEST in one write: a server that closes the
+	 * connection once it has the answer's end (lighttpd does) would make
+	 * a second write fail. */
 	werr = timed_out || FCGX_PutStr(out, n, w->req.out) < 0;
+	werr |= FCGX_FClose(w->req.err) != 0;
 	werr |= FCGX_FClose(w->req.out) != 0;
 	pthread_mutex_lock(&p->lock);
 	w->deadline_ms = 0;
@@ -424,7 +430,10 @@ static void *worker_main(void *arg)
 			w->deadline_ms = time_now_ms() + QUEUED_GRACE_MS;
 		pthread_mutex_unlock(&p->lock);
 
+		/* A writer about to commit waits a moment for this job. */
+		group_commit_expect(w->h.group);
 		keep = serve_one(w, &p->conns[ci], &read_all);
+		group_commit_unexpect(w->h.group);
 		/*
 		 * A unix socket that carries no more requests, and whose request
 		 * was read to its end, is closed here: nothing is left for the

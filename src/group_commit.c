@@ -9,19 +9,35 @@
  * it has something to do.  The queue is bounded by the number of threads that
  * submit (each waits for its own job).
  *
+ * A writer whose batch could grow waits a moment before it starts: while
+ * other threads hold requests they have not submitted yet (arriving: from
+ * group_commit_expect to their submit), it waits until they have, the
+ * batch is full, or GATHER_US has passed, whichever comes first.  A
+ * transaction costs about the same for one delivery as for many, so
+ * under load this turns many one-delivery commits into a few larger
+ * ones; a delivery that arrives alone (nobody arriving) waits for nobody.
+ *
  * A durable batch is committed without waiting for the disk where the
  * store allows it (store_sync): the thread gives the role up first, then
  * waits for the disk, then wakes its batch's threads.  The next batch is
  * written meanwhile, and the waits of several batches and processes
  * overlap: one flush of the log serves every commit made before it.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "group_commit.h"
 #include "outbox.h"
 #include "util.h"
+
+/* Longest a writer waits for the jobs of arriving threads (a -D may set
+ * it for a measurement). */
+#ifndef GATHER_US
+#define GATHER_US 1000
+#endif
 
 /* One submitted job, on its submitter's stack. */
 struct waiter {
@@ -35,11 +51,27 @@ struct waiter {
 struct group_commit {
 	pthread_mutex_t lock;
 	struct waiter *head, *tail;     /* queued jobs, oldest first */
+	size_t queued;                  /* jobs from head to tail */
+	int arriving;                   /* threads between group_commit_expect and their submit */
+	bool gathering;                 /* the writer (head's thread) waits for them */
 	bool writing;                   /* a thread holds the writer role */
 	const struct config *cfg;       /* borrowed */
 	struct store *store;            /* opened by the first writer, used only by the writer */
 	int64_t last_due_check_ms;      /* when due hook runs were last looked for */
 };
+
+/* Whether this thread counts in its group's arriving. */
+static _Thread_local bool expecting;
+
+/* Condition variables of waiters time their waits on the monotonic clock. */
+static pthread_condattr_t wake_attr;
+static pthread_once_t wake_attr_once = PTHREAD_ONCE_INIT;
+
+static void wake_attr_init(void)
+{
+	pthread_condattr_init(&wake_attr);
+	pthread_condattr_setclock(&wake_attr, CLOCK_MONOTONIC);
+}
 
 struct group_commit *group_commit_new(const struct config *cfg)
 {
@@ -48,6 +80,7 @@ struct group_commit *group_commit_new(const struct config *cfg)
 	if (g == NULL)
 		return NULL;
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_once(&wake_attr_once, wake_attr_init);
 	g->cfg = cfg;
 	return g;
 }
@@ -103,6 +136,7 @@ static void write_batch(struct group_commit *g)
 		jobs[n] = *g->head->job;
 		jobs[n].may_defer_sync = true;
 		g->head = g->head->next;
+		g->queued--;
 		n++;
 	}
 	if (g->head == NULL)
@@ -150,23 +184,85 @@ static void write_batch(struct group_commit *g)
 		give_role_up(g);
 }
 
+/* The lock held: this thread's request no longer counts as arriving;
+ * the gathering writer is told when it need wait no longer. */
+static void unexpect_locked(struct group_commit *g)
+{
+	if (expecting) {
+		expecting = false;
+		g->arriving--;
+	}
+	if (g->gathering && (g->arriving <= 0 || g->queued >= STORE_BATCH_MAX))
+		pthread_cond_signal(&g->head->wake);
+}
+
+void group_commit_expect(struct group_commit *g)
+{
+	if (g == NULL || expecting)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->arriving++;
+	expecting = true;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void group_commit_unexpect(struct group_commit *g)
+{
+	if (g == NULL || !expecting)
+		return;
+	pthread_mutex_lock(&g->lock);
+	unexpect_locked(g);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * The writer's wait for the jobs of arriving threads (the lock held, w
+ * the head): at most GATHER_US, holding the role so that they queue.
+ */
+static void gather(struct group_commit *g, struct waiter *w)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += GATHER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	g->writing = true;
+	g->gathering = true;
+	while (g->arriving > 0 && g->queued < STORE_BATCH_MAX)
+		if (pthread_cond_timedwait(&w->wake, &g->lock, &until) == ETIMEDOUT)
+			break;
+	g->gathering = false;
+	g->writing = false;
+}
+
 bool group_commit_submit(struct group_commit *g, struct store_job *job)
 {
 	struct waiter w = {.job = job};
+	bool gathered = false;
 
-	pthread_cond_init(&w.wake, NULL);
+	pthread_cond_init(&w.wake, &wake_attr);
 	pthread_mutex_lock(&g->lock);
 	if (g->tail != NULL)
 		g->tail->next = &w;
 	else
 		g->head = &w;
 	g->tail = &w;
+	g->queued++;
+	unexpect_locked(g);
 	while (!w.done) {
 		/* The role goes to the oldest job's thread (it may be this one). */
-		if (!g->writing && g->head == &w)
+		if (!g->writing && g->head == &w) {
+			if (!gathered && g->arriving > 0 && g->queued < STORE_BATCH_MAX) {
+				gathered = true;
+				gather(g, &w);
+			}
 			write_batch(g);
-		else
+		} else {
 			pthread_cond_wait(&w.wake, &g->lock);
+		}
 	}
 	pthread_mutex_unlock(&g->lock);
 	pthread_cond_destroy(&w.wake);

@@ -39,6 +39,15 @@ void group_commit_free(struct group_commit *g);
 bool group_commit_submit(struct group_commit *g, struct store_job *job);
 
 /*
+ * The calling thread holds a request whose job it will submit (or not:
+ * then it calls group_commit_unexpect once done with it).  A writer
+ * about to commit waits a moment for such jobs (group_commit.c).  g may
+ * be NULL (no group: a no-op).
+ */
+void group_commit_expect(struct group_commit *g);
+void group_commit_unexpect(struct group_commit *g);
+
+/*
  * Housekeeping after an answer, done only when nobody is writing (it is
  * skipped, never waited for, otherwise): store_idle(), and, at most every
  * due_check_ms, whether hook runs are due (*due set true when so).
