@@ -252,6 +252,7 @@ struct conn {
 	bool keep;           /* set by the worker: may carry another request */
 	bool is_unix;        /* a unix socket (no reset on close, see worker_main) */
 	bool closed;         /* the worker closed it: only its slot is left to free */
+	bool watched;        /* registered with epoll */
 };
 
 struct worker {
@@ -472,7 +473,9 @@ static void dispatch(struct pool *p, int epfd, int ci)
 {
 	struct conn *c = &p->conns[ci];
 
-	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->watched)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->watched = false;
 	pthread_mutex_lock(&p->lock);
 	c->state = CONN_WORKER;
 	p->queue[(p->q_head + p->q_len) % MAX_CONNECTIONS] = ci;
@@ -489,7 +492,8 @@ static void conn_close(struct pool *p, int epfd, int ci)
 {
 	struct conn *c = &p->conns[ci];
 
-	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->watched)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
@@ -577,10 +581,12 @@ static void conn_event(struct pool *p, int epfd, int ci, uint32_t events)
 	}
 }
 
-static int conn_watch(int epfd, int fd, int ci)
+static int conn_watch(struct pool *p, int epfd, int ci)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = (uint64_t)ci + 2};
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+
+	p->conns[ci].watched = epoll_ctl(epfd, EPOLL_CTL_ADD, p->conns[ci].fd, &ev) == 0;
+	return p->conns[ci].watched ? 0 : -1;
 }
 
 /* The connections the workers handed back since the main thread last looked. */
@@ -621,7 +627,7 @@ static void conn_returned(struct pool *p, int epfd, int ci, bool stopping)
 		c->deadline_ms = now + LINGER_MS;
 		shutdown(c->fd, SHUT_WR);
 	}
-	if (conn_watch(epfd, c->fd, ci) < 0)
+	if (conn_watch(p, epfd, ci) < 0)
 		conn_close(p, epfd, ci);
 }
 
@@ -718,7 +724,13 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 		                             .is_unix = sa.ss_family == AF_UNIX};
 		p->conns[ci].deadline_ms = p->conns[ci].since_ms + p->read_timeout_ms;
 		p->n_conns++;
-		if (conn_watch(epfd, fd, ci) < 0)
+		/* A web server usually sends the whole request right after it
+		 * connects: when it is there already it goes to a worker without
+		 * a round through epoll.  (Registering later loses nothing: epoll
+		 * reports input already queued when a descriptor is added.) */
+		if (gate_open(&p->conns[ci]))
+			dispatch(p, epfd, ci);
+		else if (conn_watch(p, epfd, ci) < 0)
 			conn_close(p, epfd, ci);
 	}
 	return true;
