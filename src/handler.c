@@ -212,16 +212,55 @@ static char *read_body(const struct request *req, size_t want, size_t *got, bool
 	return buf;
 }
 
+/* The request parameters collect_headers looks for. */
+#define AUTH_HEADER_COUNT 8
+
+/*
+ * The values of the n names in req's parameters (NULL where absent; the
+ * first one where a name repeats, as request_param), found in one pass
+ * over them instead of one per name.
+ */
+static void request_params(const struct request *req, const char *const *names, size_t n,
+                           const char **values)
+{
+	size_t lens[AUTH_HEADER_COUNT];
+
+	for (size_t i = 0; i < n; i++) {
+		lens[i] = strlen(names[i]);
+		values[i] = NULL;
+	}
+	for (size_t k = 0; req->params && req->params[k]; k++) {
+		const char *param = req->params[k], *eq = strchr(param, '=');
+		size_t len;
+
+		if (eq == NULL)
+			continue;
+		len = (size_t)(eq - param);
+		for (size_t i = 0; i < n; i++)
+			if (lens[i] == len && values[i] == NULL && memcmp(param, names[i], len) == 0) {
+				values[i] = eq + 1;
+				break;
+			}
+	}
+}
+
 static void collect_headers(const struct request *req, struct auth_headers *hd)
 {
-	hd->x_signature = request_param(req, "HTTP_X_SIGNATURE");
-	hd->x_cloudflare_signature = request_param(req, "HTTP_X_CLOUDFLARE_SIGNATURE");
-	hd->x_imggo_signature = request_param(req, "HTTP_X_IMGGO_SIGNATURE");
-	hd->x_hub_signature_256 = request_param(req, "HTTP_X_HUB_SIGNATURE_256");
-	hd->cf_webhook_auth = request_param(req, "HTTP_CF_WEBHOOK_AUTH");
-	hd->webhook_signature = request_param(req, "HTTP_WEBHOOK_SIGNATURE");
-	hd->webhook_id = request_param(req, "HTTP_WEBHOOK_ID");
-	hd->webhook_timestamp = request_param(req, "HTTP_WEBHOOK_TIMESTAMP");
+	static const char *const names[AUTH_HEADER_COUNT] = {
+	    "HTTP_X_SIGNATURE",       "HTTP_X_CLOUDFLARE_SIGNATURE", "HTTP_X_IMGGO_SIGNATURE",
+	    "HTTP_X_HUB_SIGNATURE_256", "HTTP_CF_WEBHOOK_AUTH",      "HTTP_WEBHOOK_SIGNATURE",
+	    "HTTP_WEBHOOK_ID",        "HTTP_WEBHOOK_TIMESTAMP"};
+	const char *v[AUTH_HEADER_COUNT];
+
+	request_params(req, names, AUTH_HEADER_COUNT, v);
+	hd->x_signature = v[0];
+	hd->x_cloudflare_signature = v[1];
+	hd->x_imggo_signature = v[2];
+	hd->x_hub_signature_256 = v[3];
+	hd->cf_webhook_auth = v[4];
+	hd->webhook_signature = v[5];
+	hd->webhook_id = v[6];
+	hd->webhook_timestamp = v[7];
 }
 
 /*
