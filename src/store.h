@@ -18,9 +18,11 @@
 #include "event.h"
 #include "util.h"
 
-/* The schema version this binary writes (SQLite: PRAGMA user_version;
- * PostgreSQL: the cfimages_schema table). */
-#define STORE_SCHEMA_VERSION 2
+/* The schema versions this binary writes, one per backend: they are
+ * numbered apart (SQLite: PRAGMA user_version; PostgreSQL: the
+ * cfimages_schema table).  Same tables and columns in both. */
+#define STORE_SQLITE_SCHEMA_VERSION 3
+#define STORE_PG_SCHEMA_VERSION 2
 /* How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* Page cache bound, KiB (PRAGMA cache_size = -N), for a flat memory profile. */
@@ -40,8 +42,8 @@ struct store_options {
 };
 
 /*
- * Opens the database opts->path names and brings its schema to
- * STORE_SCHEMA_VERSION; a database whose schema is newer than this
+ * Opens the database opts->path names and brings its schema to its
+ * backend's version (above); a database whose schema is newer than this
  * binary's is refused untouched.  SQLite: created with opts->db_mode when
  * missing and opts->create (the parent directory too, one level); WAL
  * mode, busy timeout, bounded cache.  PostgreSQL: one connection, the

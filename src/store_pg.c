@@ -700,11 +700,11 @@ static void refuse_newer(const char *shown, int version, char *err, size_t errle
 	store_set_err(err, errlen,
 	        "%s has schema version %d, newer than this program's %d; refusing to touch it "
 	        "(upgrade " PROGRAM_NAME ")",
-	        shown, version, STORE_SCHEMA_VERSION);
+	        shown, version, STORE_PG_SCHEMA_VERSION);
 }
 
 /*
- * Brings the schema to STORE_SCHEMA_VERSION.  A database at that version
+ * Brings the schema to STORE_PG_SCHEMA_VERSION.  A database at that version
  * is only read; a newer one is refused before anything is written; a
  * missing schema is created when create is set, in one transaction under
  * an advisory lock that makes other nodes' `init` wait, after which the
@@ -716,11 +716,11 @@ static int ensure_schema(struct pg_store *st, bool create, char *err, size_t err
 
 	if (read_version(st, &version) != 0)
 		goto fail;
-	if (version > STORE_SCHEMA_VERSION) {
+	if (version > STORE_PG_SCHEMA_VERSION) {
 		refuse_newer(st->shown, version, err, errlen);
 		return -1;
 	}
-	if (version == STORE_SCHEMA_VERSION)
+	if (version == STORE_PG_SCHEMA_VERSION)
 		return 0;
 	if (!create) {
 		store_set_err(err, errlen, "no database schema at %s (run `" PROGRAM_NAME " init`)",
@@ -733,12 +733,12 @@ static int ensure_schema(struct pg_store *st, bool create, char *err, size_t err
 	            NULL) != 0 ||
 	    read_version(st, &version) != 0)
 		goto fail;
-	if (version > STORE_SCHEMA_VERSION) {
+	if (version > STORE_PG_SCHEMA_VERSION) {
 		rollback(st);
 		refuse_newer(st->shown, version, err, errlen);
 		return -1;
 	}
-	if (version < STORE_SCHEMA_VERSION &&
+	if (version < STORE_PG_SCHEMA_VERSION &&
 	    (sql_run(st, schema_sql, 0, NULL) != 0 ||
 	     sql_run(st, "DELETE FROM cfimages_schema", 0, NULL) != 0 ||
 	     sql_run(st, "INSERT INTO cfimages_schema (version) VALUES (2)", 0, NULL) != 0))
@@ -751,7 +751,7 @@ fail:
 	rollback(st);
 	return -1;
 }
-_Static_assert(STORE_SCHEMA_VERSION == 2, "schema_sql and ensure_schema write version 2");
+_Static_assert(STORE_PG_SCHEMA_VERSION == 2, "schema_sql and ensure_schema write version 2");
 
 static void pg_close(struct store *base)
 {

@@ -147,8 +147,17 @@ static const char schema_v2[] =
     " WHERE state = 'running';"
     "CREATE INDEX IF NOT EXISTS hook_runs_image ON hook_runs(image_id, state);";
 
+/*
+ * Version 2 to 3: no index on webhook_deliveries(received_at).  Only
+ * `prune` looked rows up by it, while every delivery paid for it: one
+ * more page written per transaction (a quarter of a duplicate's).  prune
+ * finds the rows by a read-only scan instead (sq_prune).
+ */
+static const char schema_v3[] = "DROP INDEX IF EXISTS webhook_deliveries_received_at;";
+
 /* migrations[v] brings user_version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const migrations[STORE_SQLITE_SCHEMA_VERSION] = {schema_v1, schema_v2,
+                                                                    schema_v3};
 
 /* Every statement the handle keeps prepared. */
 enum stmt_id {
@@ -167,6 +176,8 @@ enum stmt_id {
 	STMT_EXPIRE_DUE,
 	STMT_EXPIRE_UNREADABLE,
 	STMT_EXPIRE_UPDATE,
+	STMT_PRUNE_DELIVERIES_UPTO,
+	STMT_PRUNE_LOGS_UPTO,
 	STMT_PRUNE_DELIVERIES,
 	STMT_PRUNE_LOGS,
 	STMT_PRUNE_HOOK_RUNS,
@@ -217,8 +228,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                                " AND " SQL_TIME_MS "(expires_at) IS NULL",
     [STMT_EXPIRE_UPDATE] = "UPDATE cloudflare_images SET status = 'expired', updated_at = ?2"
                            " WHERE cloudflare_id = ?1",
-    [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE received_at < ?1",
-    [STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE timestamp < ?1",
+    [STMT_PRUNE_DELIVERIES_UPTO] = "SELECT max(id) FROM webhook_deliveries WHERE received_at < ?1",
+    [STMT_PRUNE_LOGS_UPTO] = "SELECT max(id) FROM cloudflare_image_logs WHERE timestamp < ?1",
+    [STMT_PRUNE_DELIVERIES] = "DELETE FROM webhook_deliveries WHERE id <= ?2 AND received_at < ?1",
+    [STMT_PRUNE_LOGS] = "DELETE FROM cloudflare_image_logs WHERE id <= ?2 AND timestamp < ?1",
     [STMT_PRUNE_HOOK_RUNS] = "DELETE FROM hook_runs WHERE state IN ('done', 'failed')"
                              " AND COALESCE(finished_at, created_at) < ?1",
     [STMT_SAVEPOINT] = "SAVEPOINT job",
@@ -715,7 +728,7 @@ static void refuse_newer(const char *path, int version, char *err, size_t errlen
 	store_set_err(err, errlen,
 	        "%s has schema version %d, newer than this program's %d; refusing to touch it "
 	        "(upgrade " PROGRAM_NAME ")",
-	        path, version, STORE_SCHEMA_VERSION);
+	        path, version, STORE_SQLITE_SCHEMA_VERSION);
 }
 
 /*
@@ -750,7 +763,7 @@ out:
 }
 
 /*
- * Brings the schema to STORE_SCHEMA_VERSION, one migration per
+ * Brings the schema to STORE_SQLITE_SCHEMA_VERSION, one migration per
  * transaction.  The version is read again under the write lock so that
  * two processes opening a fresh file together migrate it once.
  */
@@ -763,11 +776,11 @@ static int migrate(struct sqlite_store *st, const char *path, char *err, size_t 
 		rc = read_user_version(st->db, &version);
 		if (rc != SQLITE_OK)
 			goto fail;
-		if (version > STORE_SCHEMA_VERSION) {
+		if (version > STORE_SQLITE_SCHEMA_VERSION) {
 			refuse_newer(path, version, err, errlen);
 			return -1;
 		}
-		if (version == STORE_SCHEMA_VERSION)
+		if (version == STORE_SQLITE_SCHEMA_VERSION)
 			return 0;
 		if ((rc = set_sync(st, SYNC_FULL)) != SQLITE_OK ||
 		    (rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK ||
@@ -898,7 +911,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		store_set_err(err, errlen, "cannot read %s: %s", opts->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (version > STORE_SCHEMA_VERSION) {
+	if (version > STORE_SQLITE_SCHEMA_VERSION) {
 		refuse_newer(opts->path, version, err, errlen);
 		goto fail;
 	}
@@ -911,7 +924,7 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 		store_set_err(err, errlen, "%s: %s", opts->path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (version != STORE_SCHEMA_VERSION && migrate(st, opts->path, err, errlen) != 0)
+	if (version != STORE_SQLITE_SCHEMA_VERSION && migrate(st, opts->path, err, errlen) != 0)
 		goto fail;
 	if (st->responder) {
 		/* Checkpoints happen in store_idle(), after the answers. */
@@ -1884,12 +1897,46 @@ out:
 	return ret;
 }
 
-/* Runs one bound DELETE and adds how many rows it removed to *deleted. */
-static int prune_table(struct sqlite_store *st, enum stmt_id id, const char *cutoff, long *deleted)
+/*
+ * The highest id among the rows older than cutoff (0 when none) that the
+ * kept statement id selects: read by a scan outside the write
+ * transaction, so that writers are not held while it runs.
+ */
+static int prune_upto(struct sqlite_store *st, enum stmt_id id, const char *cutoff,
+                      int64_t *upto)
 {
+	sqlite3_stmt *s = kept(st, id);
 	int rc;
 
-	bind_text(st->stmt[id], 1, cutoff);
+	*upto = 0;
+	if (s == NULL)
+		return kept_error(st);
+	bind_text(s, 1, cutoff);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*upto = sqlite3_column_int64(s, 0);
+		rc = SQLITE_DONE;
+	}
+	stmt_done(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Runs one DELETE of the rows older than cutoff (?1) whose id is at most
+ * upto (?2, where the statement has it), and sets *deleted to how many it
+ * removed.
+ */
+static int prune_table(struct sqlite_store *st, enum stmt_id id, const char *cutoff,
+                       int64_t upto, long *deleted)
+{
+	sqlite3_stmt *s = kept(st, id);
+	int rc;
+
+	if (s == NULL)
+		return kept_error(st);
+	bind_text(s, 1, cutoff);
+	if (sqlite3_bind_parameter_count(s) >= 2)
+		sqlite3_bind_int64(s, 2, upto);
 	rc = run(st, id);
 	if (rc == SQLITE_OK)
 		*deleted = (long)sqlite3_changes(st->db);
@@ -1898,23 +1945,35 @@ static int prune_table(struct sqlite_store *st, enum stmt_id id, const char *cut
 
 /*
  * Times are stored in one fixed-width UTC format, so comparing the text
- * compares the instants.  PRAGMA optimize afterwards is advisory: its
- * failure is logged as a warning only.
+ * compares the instants.  Deliveries and log rows are not indexed by
+ * time (every delivery would pay for it): the rows to go are found by a
+ * read-only scan first, and the write transaction then deletes by id,
+ * which is the order rows are added in, so it reads little more than the
+ * rows it deletes.  A row committed between the two (received before the
+ * cutoff, committed while prune ran) is left for the next prune.  PRAGMA
+ * optimize afterwards is advisory: its failure is logged as a warning
+ * only.
  */
 static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_counts *out)
 {
 	struct sqlite_store *st = SQ(base);
 	char cutoff[TIME_TEXT_SIZE];
 	struct store_prune_counts counts = {0, 0, 0};
+	int64_t deliveries_upto, logs_upto;
 	int rc;
 
 	time_format_ms(cutoff_ms, cutoff);
-	if ((rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
-	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_DELIVERIES, cutoff, &counts.deliveries)) !=
+	if ((rc = prune_upto(st, STMT_PRUNE_DELIVERIES_UPTO, cutoff, &deliveries_upto)) !=
 	        SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_LOGS, cutoff, &counts.logs)) != SQLITE_OK ||
-	    (rc = prune_table(st, STMT_PRUNE_HOOK_RUNS, cutoff, &counts.hook_runs)) != SQLITE_OK ||
+	    (rc = prune_upto(st, STMT_PRUNE_LOGS_UPTO, cutoff, &logs_upto)) != SQLITE_OK ||
+	    (rc = set_sync(st, durable_sync(st))) != SQLITE_OK ||
+	    (rc = run(st, STMT_BEGIN)) != SQLITE_OK ||
+	    (rc = prune_table(st, STMT_PRUNE_DELIVERIES, cutoff, deliveries_upto,
+	                      &counts.deliveries)) != SQLITE_OK ||
+	    (rc = prune_table(st, STMT_PRUNE_LOGS, cutoff, logs_upto, &counts.logs)) !=
+	        SQLITE_OK ||
+	    (rc = prune_table(st, STMT_PRUNE_HOOK_RUNS, cutoff, INT64_MAX, &counts.hook_runs)) !=
+	        SQLITE_OK ||
 	    (rc = run(st, STMT_COMMIT)) != SQLITE_OK) {
 		sqlite_log_error(st, "pruning");
 		rollback(st);

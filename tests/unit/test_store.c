@@ -234,7 +234,7 @@ static void test_missing_without_create(void)
 	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
 }
 
-/* A new database is at STORE_SCHEMA_VERSION, in WAL mode; reopening changes nothing. */
+/* A new database is at STORE_SQLITE_SCHEMA_VERSION, in WAL mode; reopening changes nothing. */
 static void test_schema_and_reopen(void)
 {
 	char path[512];
@@ -245,8 +245,8 @@ static void test_schema_and_reopen(void)
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
-	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
-	CHECK(q_int(st, "PRAGMA user_version", NULL) == 2);
+	CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
+	CHECK(q_int(st, "PRAGMA user_version", NULL) == 3);
 	CHECK_SQL(st, "PRAGMA journal_mode", NULL, "wal");
 	CHECK(q_int(st, "PRAGMA cache_size", NULL) == -STORE_CACHE_KIB);
 	CHECK(q_int(st,
@@ -254,7 +254,11 @@ static void test_schema_and_reopen(void)
 	            "('cloudflare_images', 'cloudflare_image_logs', 'webhook_deliveries', "
 	            "'hook_runs')",
 	            NULL) == 4);
-	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 8);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
+	/* no index by time on the deliveries: every delivery would pay for it */
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'webhook_deliveries'"
+	                " AND type = 'index' AND sql LIKE '%received_at%'",
+	            NULL) == 0);
 	CHECK_SQL(st, "SELECT group_concat(name, ',') FROM pragma_table_info('cloudflare_images')",
 	          NULL,
 	          "cloudflare_id,status,filename,metadata,variants,require_signed_urls,error,"
@@ -284,9 +288,38 @@ static void test_schema_and_reopen(void)
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
-	CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
-	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master", NULL) == 12);
+	CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master", NULL) == 11);
 	CHECK(q_int(st, "SELECT count(*) FROM cloudflare_images", NULL) == 1);
+	store_close(st);
+}
+
+/* A version 2 database loses its index on received_at, and nothing else. */
+static void test_upgrade_from_2(void)
+{
+	char path[512];
+	struct store *st;
+
+	new_path(path, sizeof path, NULL);
+	st = open_db(path, 0600, true, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	exec_sql(st, "CREATE INDEX webhook_deliveries_received_at ON webhook_deliveries(received_at);"
+	             "INSERT INTO webhook_deliveries (received_at, status_code, reason) VALUES"
+	             " ('" T0_TEXT "', 200, 'applied');"
+	             "PRAGMA user_version = 2");
+	store_close(st);
+	st = open_db(path, 0600, false, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_schema_version(st) == 3);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE name ="
+	                " 'webhook_deliveries_received_at'",
+	            NULL) == 0);
+	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
+	CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries", NULL) == 1);
 	store_close(st);
 }
 
@@ -315,7 +348,7 @@ static void test_newer_refused(void)
 	o.path = path;
 	CHECK(store_open(&o, err, sizeof err) == NULL);
 	CHECK_MSG(strstr(err, "99") != NULL && strstr(err, "version") != NULL &&
-	              strstr(err, "program's 2") != NULL,
+	              strstr(err, "program's 3") != NULL,
 	          "err: %s", err);
 	bytes_after = test_read_file(path, &len_after);
 	CHECK(stat(path, &after) == 0);
@@ -346,7 +379,7 @@ static void test_foreign_database(void)
 	st = open_db(path, 0600, false, true);
 	CHECK(st != NULL);
 	if (st != NULL) {
-		CHECK(store_schema_version(st) == STORE_SCHEMA_VERSION);
+		CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
 		CHECK_SQL(st, "SELECT name FROM app_users", NULL, "ann");
 		CHECK(q_int(st, "SELECT count(*) FROM hook_runs", NULL) == 0);
 		store_close(st);
@@ -1016,7 +1049,11 @@ static void test_expire_forms(struct store *st)
 	exec_sql(st, "DELETE FROM cloudflare_images WHERE cloudflare_id LIKE 'form/%'");
 }
 
-/* prune: old deliveries, log rows and finished runs go; queued and running runs stay. */
+/*
+ * prune: old deliveries, log rows and finished runs go; queued and running
+ * runs stay.  An old row added after a newer one (ids and times in
+ * different orders) goes too, and the newer one stays.
+ */
 static void test_prune(const char *path)
 {
 	struct store *st = open_db(path, 0600, false, false);
@@ -1031,10 +1068,10 @@ static void test_prune(const char *path)
 	         " DELETE FROM hook_runs;"
 	         "INSERT INTO webhook_deliveries (received_at, status_code, reason) VALUES"
 	         " ('2020-01-01T00:00:00.000Z', 200, 'applied'),"
-	         " ('2023-11-14T22:13:20.122Z', 403, 'forbidden'),"
-	         " ('" T0_TEXT "', 200, 'applied');"
+	         " ('" T0_TEXT "', 200, 'applied'),"
+	         " ('2023-11-14T22:13:20.122Z', 403, 'forbidden');"
 	         "INSERT INTO cloudflare_image_logs (image_id, event_type, timestamp) VALUES"
-	         " ('a', 'stale', '2020-01-01T00:00:00.000Z'), ('a', 'stale', '" T0_TEXT "');"
+	         " ('a', 'stale', '" T0_TEXT "'), ('a', 'stale', '2020-01-01T00:00:00.000Z');"
 	         "INSERT INTO hook_runs (image_id, status, hook, path, state, next_attempt_at,"
 	         " created_at, finished_at) VALUES"
 	         " ('a', 'uploaded', 'h', '/h', 'done', 'x', '2020-01-01T00:00:00.000Z',"
@@ -1048,6 +1085,10 @@ static void test_prune(const char *path)
 	CHECK(pc.deliveries == 2 && pc.logs == 1 && pc.hook_runs == 1);
 	c = get_counts(st);
 	CHECK(c.deliveries == 1 && c.logs == 1 && c.hook_runs == 3);
+	CHECK(q_int(st, "SELECT id FROM webhook_deliveries WHERE received_at = '" T0_TEXT "'",
+	            NULL) == 2);
+	CHECK(q_int(st, "SELECT id FROM cloudflare_image_logs WHERE timestamp = '" T0_TEXT "'",
+	            NULL) == 1);
 	CHECK(q_int(st, "PRAGMA synchronous", NULL) == 1);
 	store_close(st);
 }
@@ -1065,6 +1106,7 @@ int main(void)
 	test_missing_without_create();
 	test_schema_and_reopen();
 	test_newer_refused();
+	test_upgrade_from_2();
 	test_foreign_database();
 
 	new_path(path, sizeof path, NULL);
