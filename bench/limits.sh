@@ -12,8 +12,11 @@
 #   THREADS         wrk threads [2]
 #   CGI_CONNECTIONS wrk connections of the CGI runs [8]
 #   GROWTH_REQUESTS deliveries of the memory-growth run, 0 skips it [300000]
-#   CGI_BIN         the binary of the CGI runs [BINARY]; e.g. the static
-#                   build of `make portable`, which shared hosts run as CGI
+#   CGI_BIN         the binary of the CGI runs whose ratio is held to the
+#                   target [the static build of `make portable` beside
+#                   BINARY, portable/cfimages-webhook, which is what shared
+#                   hosts run as CGI, when it has been built; else BINARY];
+#                   BINARY is then measured as CGI too, for information
 #   PARTS           the parts to run, a subset of "sqlite lighttpd apache nginx
 #                   cgi adnanh growth" [all of them]; a figure not measured
 #                   prints as "-", and so do the ratios that need it
@@ -51,6 +54,9 @@ case $BIN in
 esac
 [ -x "$BIN" ] || die "no executable binary at $BIN (build it first, or pass its path)"
 BIN=$(readlink -f "$BIN")
+if [ -z "${CGI_BIN:-}" ] && [ -x "$(dirname "$BIN")/portable/cfimages-webhook" ]; then
+	CGI_BIN=$(dirname "$BIN")/portable/cfimages-webhook
+fi
 CGI_BIN=$(readlink -f "${CGI_BIN:-$BIN}")
 [ -x "$CGI_BIN" ] || die "no executable CGI binary at $CGI_BIN"
 for tool in wrk curl python3 cc; do
@@ -510,6 +516,14 @@ if part cgi; then
 	first_post "http://127.0.0.1:$port/webhook.cgi" "$T/cgi"
 	measure cgi_ours "http://127.0.0.1:$port/webhook.cgi" "$T/cgi" dup "$CGI_CONNECTIONS"
 	stop_pid "$SERVER_PID"
+	if [ "$CGI_BIN" != "$BIN" ]; then
+		site "$T/cgi-bin" normal
+		port=$(free_port)
+		lighttpd_cgi "$T/cgi-bin" "$port" "$BIN"
+		first_post "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-bin"
+		measure cgi_bin "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-bin" dup "$CGI_CONNECTIONS"
+		stop_pid "$SERVER_PID"
+	fi
 	site "$T/cgi-noop" normal
 	port=$(free_port)
 	lighttpd_cgi "$T/cgi-noop" "$port" "$T/noop.cgi"
@@ -571,7 +585,7 @@ fi
 
 # What PARTS left out prints as "-".
 for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full apache_noop \
-	apache_fresh_full nginx_fresh_full nginx_dup_normal cgi_ours cgi_noop adnanh; do
+	apache_fresh_full nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop adnanh; do
 	case $v in sq_*) eval ": \"\${$v:=-}\"" ;; *) eval ": \"\${${v}_rps:=-}\" \"\${${v}_p99:=-}\"" ;; esac
 done
 for v in mem_full wbytes_full wbytes_normal exec_noop exec_version; do
@@ -589,6 +603,11 @@ check()
 	awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN {
 		ok = (op == ">=") ? (r + 0 >= t + 0) : (r + 0 <= t + 0)
 		print (r == "-") ? "-" : (ok ? "met" : "NOT met") }'
+}
+# info NAME VALUE: a ratio shown for information, held to no target.
+info()
+{
+	printf '  %-58s %8s  (information)\n' "$1" "$2"
 }
 row()
 {
@@ -614,7 +633,12 @@ printf '  %-58s %8s %8s\n' "no-op FastCGI responder (Apache mod_fcgid)" "$apache
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (Apache mod_fcgid)" "$apache_fresh_full_rps" "$apache_fresh_full_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (nginx + serve)" "$nginx_fresh_full_rps" "$nginx_fresh_full_p99"
 printf '  %-58s %8s %8s\n' "ours, duplicates, normal (nginx + serve)" "$nginx_dup_normal_rps" "$nginx_dup_normal_p99"
-printf '  %-58s %8s %8s\n' "ours as CGI, duplicates, normal (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_ours_rps" "$cgi_ours_p99"
+if [ "$CGI_BIN" != "$BIN" ]; then
+	printf '  %-58s %8s %8s\n' "ours as CGI, static portable build, duplicates, normal" "$cgi_ours_rps" "$cgi_ours_p99"
+	printf '  %-58s %8s %8s\n' "ours as CGI, this (dynamic) build, same" "$cgi_bin_rps" "$cgi_bin_p99"
+else
+	printf '  %-58s %8s %8s\n' "ours as CGI, duplicates, normal (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_ours_rps" "$cgi_ours_p99"
+fi
 printf '  %-58s %8s %8s\n' "no-op C CGI (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_noop_rps" "$cgi_noop_p99"
 printf '  %-58s %8s %8s\n' "adnanh/webhook, HMAC rule + /bin/true, synchronous" "$adnanh_rps" "$adnanh_p99"
 printf '  %-58s %8s KiB\n' "private dirty memory, largest FastCGI process (full)" "$mem_full"
@@ -629,8 +653,10 @@ row "fresh at full / adnanh/webhook" "$(ratio "$fresh_full_rps" "$adnanh_rps")" 
 row "fresh at full / fresh at normal" "$(ratio "$fresh_full_rps" "$fresh_normal_rps")" ">=" 0.7
 row "p99 duplicates at normal / no-op responder's p99" "$(ratio "$dup_normal_p99" "$noop_p99")" "<=" 2
 row "Apache mod_fcgid fresh at full / SQLite alone at FULL" "$(ratio "$apache_fresh_full_rps" "$sq_full")" ">=" 0.8
-row "Apache mod_fcgid fresh at full / no-op under Apache (info)" "$(ratio "$apache_fresh_full_rps" "$apache_noop_rps")" ">=" 0
+info "Apache mod_fcgid fresh at full / no-op under Apache" "$(ratio "$apache_fresh_full_rps" "$apache_noop_rps")"
 row "CGI per-request cost: ours / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_ours_rps")" "<=" 2
+[ "$CGI_BIN" = "$BIN" ] ||
+	info "CGI per-request cost, dynamic build / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_bin_rps")"
 row "private dirty memory per FastCGI process, MiB" "$(ratio "$mem_full" 1024)" "<=" 4
 if [ -n "$growth" ]; then
 	printf '\n  memory growth, private dirty KiB of each FastCGI process (duplicates, normal):\n%s' "$growth"
