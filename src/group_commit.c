@@ -224,7 +224,8 @@ static void gather(struct group_commit *g, struct waiter *w)
 	struct timespec until;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += GATHER_US * 1000L;
+	until.tv_sec += GATHER_US / 1000000;
+	until.tv_nsec += (GATHER_US % 1000000) * 1000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
