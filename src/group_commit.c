@@ -218,11 +218,14 @@ void group_commit_unexpect(struct group_commit *g)
 /*
  * The writer's wait for the jobs of arriving threads (the lock held, w
  * the head): at most GATHER_US, holding the role so that they queue.
+ * None when nobody is arriving or the batch is full already.
  */
 static void gather(struct group_commit *g, struct waiter *w)
 {
 	struct timespec until;
 
+	if (g->arriving <= 0 || g->queued >= STORE_BATCH_MAX)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += GATHER_US / 1000000;
 	until.tv_nsec += (GATHER_US % 1000000) * 1000L;
@@ -242,7 +245,6 @@ static void gather(struct group_commit *g, struct waiter *w)
 bool group_commit_submit(struct group_commit *g, struct store_job *job)
 {
 	struct waiter w = {.job = job};
-	bool gathered = false;
 
 	pthread_cond_init(&w.wake, &wake_attr);
 	pthread_mutex_lock(&g->lock);
@@ -256,11 +258,8 @@ bool group_commit_submit(struct group_commit *g, struct store_job *job)
 	while (!w.done) {
 		/* The role goes to the oldest job's thread (it may be this one). */
 		if (!g->writing && g->head == &w) {
-			if (!gathered && g->arriving > 0 && g->queued < STORE_BATCH_MAX) {
-				gathered = true;
-				gather(g, &w);
-			}
-			write_batch(g);
+			gather(g, &w);
+			write_batch(g); /* w is the head: its job is in this batch */
 		} else {
 			pthread_cond_wait(&w.wake, &g->lock);
 		}

@@ -51,13 +51,44 @@ static const struct outcome INTERNAL_UNRECORDED = {500, "Internal Server Error",
 /* "No secret configured" is logged once per process, whichever thread sees it. */
 static atomic_bool warned_no_secret;
 
+/* Most names request_params looks for in one pass. */
+#define REQUEST_PARAMS_MAX 8
+
+/*
+ * The values of the n (at most REQUEST_PARAMS_MAX) names in req's
+ * parameters, NULL where absent, the first one where a name repeats:
+ * found in one pass over them, however many names.
+ */
+static void request_params(const struct request *req, const char *const *names, size_t n,
+                           const char **values)
+{
+	size_t lens[REQUEST_PARAMS_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		lens[i] = strlen(names[i]);
+		values[i] = NULL;
+	}
+	for (size_t k = 0; req->params && req->params[k]; k++) {
+		const char *param = req->params[k], *eq = strchr(param, '=');
+		size_t len;
+
+		if (eq == NULL)
+			continue;
+		len = (size_t)(eq - param);
+		for (size_t i = 0; i < n; i++)
+			if (lens[i] == len && values[i] == NULL && memcmp(param, names[i], len) == 0) {
+				values[i] = eq + 1;
+				break;
+			}
+	}
+}
+
 const char *request_param(const struct request *req, const char *name)
 {
-	size_t n = strlen(name);
-	for (size_t i = 0; req->params && req->params[i]; i++)
-		if (strncmp(req->params[i], name, n) == 0 && req->params[i][n] == '=')
-			return req->params[i] + n + 1;
-	return NULL;
+	const char *value;
+
+	request_params(req, &name, 1, &value);
+	return value;
 }
 
 void handler_init(struct handler *h, const char *config_path, char *const *envp,
@@ -212,47 +243,17 @@ static char *read_body(const struct request *req, size_t want, size_t *got, bool
 	return buf;
 }
 
-/* The request parameters collect_headers looks for. */
-#define AUTH_HEADER_COUNT 8
-
-/*
- * The values of the n names in req's parameters (NULL where absent; the
- * first one where a name repeats, as request_param), found in one pass
- * over them instead of one per name.
- */
-static void request_params(const struct request *req, const char *const *names, size_t n,
-                           const char **values)
-{
-	size_t lens[AUTH_HEADER_COUNT];
-
-	for (size_t i = 0; i < n; i++) {
-		lens[i] = strlen(names[i]);
-		values[i] = NULL;
-	}
-	for (size_t k = 0; req->params && req->params[k]; k++) {
-		const char *param = req->params[k], *eq = strchr(param, '=');
-		size_t len;
-
-		if (eq == NULL)
-			continue;
-		len = (size_t)(eq - param);
-		for (size_t i = 0; i < n; i++)
-			if (lens[i] == len && values[i] == NULL && memcmp(param, names[i], len) == 0) {
-				values[i] = eq + 1;
-				break;
-			}
-	}
-}
-
 static void collect_headers(const struct request *req, struct auth_headers *hd)
 {
-	static const char *const names[AUTH_HEADER_COUNT] = {
+	static const char *const names[] = {
 	    "HTTP_X_SIGNATURE",       "HTTP_X_CLOUDFLARE_SIGNATURE", "HTTP_X_IMGGO_SIGNATURE",
 	    "HTTP_X_HUB_SIGNATURE_256", "HTTP_CF_WEBHOOK_AUTH",      "HTTP_WEBHOOK_SIGNATURE",
 	    "HTTP_WEBHOOK_ID",        "HTTP_WEBHOOK_TIMESTAMP"};
-	const char *v[AUTH_HEADER_COUNT];
+	enum { N_NAMES = sizeof names / sizeof names[0] };
+	_Static_assert(N_NAMES <= REQUEST_PARAMS_MAX, "request_params looks for fewer names");
+	const char *v[N_NAMES];
 
-	request_params(req, names, AUTH_HEADER_COUNT, v);
+	request_params(req, names, N_NAMES, v);
 	hd->x_signature = v[0];
 	hd->x_cloudflare_signature = v[1];
 	hd->x_imggo_signature = v[2];

@@ -1668,9 +1668,7 @@ static enum store_outcome sq_apply(struct store *base, const struct event *ev, c
  * checkpoint needs a moment without other readers and writers: it does
  * not wait for one (a later process will find it).
  */
-#ifndef WAL_CHECKPOINT_PAGES
 #define WAL_CHECKPOINT_PAGES 1000
-#endif
 #define WAL_CHECKPOINT_PAGES_ONE_SHOT 32
 
 /* Records the WAL's size after each commit of this connection. */
