@@ -262,8 +262,11 @@ struct worker {
 	bool idle;            /* on the pool's idle stack */
 	struct handler h;     /* this thread's handler (own database handle) */
 	FCGX_Request req;
-	int conn;             /* index in pool->conns, or -1 */
-	int64_t deadline_ms;  /* while receiving: shut the connection down then; else 0 */
+	/* The worker's connection and deadline, between it and the main
+	 * thread (a lock of its own: the pool's is busy with dispatching). */
+	pthread_mutex_t dl_lock;
+	int conn;             /* index in pool->conns of the request in hand (while deadline_ms) */
+	int64_t deadline_ms;  /* while receiving or sending: shut the connection down then; else 0 */
 	bool shut;            /* the deadline passed and the connection was shut down */
 };
 
@@ -354,19 +357,19 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 	 * reused; reading one byte tells (the request is complete here). */
 	input_done = !rx.dropped && FCGX_GetChar(w->req.in) == EOF &&
 	             FCGX_GetError(w->req.in) == 0;
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&w->dl_lock);
 	w->deadline_ms = 0;
 	timed_out = w->shut;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&w->dl_lock);
 
 	handler_process(&w->h, &r, &rx, &ans);
 	handler_received_free(&rx);
 	/* Sending is bounded as receiving is: a client that does not read
 	 * its answers must not hold this thread past read_timeout. */
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&w->dl_lock);
 	if (!w->shut)
 		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&w->dl_lock);
 	n = format_answer(&ans, out, sizeof out);
 	/* The error stream is closed first (it carries nothing: our log goes
 	 * to stderr itself), so that closing the output writes the answer,
@@ -376,10 +379,10 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 	werr = timed_out || FCGX_PutStr(out, n, w->req.out) < 0;
 	werr |= FCGX_FClose(w->req.err) != 0;
 	werr |= FCGX_FClose(w->req.out) != 0;
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&w->dl_lock);
 	w->deadline_ms = 0;
 	werr |= w->shut;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&w->dl_lock);
 	if (werr && !timed_out)
 		log_warn("the web server went away before the answer was sent");
 	keep = w->req.keepConnection && input_done && !werr && FCGX_GetError(w->req.in) == 0;
@@ -399,6 +402,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		int ci;
+		int64_t deadline;
 		bool keep, closed, wake, read_all;
 
 		while (p->q_len == 0 && !p->stopping) {
@@ -421,15 +425,18 @@ static void *worker_main(void *arg)
 		ci = p->queue[p->q_head];
 		p->q_head = (p->q_head + 1) % MAX_CONNECTIONS;
 		p->q_len--;
-		w->conn = ci;
-		w->shut = false;
+		deadline = p->conns[ci].deadline_ms;
+		pthread_mutex_unlock(&p->lock);
 		/* The deadline the request started arriving with: handing it to
 		 * a worker does not give the client more time (but a request that
 		 * waited for a worker past it gets a moment to be read). */
-		w->deadline_ms = p->conns[ci].deadline_ms;
-		if (w->deadline_ms < time_now_ms() + QUEUED_GRACE_MS)
-			w->deadline_ms = time_now_ms() + QUEUED_GRACE_MS;
-		pthread_mutex_unlock(&p->lock);
+		if (deadline < time_now_ms() + QUEUED_GRACE_MS)
+			deadline = time_now_ms() + QUEUED_GRACE_MS;
+		pthread_mutex_lock(&w->dl_lock);
+		w->conn = ci;
+		w->shut = false;
+		w->deadline_ms = deadline;
+		pthread_mutex_unlock(&w->dl_lock);
 
 		/* A writer about to commit waits a moment for this job. */
 		group_commit_expect(w->h.group);
@@ -449,18 +456,21 @@ static void *worker_main(void *arg)
 		if (closed)
 			close(p->conns[ci].fd);
 
+		if (closed)
+			handler_after_answer(&w->h); /* nobody waits for the slot */
 		pthread_mutex_lock(&p->lock);
-		w->conn = -1;
-		w->deadline_ms = 0;
 		p->conns[ci].keep = keep;
 		p->conns[ci].closed = closed;
 		p->done[p->n_done++] = ci;
 		wake = !closed || p->draining;
-		pthread_mutex_unlock(&p->lock);
-		if (wake && write(p->wake_fd, &one, sizeof one) < 0)
-			log_error("FastCGI: waking the main thread: %s", strerror(errno));
-		handler_after_answer(&w->h);
-		pthread_mutex_lock(&p->lock);
+		if (wake) {
+			pthread_mutex_unlock(&p->lock);
+			if (write(p->wake_fd, &one, sizeof one) < 0)
+				log_error("FastCGI: waking the main thread: %s", strerror(errno));
+			if (!closed)
+				handler_after_answer(&w->h);
+			pthread_mutex_lock(&p->lock);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -476,16 +486,21 @@ static void dispatch(struct pool *p, int epfd, int ci)
 	if (c->watched)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	c->watched = false;
+	struct worker *w = NULL;
+
 	pthread_mutex_lock(&p->lock);
 	c->state = CONN_WORKER;
 	p->queue[(p->q_head + p->q_len) % MAX_CONNECTIONS] = ci;
 	p->q_len++;
 	if (p->n_idle > 0) {
-		struct worker *w = &p->workers[p->idle[--p->n_idle]];
+		w = &p->workers[p->idle[--p->n_idle]];
 		w->idle = false;
-		pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&p->lock);
+	/* Woken after the unlock, so that it does not wake to a held lock
+	 * (it finds the queue as it is then: nothing is lost). */
+	if (w != NULL)
+		pthread_cond_signal(&w->wake);
 }
 
 static void conn_close(struct pool *p, int epfd, int ci)
@@ -758,21 +773,21 @@ static int check_deadlines(struct pool *p, int epfd)
 			next = c->deadline_ms;
 		}
 	}
-	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < p->n_workers; i++) {
 		struct worker *w = &p->workers[i];
-		if (w->deadline_ms == 0 || w->shut)
-			continue;
-		if (w->deadline_ms <= now) {
-			log_warn("FastCGI: a request did not arrive, or its answer was not taken, "
-			         "within read_timeout: connection shut down");
-			shutdown(p->conns[w->conn].fd, SHUT_RDWR);
-			w->shut = true;
-		} else if (w->deadline_ms < next) {
-			next = w->deadline_ms;
+		pthread_mutex_lock(&w->dl_lock);
+		if (w->deadline_ms != 0 && !w->shut) {
+			if (w->deadline_ms <= now) {
+				log_warn("FastCGI: a request did not arrive, or its answer was not "
+				         "taken, within read_timeout: connection shut down");
+				shutdown(p->conns[w->conn].fd, SHUT_RDWR);
+				w->shut = true;
+			} else if (w->deadline_ms < next) {
+				next = w->deadline_ms;
+			}
 		}
+		pthread_mutex_unlock(&w->dl_lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	return (int)(next - now) + 1;
 }
 
@@ -805,11 +820,13 @@ static int start_workers(struct pool *p, struct handler *parent)
 		w->conn = -1;
 		handler_clone(&w->h, parent);
 		pthread_cond_init(&w->wake, NULL);
+		pthread_mutex_init(&w->dl_lock, NULL);
 		FCGX_InitRequest(&w->req, -1, 0); /* never accepts: listen_sock -1 */
 		if (pthread_create(&w->thread, &attr, worker_main, w) != 0) {
 			log_error("FastCGI: cannot start a worker thread");
 			handler_fini(&w->h);
 			pthread_cond_destroy(&w->wake);
+			pthread_mutex_destroy(&w->dl_lock);
 			break;
 		}
 		p->n_workers++;
@@ -831,6 +848,7 @@ static void stop_workers(struct pool *p)
 		FCGX_Free(&w->req, 1);
 		handler_fini(&w->h);
 		pthread_cond_destroy(&w->wake);
+		pthread_mutex_destroy(&w->dl_lock);
 	}
 }
 

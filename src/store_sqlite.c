@@ -1686,6 +1686,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 static void sq_idle(struct store *base)
 {
 	struct sqlite_store *st = SQ(base);
+	struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	int rc;
 
 	if (!st->responder ||
@@ -1700,9 +1701,23 @@ static void sq_idle(struct store *base)
 			log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
 		return;
 	}
+	/*
+	 * A checkpoint while another process commits leaves that commit's
+	 * pages behind; the WAL then never starts over (it does only after a
+	 * complete checkpoint), and every later commit finds it large and
+	 * checkpoints again, each time with two flushes.  So it is done
+	 * holding DB-write.lock, taken without waiting: when another writer
+	 * has it, the checkpoint waits for this connection's next commit.
+	 */
+	open_write_lock(st);
+	if (st->write_fd >= 0 && fcntl(st->write_fd, F_SETLK, &lock) != 0) {
+		st->wal_pages = WAL_CHECKPOINT_PAGES;
+		return;
+	}
 	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
 	    SQLITE_OK)
 		log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
+	write_unlock(st);
 }
 
 /*
