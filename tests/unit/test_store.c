@@ -1093,6 +1093,73 @@ static void test_prune(const char *path)
 	store_close(st);
 }
 
+/* A 32-bit field of the database's wal-index (SQLite's -shm file, native byte order). */
+static unsigned shm_u32(const char *path, off_t offset)
+{
+	char shm[600];
+	unsigned v = 0;
+	int fd;
+
+	snprintf(shm, sizeof shm, "%s-shm", path);
+	fd = open(shm, O_RDONLY);
+	if (fd < 0 || pread(fd, &v, sizeof v, offset) != (ssize_t)sizeof v)
+		v = 0;
+	if (fd >= 0)
+		close(fd);
+	return v;
+}
+
+/* The wal-index header's mxFrame (frames in the log) and nBackfill (checkpointed). */
+#define SHM_MX_FRAME 16
+#define SHM_N_BACKFILL 96
+
+/*
+ * A responder's checkpoint holds DB-write.lock, so that no other
+ * process's commit is left out of it: while another process holds the
+ * lock it does not checkpoint at all, and does once the lock is free.
+ * (An open file description lock conflicts with the store's own lock
+ * even within this process.)
+ */
+static void test_checkpoint_holds_lock(void)
+{
+	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true, .responder = true};
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	char path[512], lock[600], err[512] = "";
+	struct store *st;
+	int fd;
+
+	new_path(path, sizeof path, "ckpt");
+	o.path = path;
+	st = store_open(&o, err, sizeof err);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	/* Past the 1000 pages a responder's log may hold (each commit adds a few). */
+	for (int i = 0; i < 5000 && shm_u32(path, SHM_MX_FRAME) < 1100; i++) {
+		struct delivery d = make_delivery(T0_MS, "{}");
+		d.status_code = 403;
+		d.reason = "forbidden";
+		CHECK(store_record(st, &d) == 0);
+	}
+	CHECK(shm_u32(path, SHM_MX_FRAME) >= 1100);
+	CHECK(shm_u32(path, SHM_N_BACKFILL) == 0);
+
+	snprintf(lock, sizeof lock, "%s-write.lock", path);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+	store_idle(st);
+	CHECK(shm_u32(path, SHM_N_BACKFILL) == 0); /* another writer holds the lock */
+	fl.l_type = F_UNLCK;
+	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+	store_idle(st);
+	CHECK(shm_u32(path, SHM_N_BACKFILL) >= 1100); /* the whole log */
+	CHECK(shm_u32(path, SHM_N_BACKFILL) == shm_u32(path, SHM_MX_FRAME));
+	if (fd >= 0)
+		close(fd);
+	store_close(st);
+}
+
 int main(void)
 {
 	char path[512];
@@ -1132,6 +1199,7 @@ int main(void)
 	test_races(path);
 	test_error_rolls_back(path);
 	test_prune(path);
+	test_checkpoint_holds_lock();
 
 	if (test_failures == 0) {
 		char cmd[600];
