@@ -28,6 +28,7 @@
 
 #include "fcgi.h"
 #include "group_commit.h"
+#include "store.h"
 #include "util.h"
 
 /* Backlog of the `serve` listening socket. */
@@ -229,6 +230,8 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 #define QUEUED_GRACE_MS 2000
 /* How long accepting pauses after running out of descriptors. */
 #define ACCEPT_PAUSE_MS 1000
+/* Requests the main thread answers together (answer_here). */
+#define HERE_BATCH_MAX 16
 /* FastCGI record header (FastCGI specification, section 3.3). */
 #define FCGI_HEADER_BYTES 8
 #define FCGI_RECORD_PARAMS 4
@@ -265,9 +268,22 @@ struct worker {
 	/* The worker's connection and deadline, between it and the main
 	 * thread (a lock of its own: the pool's is busy with dispatching). */
 	pthread_mutex_t dl_lock;
-	int conn;             /* index in pool->conns of the request in hand (while deadline_ms) */
+	int conn;             /* index in pool->conns of the request in hand, or -1 */
 	int64_t deadline_ms;  /* while receiving or sending: shut the connection down then; else 0 */
 	bool shut;            /* the deadline passed and the connection was shut down */
+};
+
+/* A request the main thread answers, one of a batch. */
+struct here {
+	struct handler h;     /* one per request: its job points into its hooks cache */
+	FCGX_Request req;
+	struct request r;
+	struct received rx;
+	struct prepared pr;
+	struct answer ans;
+	bool begun;           /* request_begin succeeded */
+	bool has_job;         /* pr.job is to be committed */
+	bool input_done;      /* its input was read to its end */
 };
 
 struct pool {
@@ -287,6 +303,11 @@ struct pool {
 	const char *web_server_addrs; /* FCGI_WEB_SERVER_ADDRS, or NULL */
 	struct conn conns[MAX_CONNECTIONS];
 	size_t n_conns;
+	bool answer_here;            /* complete requests are answered by the main thread */
+	struct group_commit *group; /* the process's group commit (borrowed) */
+	struct here here[HERE_BATCH_MAX];
+	int ready[HERE_BATCH_MAX];   /* conns whose requests it answers next, together */
+	int n_ready;
 };
 
 static ssize_t fcgi_read(void *ctx, char *buf, size_t len)
@@ -315,13 +336,79 @@ static int format_answer(const struct answer *ans, char *buf, size_t cap)
 }
 
 /*
- * One request on connection c, in worker w: libfcgi reads the parameters,
- * the handler receives the body (under the deadline), then processes it
- * and the answer is written.  Returns whether the connection may carry
- * another request: the server asked to keep it (FCGI_KEEP_CONN), the
- * request's input was read to its end and nothing failed.  *read_all
- * tells whether the request's input was read to its end (nothing the
- * server still sends is left unread).
+ * The start of a request on connection c: libfcgi reads its parameters
+ * from a dup() of the connection.  False when it is not a request (EOF,
+ * garbage, or shut down at the deadline).
+ */
+static bool request_begin(FCGX_Request *req, struct conn *c, struct request *r)
+{
+	req->ipcFd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	if (req->ipcFd < 0) {
+		log_error("FastCGI: dup: %s", strerror(errno));
+		return false;
+	}
+	/* Not closed by the Finish that FCGX_Accept_r starts with; and
+	 * closed without libfcgi's own blocking drain when it closes it. */
+	req->keepConnection = 1;
+	req->detached = 1;
+	if (FCGX_Accept_r(req) < 0) {
+		req->ipcFd = -1; /* libfcgi closed it */
+		return false;
+	}
+	r->params = req->envp;
+	r->read_body = fcgi_read;
+	r->read_ctx = req->in;
+	return true;
+}
+
+/* Whether the request's input was read to its end: whatever the handler
+ * did not read means the connection cannot be reused; reading one byte
+ * tells (the request is complete here). */
+static bool input_read(FCGX_Request *req, const struct received *rx)
+{
+	return !rx->dropped && FCGX_GetChar(req->in) == EOF && FCGX_GetError(req->in) == 0;
+}
+
+/*
+ * Writes the answer; false when that failed.  The error stream is closed
+ * first (it carries nothing: our log goes to stderr itself), so that
+ * closing the output writes the answer, its end and FCGI_END_REQUEST in
+ * one write: a server that closes the connection once it has the
+ * answer's end (lighttpd does) would make a second write fail.
+ */
+static bool answer_send(FCGX_Request *req, const struct answer *ans)
+{
+	char out[512];
+	int n = format_answer(ans, out, sizeof out);
+	bool ok = FCGX_PutStr(out, n, req->out) >= 0;
+
+	ok &= FCGX_FClose(req->err) == 0;
+	ok &= FCGX_FClose(req->out) == 0;
+	return ok;
+}
+
+/*
+ * The end of a request whose answer was sent (sent: without error):
+ * returns whether the connection may carry another request: the server
+ * asked to keep it (FCGI_KEEP_CONN), the request's input was read to its
+ * end and nothing failed.  *read_all tells whether the input was read to
+ * its end (nothing the server still sends is left unread).
+ */
+static bool request_end(FCGX_Request *req, bool input_done, bool sent, bool *read_all)
+{
+	bool keep = req->keepConnection && input_done && sent && FCGX_GetError(req->in) == 0;
+
+	*read_all = input_done && sent;
+	req->keepConnection = 0;
+	req->detached = 1;
+	FCGX_Finish_r(req); /* closes only libfcgi's dup */
+	return keep;
+}
+
+/*
+ * One request on connection c, in worker w: the handler receives the body
+ * (under the deadline), then processes it and the answer is written
+ * (under the deadline too).  Returns request_end's answer.
  */
 static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 {
@@ -329,40 +416,22 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 	struct received rx;
 	struct answer ans = {0};
 	struct request r;
-	char out[512];
-	bool input_done, timed_out, keep;
-	int n, werr;
+	bool input_done, timed_out, sent;
 
-	w->req.ipcFd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 	*read_all = false;
-	if (w->req.ipcFd < 0) {
-		log_error("FastCGI: dup: %s", strerror(errno));
+	if (!request_begin(&w->req, c, &r))
 		return false;
-	}
-	/* Not closed by the Finish that FCGX_Accept_r starts with; and
-	 * closed without libfcgi's own blocking drain when it closes it. */
-	w->req.keepConnection = 1;
-	w->req.detached = 1;
-	if (FCGX_Accept_r(&w->req) < 0) {
-		/* libfcgi closed its descriptor: not a request (EOF, garbage, or
-		 * shut down at the deadline). */
-		w->req.ipcFd = -1;
-		return false;
-	}
-	r.params = w->req.envp;
-	r.read_body = fcgi_read;
-	r.read_ctx = w->req.in;
 	handler_receive(&w->h, &r, &rx);
-	/* Whatever the handler did not read means the connection cannot be
-	 * reused; reading one byte tells (the request is complete here). */
-	input_done = !rx.dropped && FCGX_GetChar(w->req.in) == EOF &&
-	             FCGX_GetError(w->req.in) == 0;
+	input_done = input_read(&w->req, &rx);
 	pthread_mutex_lock(&w->dl_lock);
 	w->deadline_ms = 0;
 	timed_out = w->shut;
 	pthread_mutex_unlock(&w->dl_lock);
 
+	/* A writer about to commit waits a moment for this delivery. */
+	group_commit_expect(w->h.group);
 	handler_process(&w->h, &r, &rx, &ans);
+	group_commit_unexpect(w->h.group);
 	handler_received_free(&rx);
 	/* Sending is bounded as receiving is: a client that does not read
 	 * its answers must not hold this thread past read_timeout. */
@@ -370,27 +439,14 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 	if (!w->shut)
 		w->deadline_ms = time_now_ms() + p->read_timeout_ms;
 	pthread_mutex_unlock(&w->dl_lock);
-	n = format_answer(&ans, out, sizeof out);
-	/* The error stream is closed first (it carries nothing: our log goes
-	 * to stderr itself), so that closing the output writes the answer,
-	 * its end and FCGI_END_REQUEST in one write: a server that closes the
-	 * connection once it has the answer's end (lighttpd does) would make
-	 * a second write fail. */
-	werr = timed_out || FCGX_PutStr(out, n, w->req.out) < 0;
-	werr |= FCGX_FClose(w->req.err) != 0;
-	werr |= FCGX_FClose(w->req.out) != 0;
+	sent = !timed_out && answer_send(&w->req, &ans);
 	pthread_mutex_lock(&w->dl_lock);
 	w->deadline_ms = 0;
-	werr |= w->shut;
+	sent = sent && !w->shut;
 	pthread_mutex_unlock(&w->dl_lock);
-	if (werr && !timed_out)
+	if (!sent && !timed_out)
 		log_warn("the web server went away before the answer was sent");
-	keep = w->req.keepConnection && input_done && !werr && FCGX_GetError(w->req.in) == 0;
-	*read_all = input_done && !werr;
-	w->req.keepConnection = 0;
-	w->req.detached = 1;
-	FCGX_Finish_r(&w->req); /* closes only libfcgi's dup */
-	return keep;
+	return request_end(&w->req, input_done, sent, read_all);
 }
 
 static void *worker_main(void *arg)
@@ -441,6 +497,13 @@ static void *worker_main(void *arg)
 		/* A writer about to commit waits a moment for this job. */
 		group_commit_expect(w->h.group);
 		keep = serve_one(w, &p->conns[ci], &read_all);
+		/* Whatever way it ended, its connection is no longer the
+		 * worker's to be shut down at a deadline (the slot may soon
+		 * carry another connection). */
+		pthread_mutex_lock(&w->dl_lock);
+		w->deadline_ms = 0;
+		w->conn = -1;
+		pthread_mutex_unlock(&w->dl_lock);
 		group_commit_unexpect(w->h.group);
 		/*
 		 * A unix socket that carries no more requests, and whose request
@@ -503,6 +566,87 @@ static void dispatch(struct pool *p, int epfd, int ci)
 		pthread_cond_signal(&w->wake);
 }
 
+/*
+ * Answers the requests of p->ready on the main thread (answer_here), in
+ * one transaction.  Each arrived whole, so every byte of it is in its
+ * socket's queue and reading it cannot block, and its answer is a few
+ * hundred bytes into an empty socket buffer; the transaction, at
+ * durability = normal with SQLite, takes microseconds.  Handing each
+ * request to a worker, and the worker's answer back, would cost more than
+ * the work: the requests that arrive together are received and checked
+ * one after the other, committed together, then answered.
+ */
+static void answer_ready(struct pool *p, int epfd)
+{
+	struct store_job jobs[HERE_BATCH_MAX];
+	size_t n_jobs = 0, k = 0;
+	int n = p->n_ready;
+	bool opened = true, hooks = false;
+
+	p->n_ready = 0;
+	for (int i = 0; i < n; i++) {
+		struct here *x = &p->here[i];
+		x->begun = request_begin(&x->req, &p->conns[p->ready[i]], &x->r);
+		x->has_job = false;
+		if (!x->begun)
+			continue;
+		handler_receive(&x->h, &x->r, &x->rx);
+		x->input_done = input_read(&x->req, &x->rx);
+		x->has_job = handler_prepare(&x->h, &x->r, &x->rx, &x->pr, &x->ans);
+		if (x->has_job)
+			jobs[n_jobs++] = x->pr.job;
+	}
+	if (n_jobs > 0)
+		opened = group_commit_submit_many(p->group, jobs, n_jobs);
+	for (int i = 0; i < n; i++) {
+		struct here *x = &p->here[i];
+		int ci = p->ready[i];
+		struct conn *c = &p->conns[ci];
+		bool keep = false, read_all = false;
+
+		if (x->begun) {
+			bool sent;
+			if (x->has_job) {
+				x->pr.job = jobs[k++];
+				handler_complete(&x->h, &x->pr, opened, &x->ans);
+			}
+			handler_received_free(&x->rx);
+			sent = answer_send(&x->req, &x->ans);
+			if (!sent)
+				log_warn("the web server went away before the answer was sent");
+			keep = request_end(&x->req, x->input_done, sent, &read_all);
+			hooks = hooks || x->h.hooks_pending;
+			x->h.hooks_pending = false;
+		}
+		/* As a worker does (worker_main), but no slot to hand back. */
+		c->keep = keep;
+		c->closed = !keep && read_all && c->is_unix;
+		if (c->closed)
+			close(c->fd);
+		conn_returned(p, epfd, ci, stop_requested);
+	}
+	p->here[0].h.hooks_pending = hooks;
+	handler_after_answer(&p->here[0].h);
+}
+
+/* A request ready for its answer: here when it may be, else by a worker. */
+static void hand_over(struct pool *p, int epfd, int ci, bool complete)
+{
+	struct conn *c = &p->conns[ci];
+
+	if (!complete || !p->answer_here || stop_requested) {
+		dispatch(p, epfd, ci);
+		return;
+	}
+	if (c->watched)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->watched = false;
+	c->state = CONN_WORKER;
+	p->ready[p->n_ready++] = ci;
+	if (p->n_ready == HERE_BATCH_MAX)
+		answer_ready(p, epfd);
+}
+
 static void conn_close(struct pool *p, int epfd, int ci)
 {
 	struct conn *c = &p->conns[ci];
@@ -518,11 +662,11 @@ static void conn_close(struct pool *p, int epfd, int ci)
 /*
  * Whether the request arriving on c is complete: the FastCGI records in
  * the socket's queue (looked at, not taken) end both the PARAMS and the
- * STDIN stream.  Also true for anything a worker should see now: a
- * management record, a request too large to wait for, a malformed
- * stream (libfcgi then refuses it).
+ * STDIN stream (*complete is then true).  Also true for anything a
+ * worker should see now: a management record, a request too large to
+ * wait for, a malformed stream (libfcgi then refuses it).
  */
-static bool gate_open(struct conn *c)
+static bool gate_open(struct conn *c, bool *complete)
 {
 	static unsigned char buf[GATE_PEEK_BYTES];
 	size_t off = 0, n, records = 0;
@@ -530,6 +674,7 @@ static bool gate_open(struct conn *c)
 	ssize_t got;
 	int avail = 0;
 
+	*complete = false;
 	if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
 		return false;
 	c->started = true;
@@ -551,7 +696,7 @@ static bool gate_open(struct conn *c)
 		if (clen == 0 && h[1] == FCGI_RECORD_PARAMS)
 			params_done = true;
 		if (clen == 0 && h[1] == FCGI_RECORD_STDIN && params_done)
-			return true;
+			return *complete = true;
 		off += FCGI_HEADER_BYTES + clen + h[6];
 	}
 	c->gate_need = off + FCGI_HEADER_BYTES;
@@ -575,12 +720,12 @@ static void conn_event(struct pool *p, int epfd, int ci, uint32_t events)
 	if (c->state != CONN_ARRIVING)
 		return;
 	{
-		bool was_started = c->started;
-		bool open = gate_open(c);
+		bool was_started = c->started, complete;
+		bool open = gate_open(c, &complete);
 		if (c->started && !was_started)
 			c->deadline_ms = time_now_ms() + p->read_timeout_ms;
 		if (open) {
-			dispatch(p, epfd, ci);
+			hand_over(p, epfd, ci, complete);
 			return;
 		}
 	}
@@ -709,6 +854,7 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 		struct sockaddr_storage sa;
 		socklen_t len = sizeof sa;
 		int fd = accept4(listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC), ci = -1, one = 1;
+		bool complete;
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
@@ -743,8 +889,8 @@ static bool accept_all(struct pool *p, int epfd, int listen_fd)
 		 * connects: when it is there already it goes to a worker without
 		 * a round through epoll.  (Registering later loses nothing: epoll
 		 * reports input already queued when a descriptor is added.) */
-		if (gate_open(&p->conns[ci]))
-			dispatch(p, epfd, ci);
+		if (gate_open(&p->conns[ci], &complete))
+			hand_over(p, epfd, ci, complete);
 		else if (conn_watch(p, epfd, ci) < 0)
 			conn_close(p, epfd, ci);
 	}
@@ -832,7 +978,17 @@ static int start_workers(struct pool *p, struct handler *parent)
 		p->n_workers++;
 	}
 	pthread_attr_destroy(&attr);
-	return p->n_workers > 0 ? 0 : -1;
+	if (p->n_workers == 0)
+		return -1;
+	for (int i = 0; i < HERE_BATCH_MAX; i++) {
+		handler_clone(&p->here[i].h, parent);
+		FCGX_InitRequest(&p->here[i].req, -1, 0);
+	}
+	p->group = parent->group;
+	/* Where committing waits for nothing but SQLite itself. */
+	p->answer_here = parent->cfg_ok && !parent->cfg.durability_full &&
+	                 !store_is_postgresql(parent->cfg.db);
+	return 0;
 }
 
 static void stop_workers(struct pool *p)
@@ -849,6 +1005,10 @@ static void stop_workers(struct pool *p)
 		handler_fini(&w->h);
 		pthread_cond_destroy(&w->wake);
 		pthread_mutex_destroy(&w->dl_lock);
+	}
+	for (int i = 0; i < HERE_BATCH_MAX; i++) {
+		FCGX_Free(&p->here[i].req, 1);
+		handler_fini(&p->here[i].h);
 	}
 }
 
@@ -967,6 +1127,8 @@ int fcgi_serve(struct handler *h, int listen_fd)
 				conn_event(p, epfd, (int)(tag - 2), evs[i].events);
 			}
 		}
+		if (p->n_ready > 0)
+			answer_ready(p, epfd);
 		take_done(p, epfd, stopping);
 	}
 	stop_workers(p);

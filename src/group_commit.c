@@ -39,9 +39,10 @@
 #define GATHER_US 1000
 #endif
 
-/* One submitted job, on its submitter's stack. */
+/* The jobs of one submit, on its submitter's stack. */
 struct waiter {
-	struct store_job *job;
+	struct store_job *jobs;
+	size_t n_jobs;
 	pthread_cond_t wake; /* its job is done, or it is to write the next batch */
 	bool done;           /* its batch is over */
 	bool no_store;       /* the database could not be opened */
@@ -50,8 +51,8 @@ struct waiter {
 
 struct group_commit {
 	pthread_mutex_t lock;
-	struct waiter *head, *tail;     /* queued jobs, oldest first */
-	size_t queued;                  /* jobs from head to tail */
+	struct waiter *head, *tail;     /* queued submits, oldest first */
+	size_t queued;                  /* their jobs */
 	int arriving;                   /* threads between group_commit_expect and their submit */
 	bool gathering;                 /* the writer (head's thread) waits for them */
 	bool writing;                   /* a thread holds the writer role */
@@ -120,24 +121,28 @@ static void give_role_up(struct group_commit *g)
 }
 
 /*
- * The writer's turn: takes the oldest queued jobs (the lock held on entry
- * and on return, released while writing), writes them in one batch and
- * marks them done.
+ * The writer's turn: takes the oldest queued submits (the lock held on
+ * entry and on return, released while writing), as many as fit in one
+ * batch (the head always does), writes their jobs in one batch and marks
+ * them done.
  */
 static void write_batch(struct group_commit *g)
 {
 	struct store_job jobs[STORE_BATCH_MAX];
 	struct waiter *taken[STORE_BATCH_MAX];
-	size_t n = 0;
+	size_t n = 0, n_taken = 0;
 	bool opened, sync_after = false;
 
-	while (g->head != NULL && n < STORE_BATCH_MAX) {
-		taken[n] = g->head;
-		jobs[n] = *g->head->job;
-		jobs[n].may_defer_sync = true;
-		g->head = g->head->next;
-		g->queued--;
-		n++;
+	while (g->head != NULL && n + g->head->n_jobs <= STORE_BATCH_MAX) {
+		struct waiter *w = g->head;
+		for (size_t k = 0; k < w->n_jobs; k++) {
+			jobs[n] = w->jobs[k];
+			jobs[n].may_defer_sync = true;
+			n++;
+		}
+		taken[n_taken++] = w;
+		g->head = w->next;
+		g->queued -= w->n_jobs;
 	}
 	if (g->head == NULL)
 		g->tail = NULL;
@@ -169,16 +174,20 @@ static void write_batch(struct group_commit *g)
 	}
 
 	pthread_mutex_lock(&g->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (opened) {
-			*taken[i]->job = jobs[i];
-		} else {
-			taken[i]->job->rc = -1;
-			taken[i]->job->outcome = STORE_ERROR;
-			taken[i]->no_store = true;
+	n = 0;
+	for (size_t i = 0; i < n_taken; i++) {
+		struct waiter *w = taken[i];
+		for (size_t k = 0; k < w->n_jobs; k++, n++) {
+			if (opened) {
+				w->jobs[k] = jobs[n];
+			} else {
+				w->jobs[k].rc = -1;
+				w->jobs[k].outcome = STORE_ERROR;
+			}
 		}
-		taken[i]->done = true;
-		pthread_cond_signal(&taken[i]->wake);
+		w->no_store = !opened;
+		w->done = true;
+		pthread_cond_signal(&w->wake);
 	}
 	if (!sync_after)
 		give_role_up(g);
@@ -244,8 +253,20 @@ static void gather(struct group_commit *g, struct waiter *w)
 
 bool group_commit_submit(struct group_commit *g, struct store_job *job)
 {
-	struct waiter w = {.job = job};
+	return group_commit_submit_many(g, job, 1);
+}
 
+bool group_commit_submit_many(struct group_commit *g, struct store_job *jobs, size_t n)
+{
+	struct waiter w = {.jobs = jobs, .n_jobs = n};
+
+	if (n == 0 || n > STORE_BATCH_MAX) {
+		for (size_t k = 0; k < n; k++) {
+			jobs[k].rc = -1;
+			jobs[k].outcome = STORE_ERROR;
+		}
+		return n == 0;
+	}
 	pthread_cond_init(&w.wake, &wake_attr);
 	pthread_mutex_lock(&g->lock);
 	if (g->tail != NULL)
@@ -253,13 +274,13 @@ bool group_commit_submit(struct group_commit *g, struct store_job *job)
 	else
 		g->head = &w;
 	g->tail = &w;
-	g->queued++;
+	g->queued += n;
 	unexpect_locked(g);
 	while (!w.done) {
 		/* The role goes to the oldest job's thread (it may be this one). */
 		if (!g->writing && g->head == &w) {
 			gather(g, &w);
-			write_batch(g); /* w is the head: its job is in this batch */
+			write_batch(g); /* w is the head: its jobs are in this batch */
 		} else {
 			pthread_cond_wait(&w.wake, &g->lock);
 		}

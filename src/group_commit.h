@@ -39,6 +39,12 @@ void group_commit_free(struct group_commit *g);
 bool group_commit_submit(struct group_commit *g, struct store_job *job);
 
 /*
+ * The same for n jobs (1 to STORE_BATCH_MAX) of one thread, committed in
+ * one batch: one transaction, each job in a savepoint of its own.
+ */
+bool group_commit_submit_many(struct group_commit *g, struct store_job *jobs, size_t n);
+
+/*
  * The calling thread holds a request whose job it will submit (or not:
  * then it calls group_commit_unexpect once done with it).  A writer
  * about to commit waits a moment for such jobs (group_commit.c).  g may

@@ -177,22 +177,16 @@ static bool commit_job(struct handler *h, struct store_job *job)
 }
 
 /*
- * Writes the delivery row of a request that changed nothing else and sets
- * the answer.  When even that row cannot be written (no database, or an
- * error the store has logged) the rejection still stands -- the first
- * failed check decides (cfimages-webhook(8) REQUEST CONTRACT) -- except for a 200, which would tell the
- * sender its delivery was recorded: that becomes a 500 so it retries.
+ * The job that writes the delivery row of a request that changed nothing
+ * else (its answer is set by handler_complete).
  */
-static void finish(struct handler *h, struct delivery *d, const struct outcome *o,
-                   struct answer *ans)
+static void prepare_finish(struct prepared *pr, struct delivery *d, const struct outcome *o)
 {
-	struct store_job job = {.kind = STORE_JOB_RECORD, .d = d};
-
 	d->status_code = o->status;
 	d->reason = o->reason;
-	if ((!commit_job(h, &job) || job.rc < 0) && o->status == 200)
-		o = &INTERNAL;
-	set_answer(ans, o);
+	pr->job = (struct store_job){.kind = STORE_JOB_RECORD, .d = d};
+	pr->after = AFTER_FINISH;
+	pr->o = o;
 }
 
 /*
@@ -299,17 +293,16 @@ static const struct outcome *authenticate(struct handler *h, const struct reques
 
 /*
  * Rows 6 to 11, once the body is authenticated (a replay, row 11, is told
- * by the store, in the same transaction).  Returns the outcome; one
- * without a reason token has had its delivery row written already (by the
- * store's transaction) or could not have it written.
+ * by the store, in the same transaction), up to the store: returns the
+ * outcome that ends the delivery, or NULL when its job is prepared (pr).
  */
 static const struct outcome *apply(struct handler *h, const char *body, size_t len,
-                                   struct delivery *d, struct event *ev)
+                                   struct delivery *d, struct prepared *pr)
 {
 	const struct hook_list *hooks = NULL;
 	const char *why = NULL;
+	struct event *ev = &pr->ev;
 	struct store_job job = {.d = d, .ev = ev, .body = body, .body_len = len};
-	bool opened;
 
 	switch (event_parse(body, len, ev, &why)) {
 	case EVENT_OK:
@@ -334,9 +327,9 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 			d->reason = IGNORED.reason;
 			job.kind = STORE_JOB_RECORD_IGNORED;
 			job.message = why;
-			if (!commit_job(h, &job) || job.rc < 0)
-				return &INTERNAL_UNRECORDED;
-			return &IGNORED_RECORDED;
+			pr->job = job;
+			pr->after = AFTER_IGNORED;
+			return NULL;
 		}
 		return &IGNORED;
 	}
@@ -347,19 +340,30 @@ static const struct outcome *apply(struct handler *h, const char *body, size_t l
 	job.hooks = hooks->items;
 	job.n_hooks = hooks->n;
 	job.auto_register = h->cfg.auto_register;
-	opened = commit_job(h, &job);
-	if (opened && job.outcome == STORE_APPLIED && hooks->n)
+	pr->job = job;
+	pr->after = AFTER_APPLY;
+	return NULL;
+}
+
+/* The outcome of an applied event's job (its row is written, or could not be). */
+static const struct outcome *applied(struct handler *h, const struct prepared *pr, bool opened)
+{
+	const struct store_job *job = &pr->job;
+	const struct event *ev = &pr->ev;
+	const struct delivery *d = job->d;
+
+	if (opened && job->outcome == STORE_APPLIED && job->n_hooks)
 		h->hooks_pending = true;
 	if (!opened)
 		return &INTERNAL_UNRECORDED;
-	switch (job.outcome) {
+	switch (job->outcome) {
 	case STORE_APPLIED:
 		log_info("image %s: now %s (%s)", ev->image_id, ev->status, ev->event_name);
 		return &PROCESSED;
 	case STORE_DUPLICATE:
 	case STORE_STALE:
 		log_info("image %s: %s %s not applied (%s)", ev->image_id, ev->event_name,
-		         ev->status, job.outcome == STORE_STALE ? "stale" : "duplicate");
+		         ev->status, job->outcome == STORE_STALE ? "stale" : "duplicate");
 		return &PROCESSED;
 	case STORE_REPLAY:
 		log_info("image %s: message %s applied meanwhile by another process (replay)",
@@ -416,13 +420,13 @@ void handler_receive(struct handler *h, const struct request *req, struct receiv
 	sha256(rx->body, rx->got, rx->d.body_sha256);
 }
 
-void handler_process(struct handler *h, const struct request *req, struct received *rx,
-                     struct answer *ans)
+bool handler_prepare(struct handler *h, const struct request *req, struct received *rx,
+                     struct prepared *pr, struct answer *ans)
 {
 	struct delivery *d = &rx->d;
-	struct event ev = {0};
 	const struct outcome *o = rx->decided;
 
+	memset(pr, 0, sizeof *pr);
 	if (!h->cfg_ok) {
 		/* Logged for every request, but the first one after handler_init
 		 * logged it (a CGI request would say it twice). */
@@ -430,29 +434,60 @@ void handler_process(struct handler *h, const struct request *req, struct receiv
 			log_error("configuration: %s", h->cfg_error);
 		h->cfg_error_logged = false;
 		set_answer(ans, &INTERNAL);
-		return;
+		return false;
 	}
 	if (rx->dropped) {
 		log_warn("request from %s dropped: its body was not received (read error or "
 		         "read_timeout)",
 		         d->remote_addr ? d->remote_addr : "?");
 		set_answer(ans, &INTERNAL);
-		return;
+		return false;
 	}
-	if (o != NULL) {
-		finish(h, d, o, ans);
-		return;
+	if (o == NULL) {
+		o = authenticate(h, req, rx->body, rx->got, d);
+		if (o == NULL && (!rx->clen_ok || rx->got < (size_t)rx->clen))
+			o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
+		if (o == NULL)
+			o = apply(h, rx->body, rx->got, d, pr);
+		if (o == NULL)
+			return true; /* apply prepared the job */
 	}
-	o = authenticate(h, req, rx->body, rx->got, d);
-	if (o == NULL && (!rx->clen_ok || rx->got < (size_t)rx->clen))
-		o = &BAD_JSON; /* truncated: fewer bytes than CONTENT_LENGTH */
-	if (o == NULL)
-		o = apply(h, rx->body, rx->got, d, &ev);
-	if (o->reason == NULL)
-		set_answer(ans, o); /* its row is written already (or could not be) */
-	else
-		finish(h, d, o, ans);
-	event_free(&ev);
+	prepare_finish(pr, d, o);
+	return true;
+}
+
+void handler_complete(struct handler *h, struct prepared *pr, bool opened, struct answer *ans)
+{
+	const struct outcome *o = pr->o;
+
+	switch (pr->after) {
+	case AFTER_FINISH:
+		/* When even the row cannot be written (no database, or an error
+		 * the store has logged) the rejection still stands -- the first
+		 * failed check decides (cfimages-webhook(8) REQUEST CONTRACT) --
+		 * except for a 200, which would tell the sender its delivery was
+		 * recorded: that becomes a 500 so it retries. */
+		if ((!opened || pr->job.rc < 0) && o->status == 200)
+			o = &INTERNAL;
+		break;
+	case AFTER_IGNORED:
+		o = !opened || pr->job.rc < 0 ? &INTERNAL_UNRECORDED : &IGNORED_RECORDED;
+		break;
+	case AFTER_APPLY:
+		o = applied(h, pr, opened);
+		break;
+	}
+	set_answer(ans, o);
+	event_free(&pr->ev);
+}
+
+void handler_process(struct handler *h, const struct request *req, struct received *rx,
+                     struct answer *ans)
+{
+	struct prepared pr;
+
+	if (handler_prepare(h, req, rx, &pr, ans))
+		handler_complete(h, &pr, commit_job(h, &pr.job), ans);
 }
 
 void handler_received_free(struct received *rx)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "event.h"
 #include "hooks_cache.h"
 #include "request.h"
 #include "store.h"
@@ -82,6 +83,28 @@ void handler_receive(struct handler *h, const struct request *req, struct receiv
  */
 void handler_process(struct handler *h, const struct request *req, struct received *rx,
                      struct answer *ans);
+
+/*
+ * The second half in two steps, for a transport that commits several
+ * requests' jobs together: handler_prepare() does everything up to the
+ * store and returns true when the request has a job to commit (pr->job:
+ * its delivery row, and the event's effect), false when *ans is final
+ * already; once the job was committed (group_commit_submit_many, or
+ * store_write_batch), handler_complete() sets *ans from its result
+ * (opened: the database could be opened).  pr->job points into rx, pr
+ * and h's hooks cache: they must stay as they are until then.
+ * handler_process() is the two with the job committed alone.
+ */
+enum handler_after { AFTER_FINISH, AFTER_IGNORED, AFTER_APPLY };
+struct prepared {
+	struct store_job job;
+	enum handler_after after;      /* what the job's result decides */
+	const struct outcome *o;       /* AFTER_FINISH: the answer, if the row is written */
+	struct event ev;               /* the parsed payload (freed by handler_complete) */
+};
+bool handler_prepare(struct handler *h, const struct request *req, struct received *rx,
+                     struct prepared *pr, struct answer *ans);
+void handler_complete(struct handler *h, struct prepared *pr, bool opened, struct answer *ans);
 
 /* Frees what handler_receive allocated. */
 void handler_received_free(struct received *rx);

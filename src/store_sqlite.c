@@ -1710,10 +1710,15 @@ static void sq_idle(struct store *base)
 	 * has it, the checkpoint waits for this connection's next commit.
 	 */
 	open_write_lock(st);
-	if (st->write_fd >= 0 && fcntl(st->write_fd, F_SETLK, &lock) != 0) {
+	if (st->write_fd >= 0 && fcntl(st->write_fd, F_SETLK, &lock) != 0 &&
+	    (errno == EAGAIN || errno == EACCES)) {
 		st->wal_pages = WAL_CHECKPOINT_PAGES;
 		return;
 	}
+	/* (Any other failure: checkpointed without it, as writers go on
+	 * without it.)  Only the writer role of this process's group commit
+	 * runs this, so no other thread of it holds the lock meanwhile (an
+	 * unlock would release theirs too: record locks are the process's). */
 	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
 	    SQLITE_OK)
 		log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
