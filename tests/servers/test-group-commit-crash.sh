@@ -1,6 +1,6 @@
 #!/bin/sh
 # cfimages-webhook(8) DATABASE: with group commit a 200 still means
-# committed.  `serve --listen` (durability = full) takes deliveries of
+# committed.  `serve --listen` (durability = full, or $DURABILITY) takes deliveries of
 # distinct images from 16 client threads at once, so that its writer
 # commits them in batches; it is killed with SIGKILL in the middle.
 # Every delivery answered 200 before the kill must then be in the
@@ -38,7 +38,7 @@ start()
 {
 	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="$DB" \
 		CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" CFIMAGES_WEBHOOK_SECRET="$SECRET" \
-		CFIMAGES_WEBHOOK_DURABILITY=full CFIMAGES_WEBHOOK_LOG_LEVEL=debug \
+		CFIMAGES_WEBHOOK_DURABILITY="${DURABILITY:-full}" CFIMAGES_WEBHOOK_LOG_LEVEL=debug \
 		$CFW_WRAPPER "$CFW_BIN" serve --listen "$SOCK" \
 		</dev/null >/dev/null 2>"$T/serve.$1.stderr" &
 	SERVE_PID=$!

@@ -50,6 +50,7 @@ fastcgi.server = ( "/webhook" => ((
 	"bin-environment" => (
 		"CFIMAGES_WEBHOOK_CONFIG" => "$EMPTY_CONF",
 		"CFIMAGES_WEBHOOK_DB" => "$DB",
+		"CFIMAGES_WEBHOOK_DURABILITY" => "${DURABILITY:-full}",
 		"CFIMAGES_WEBHOOK_SECRET" => "$SECRET",
 		"CFIMAGES_WEBHOOK_SECRET_FILE" => "$T/secrets",
 		"CFIMAGES_WEBHOOK_HOOKS_DIR" => "$HOOKS",

@@ -4,7 +4,8 @@
  * grow waits while another thread is arriving (between
  * group_commit_expect and its submit or group_commit_unexpect), and stops
  * waiting as soon as that thread submits or gives up; a submit with
- * nobody arriving does not wait.  Commits are counted with SQLite's
+ * nobody arriving does not wait; the jobs of one submit share a
+ * transaction.  Commits are counted with SQLite's
  * commit hook on the group's own connection, so "in one transaction" is
  * observed, not inferred from the log.
  *
@@ -259,6 +260,31 @@ static void test_unexpect(void)
 	CHECK(g->arriving == 0 && !g->gathering && !g->writing && g->head == NULL);
 }
 
+/* 4. Several jobs of one thread (the main thread's batch, src/fcgi.c):
+ * one transaction, and each job's own result given back. */
+static void test_many(void)
+{
+	struct record r[3];
+	struct store_job jobs[3];
+	bool ok;
+
+	for (int i = 0; i < 3; i++) {
+		make_record(&r[i], "192.0.2.4");
+		jobs[i] = r[i].job;
+	}
+	atomic_store(&commits, 0);
+	ok = group_commit_submit_many(g, jobs, 3);
+	CHECK(ok);
+	for (int i = 0; i < 3; i++)
+		CHECK_MSG(jobs[i].rc == 0 && r[i].d.id > 0, "job %d: rc %d, id %lld", i, jobs[i].rc,
+		          (long long)r[i].d.id);
+	CHECK(r[0].d.id != r[1].d.id && r[1].d.id != r[2].d.id && r[0].d.id != r[2].d.id);
+	CHECK_MSG(atomic_load(&commits) == 1, "%d commits for the three jobs",
+	          atomic_load(&commits));
+	CHECK_MSG(rows_from("192.0.2.4") == 3, "%ld rows", rows_from("192.0.2.4"));
+	CHECK(g->queued == 0 && !g->writing && g->head == NULL);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmpdir) == NULL) {
@@ -286,6 +312,7 @@ int main(void)
 	test_alone();
 	test_gathers();
 	test_unexpect();
+	test_many();
 
 	group_commit_free(g);
 	pthread_barrier_destroy(&expected);
