@@ -859,6 +859,8 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	st->slot_fd = -1;
 	st->write_fd = -1;
 	pthread_mutex_init(&st->synced_lock, NULL);
+	pthread_mutex_init(&st->ckpt_lock, NULL);
+	pthread_cond_init(&st->ckpt_wake, NULL);
 	st->lazy = opts->one_shot;
 	st->responder = opts->responder;
 	st->db_mode = opts->db_mode;
@@ -959,6 +961,15 @@ static void sq_close(struct store *base)
 
 	if (st == NULL)
 		return;
+	if (st->ckpt_started) {
+		pthread_mutex_lock(&st->ckpt_lock);
+		st->ckpt_stop = true;
+		pthread_cond_broadcast(&st->ckpt_wake);
+		pthread_mutex_unlock(&st->ckpt_lock);
+		pthread_join(st->ckpt_thread, NULL);
+	}
+	pthread_cond_destroy(&st->ckpt_wake);
+	pthread_mutex_destroy(&st->ckpt_lock);
 	for (i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK) {
@@ -1659,17 +1670,30 @@ static enum store_outcome sq_apply(struct store *base, const struct event *ev, c
 }
 
 /*
- * A responder checkpoints its WAL once it holds this many frames
- * (SQLite's own default).  A one-shot (CGI) process does it much sooner,
- * and truncates the WAL: the first connection to open a WAL database
- * rebuilds the WAL's index by reading all of it, forgetting how much of
- * it was checkpointed already (so the WAL would never start over), and
- * in CGI mode every request is such a first connection.  The truncating
- * checkpoint needs a moment without other readers and writers: it does
- * not wait for one (a later process will find it).
+ * A responder's checkpoints run on a thread of their own, with a
+ * connection of their own, so that no request waits for one: it is asked
+ * each time the WAL has grown by WAL_CHECKPOINT_PAGES frames since it was
+ * last asked, and copies them into the database without taking any lock
+ * (SQLite lets writers go on meanwhile).  The WAL starts over from its
+ * beginning only after a checkpoint that left nothing out, and under load
+ * another process always commits during one; so once the WAL holds
+ * WAL_RESTART_PAGES frames the checkpointer finishes with a second pass
+ * holding DB-write.lock, which only has the frames committed during the
+ * first to copy.  That is the one moment writers wait for a checkpoint
+ * (its two flushes), once every WAL_RESTART_PAGES frames.
+ *
+ * A one-shot (CGI) process truncates the WAL itself, much sooner: the
+ * first connection to open a WAL database rebuilds the WAL's index by
+ * reading all of it, forgetting how much of it was checkpointed already
+ * (so the WAL would never start over), and in CGI mode every request is
+ * such a first connection.  The truncating checkpoint needs a moment
+ * without other readers and writers: it does not wait for one (a later
+ * process will find it).
  */
 #define WAL_CHECKPOINT_PAGES 1000
+#define WAL_RESTART_PAGES 8000
 #define WAL_CHECKPOINT_PAGES_ONE_SHOT 32
+#define CHECKPOINTER_STACK_BYTES (256 * 1024)
 
 /* Records the WAL's size after each commit of this connection. */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
@@ -1682,18 +1706,121 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-/* A passive checkpoint (it never waits for readers or writers) once the WAL has grown. */
+/*
+ * The checkpointer's second pass: holding DB-write.lock, taken without
+ * waiting (a holder is writing: the next time, then).  An open file
+ * description lock, on a descriptor of its own: it conflicts with the
+ * record lock a writer thread of this process holds (record locks are
+ * the process's: taking one would succeed beside it, and giving it back
+ * would take the writer's away).
+ */
+static void checkpoint_locked(struct sqlite_store *st, sqlite3 *db)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	char path[STORE_PATH_SIZE];
+	int fd = -1;
+
+	if (snprintf(path, sizeof path, "%s-write.lock", st->path) < (int)sizeof path)
+		fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
+	if (fd < 0)
+		return;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+		int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* busy: another process's checkpoint */
+			log_warn("store: checkpoint: %s", sqlite3_errmsg(db));
+		fl.l_type = F_UNLCK;
+		fcntl(fd, F_OFD_SETLK, &fl);
+	}
+	close(fd);
+}
+
+static void *checkpointer_main(void *arg)
+{
+	struct sqlite_store *st = arg;
+	sqlite3 *db = NULL;
+
+	pthread_mutex_lock(&st->ckpt_lock);
+	for (;;) {
+		int rc, log_frames = 0;
+
+		while (!st->ckpt_asked && !st->ckpt_stop)
+			pthread_cond_wait(&st->ckpt_wake, &st->ckpt_lock);
+		if (st->ckpt_stop)
+			break;
+		st->ckpt_asked = false;
+		st->ckpt_running = true;
+		pthread_mutex_unlock(&st->ckpt_lock);
+
+		if (db == NULL) {
+			/* A first read tells the connection the database is in WAL
+			 * mode (else a checkpoint does nothing). */
+			if (sqlite3_open_v2(st->db_file, &db,
+			                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+			    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK ||
+			    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK ||
+			    sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK) {
+				log_warn("store: checkpoint: cannot open %s: %s", st->db_file,
+				         db ? sqlite3_errmsg(db) : "out of memory");
+				sqlite3_close(db);
+				db = NULL;
+			}
+		}
+		if (db != NULL) {
+			rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+			                               NULL);
+			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+				log_warn("store: checkpoint: %s", sqlite3_errmsg(db));
+			if (rc == SQLITE_OK && log_frames >= WAL_RESTART_PAGES)
+				checkpoint_locked(st, db);
+		}
+
+		pthread_mutex_lock(&st->ckpt_lock);
+		st->ckpt_running = false;
+		pthread_cond_broadcast(&st->ckpt_wake);
+	}
+	pthread_mutex_unlock(&st->ckpt_lock);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Asks the checkpointer for a checkpoint (it is started the first time). */
+static void checkpoint_ask(struct sqlite_store *st)
+{
+	pthread_mutex_lock(&st->ckpt_lock);
+	if (!st->ckpt_started) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, CHECKPOINTER_STACK_BYTES);
+		st->ckpt_started = pthread_create(&st->ckpt_thread, &attr, checkpointer_main, st) == 0;
+		pthread_attr_destroy(&attr);
+		if (!st->ckpt_started)
+			log_warn("store: cannot start the checkpointer thread");
+	}
+	st->ckpt_asked = st->ckpt_started;
+	pthread_cond_broadcast(&st->ckpt_wake);
+	pthread_mutex_unlock(&st->ckpt_lock);
+}
+
+void sqlite_checkpoint_wait(struct sqlite_store *st)
+{
+	pthread_mutex_lock(&st->ckpt_lock);
+	while (st->ckpt_started && (st->ckpt_asked || st->ckpt_running))
+		pthread_cond_wait(&st->ckpt_wake, &st->ckpt_lock);
+	pthread_mutex_unlock(&st->ckpt_lock);
+}
+
+/* After the answers: the one-shot truncation, or the checkpointer asked. */
 static void sq_idle(struct store *base)
 {
 	struct sqlite_store *st = SQ(base);
-	struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	int rc;
 
-	if (!st->responder ||
-	    st->wal_pages < (st->lazy ? WAL_CHECKPOINT_PAGES_ONE_SHOT : WAL_CHECKPOINT_PAGES))
+	if (!st->responder)
 		return;
-	st->wal_pages = 0;
 	if (st->lazy) {
+		if (st->wal_pages < WAL_CHECKPOINT_PAGES_ONE_SHOT)
+			return;
+		st->wal_pages = 0;
 		sqlite3_busy_handler(st->db, NULL, NULL);
 		rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_busy_handler(st->db, on_busy, st);
@@ -1701,28 +1828,12 @@ static void sq_idle(struct store *base)
 			log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
 		return;
 	}
-	/*
-	 * A checkpoint while another process commits leaves that commit's
-	 * pages behind; the WAL then never starts over (it does only after a
-	 * complete checkpoint), and every later commit finds it large and
-	 * checkpoints again, each time with two flushes.  So it is done
-	 * holding DB-write.lock, taken without waiting: when another writer
-	 * has it, the checkpoint waits for this connection's next commit.
-	 */
-	open_write_lock(st);
-	if (st->write_fd >= 0 && fcntl(st->write_fd, F_SETLK, &lock) != 0 &&
-	    (errno == EAGAIN || errno == EACCES)) {
-		st->wal_pages = WAL_CHECKPOINT_PAGES;
+	if (st->wal_pages < st->ckpt_asked_at)
+		st->ckpt_asked_at = 0; /* the WAL started over */
+	if (st->wal_pages - st->ckpt_asked_at < WAL_CHECKPOINT_PAGES)
 		return;
-	}
-	/* (Any other failure: checkpointed without it, as writers go on
-	 * without it.)  Only the writer role of this process's group commit
-	 * runs this, so no other thread of it holds the lock meanwhile (an
-	 * unlock would release theirs too: record locks are the process's). */
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
-	    SQLITE_OK)
-		log_warn("store: checkpoint: %s", sqlite3_errmsg(st->db));
-	write_unlock(st);
+	st->ckpt_asked_at = st->wal_pages;
+	checkpoint_ask(st);
 }
 
 /*

@@ -43,12 +43,23 @@ struct sqlite_store {
 	char *db_dir;                   /* the directory holding both */
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
+	/* A responder's checkpointer thread (store_sqlite.c, sq_idle). */
+	int ckpt_asked_at;              /* wal_pages when it was last asked (writer's side) */
+	pthread_mutex_t ckpt_lock;      /* guards the fields below */
+	pthread_cond_t ckpt_wake;       /* asked, stopping, or (for waiters) done */
+	pthread_t ckpt_thread;
+	bool ckpt_started, ckpt_stop;
+	bool ckpt_asked;                /* a checkpoint is wanted */
+	bool ckpt_running;              /* one is in progress */
 };
 
 static inline struct sqlite_store *SQ(struct store *st)
 {
 	return (struct sqlite_store *)st;
 }
+
+/* Waits until the checkpointer has done what it was asked (for tests). */
+void sqlite_checkpoint_wait(struct sqlite_store *st);
 
 /* Logs the connection's last error once, naming what was being done. */
 void sqlite_log_error(struct sqlite_store *st, const char *doing);

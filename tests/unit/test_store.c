@@ -1113,17 +1113,32 @@ static unsigned shm_u32(const char *path, off_t offset)
 #define SHM_MX_FRAME 16
 #define SHM_N_BACKFILL 96
 
+/* Commits rejected deliveries' rows until the WAL holds at least frames frames. */
+static void grow_wal(struct store *st, const char *path, unsigned frames)
+{
+	for (int i = 0; i < 20000 && shm_u32(path, SHM_MX_FRAME) < frames; i++) {
+		struct delivery d = make_delivery(T0_MS, "{}");
+		d.status_code = 403;
+		d.reason = "forbidden";
+		CHECK(store_record(st, &d) == 0);
+	}
+	CHECK_MSG(shm_u32(path, SHM_MX_FRAME) >= frames, "the WAL holds %u frames",
+	          shm_u32(path, SHM_MX_FRAME));
+}
+
 /*
- * A responder's checkpoint holds DB-write.lock, so that no other
- * process's commit is left out of it: while another process holds the
- * lock it does not checkpoint at all, and does once the lock is free.
- * (An open file description lock conflicts with the store's own lock
- * even within this process.)
+ * A responder's checkpoints (man DATABASE): store_idle only asks its
+ * checkpointer thread, which copies the WAL into the database on a
+ * connection of its own; while another process holds DB-write.lock it
+ * does not wait for it (an open file description lock taken here
+ * conflicts with the checkpointer's); a long WAL, checkpointed whole,
+ * starts over at the next commit.
  */
-static void test_checkpoint_holds_lock(void)
+static void test_checkpointer(void)
 {
 	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true, .responder = true};
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	struct delivery d = make_delivery(T0_MS, "{}");
 	char path[512], lock[600], err[512] = "";
 	struct store *st;
 	int fd;
@@ -1134,29 +1149,32 @@ static void test_checkpoint_holds_lock(void)
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
-	/* Past the 1000 pages a responder's log may hold (each commit adds a few). */
-	for (int i = 0; i < 5000 && shm_u32(path, SHM_MX_FRAME) < 1100; i++) {
-		struct delivery d = make_delivery(T0_MS, "{}");
-		d.status_code = 403;
-		d.reason = "forbidden";
-		CHECK(store_record(st, &d) == 0);
-	}
-	CHECK(shm_u32(path, SHM_MX_FRAME) >= 1100);
+	/* Past the 1000 frames after which the checkpointer is asked. */
+	grow_wal(st, path, 1100);
 	CHECK(shm_u32(path, SHM_N_BACKFILL) == 0);
+	store_idle(st);
+	sqlite_checkpoint_wait(SQ(st));
+	CHECK_MSG(shm_u32(path, SHM_N_BACKFILL) >= 1100, "%u frames checkpointed",
+	          shm_u32(path, SHM_N_BACKFILL));
 
+	/* Past the 8000 after which it also takes the lock, held here. */
 	snprintf(lock, sizeof lock, "%s-write.lock", path);
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	CHECK(fd >= 0);
 	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+	grow_wal(st, path, 8100);
 	store_idle(st);
-	CHECK(shm_u32(path, SHM_N_BACKFILL) == 0); /* another writer holds the lock */
+	sqlite_checkpoint_wait(SQ(st)); /* returns: the lock is not waited for */
+	CHECK(shm_u32(path, SHM_N_BACKFILL) == shm_u32(path, SHM_MX_FRAME));
 	fl.l_type = F_UNLCK;
 	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
-	store_idle(st);
-	CHECK(shm_u32(path, SHM_N_BACKFILL) >= 1100); /* the whole log */
-	CHECK(shm_u32(path, SHM_N_BACKFILL) == shm_u32(path, SHM_MX_FRAME));
 	if (fd >= 0)
 		close(fd);
+	/* Checkpointed whole: the next commit writes the WAL from its start. */
+	d.status_code = 403;
+	d.reason = "forbidden";
+	CHECK(store_record(st, &d) == 0);
+	CHECK_MSG(shm_u32(path, SHM_MX_FRAME) < 100, "the WAL holds %u frames",
+	          shm_u32(path, SHM_MX_FRAME));
 	store_close(st);
 }
 
@@ -1199,7 +1217,7 @@ int main(void)
 	test_races(path);
 	test_error_rolls_back(path);
 	test_prune(path);
-	test_checkpoint_holds_lock();
+	test_checkpointer();
 
 	if (test_failures == 0) {
 		char cmd[600];
