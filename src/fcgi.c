@@ -570,11 +570,13 @@ static void dispatch(struct pool *p, int epfd, int ci)
  * Answers the requests of p->ready on the main thread (answer_here), in
  * one transaction.  Each arrived whole, so every byte of it is in its
  * socket's queue and reading it cannot block, and its answer is a few
- * hundred bytes into an empty socket buffer; the transaction, at
- * durability = normal with SQLite, takes microseconds.  Handing each
- * request to a worker, and the worker's answer back, would cost more than
- * the work: the requests that arrive together are received and checked
- * one after the other, committed together, then answered.
+ * hundred bytes into an empty socket buffer; an SQLite transaction takes
+ * microseconds (and at durability = full one flush of the log, which
+ * serves the whole batch: the longer the flush, the more requests wait
+ * for the next one).  Handing each request to a worker, and the worker's
+ * answer back, would cost more than the work: the requests that arrive
+ * together are received and checked one after the other, committed
+ * together, then answered.
  */
 static void answer_ready(struct pool *p, int epfd)
 {
@@ -985,9 +987,8 @@ static int start_workers(struct pool *p, struct handler *parent)
 		FCGX_InitRequest(&p->here[i].req, -1, 0);
 	}
 	p->group = parent->group;
-	/* Where committing waits for nothing but SQLite itself. */
-	p->answer_here = parent->cfg_ok && !parent->cfg.durability_full &&
-	                 !store_is_postgresql(parent->cfg.db);
+	/* Where committing waits for nothing but SQLite and the local disk. */
+	p->answer_here = parent->cfg_ok && !store_is_postgresql(parent->cfg.db);
 	return 0;
 }
 

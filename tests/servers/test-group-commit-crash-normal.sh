@@ -1,7 +1,7 @@
 #!/bin/sh
-# test-group-commit-crash.sh with durability = normal, where the main
-# thread answers batches of requests itself: after SIGKILL every delivery
-# answered 200 is still there (a killed process loses nothing committed;
-# only the system crashing may, at normal).
+# test-group-commit-crash.sh with durability = normal, where no
+# transaction is flushed: after SIGKILL every delivery answered 200 is
+# still there all the same (a killed process loses nothing committed; only
+# the system crashing may, at normal).
 DURABILITY=normal
 . "$top_srcdir/tests/servers/test-group-commit-crash.sh"
