@@ -230,8 +230,9 @@ int fcgi_listen(const char *spec, int mode, char *err, size_t errlen)
 #define QUEUED_GRACE_MS 2000
 /* How long accepting pauses after running out of descriptors. */
 #define ACCEPT_PAUSE_MS 1000
-/* Requests the main thread answers together (answer_here). */
+/* Requests the main thread answers together (answer_here): one submit. */
 #define HERE_BATCH_MAX 16
+_Static_assert(HERE_BATCH_MAX <= STORE_BATCH_MAX, "a batch is one group commit submit");
 /* FastCGI record header (FastCGI specification, section 3.3). */
 #define FCGI_HEADER_BYTES 8
 #define FCGI_RECORD_PARAMS 4
@@ -449,6 +450,23 @@ static bool serve_one(struct worker *w, struct conn *c, bool *read_all)
 	return request_end(&w->req, input_done, sent, read_all);
 }
 
+/*
+ * After a request on c: a unix socket that carries no more requests, and
+ * whose request was read to its end, is closed at once (returns true):
+ * nothing is left for the server to send (a server still sending a body
+ * we did not read would see its write fail), and a unix socket is never
+ * reset, so it needs no lingering.  Its worker's deadline is 0 by then,
+ * so the main thread no longer looks at its descriptor.
+ */
+static bool close_finished(struct conn *c, bool keep, bool read_all)
+{
+	bool closed = !keep && read_all && c->is_unix;
+
+	if (closed)
+		close(c->fd);
+	return closed;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -494,8 +512,6 @@ static void *worker_main(void *arg)
 		w->deadline_ms = deadline;
 		pthread_mutex_unlock(&w->dl_lock);
 
-		/* A writer about to commit waits a moment for this job. */
-		group_commit_expect(w->h.group);
 		keep = serve_one(w, &p->conns[ci], &read_all);
 		/* Whatever way it ended, its connection is no longer the
 		 * worker's to be shut down at a deadline (the slot may soon
@@ -504,21 +520,10 @@ static void *worker_main(void *arg)
 		w->deadline_ms = 0;
 		w->conn = -1;
 		pthread_mutex_unlock(&w->dl_lock);
-		group_commit_unexpect(w->h.group);
-		/*
-		 * A unix socket that carries no more requests, and whose request
-		 * was read to its end, is closed here: nothing is left for the
-		 * server to send (a server still sending a body we did not read
-		 * would see its write fail), and a unix socket is never reset, so
-		 * it needs no lingering; the main thread need not be woken for it (it
-		 * frees the slot when it next wakes, for a new connection or
-		 * within a second).  Its deadline is 0, so the main thread no
-		 * longer looks at its descriptor.
-		 */
-		closed = !keep && read_all && p->conns[ci].is_unix;
-		if (closed)
-			close(p->conns[ci].fd);
-
+		/* The main thread need not be woken for a connection closed here
+		 * (it frees the slot when it next wakes, for a new connection or
+		 * within a second). */
+		closed = close_finished(&p->conns[ci], keep, read_all);
 		if (closed)
 			handler_after_answer(&w->h); /* nobody waits for the slot */
 		pthread_mutex_lock(&p->lock);
@@ -545,12 +550,11 @@ static void conn_returned(struct pool *p, int epfd, int ci, bool stopping);
 static void dispatch(struct pool *p, int epfd, int ci)
 {
 	struct conn *c = &p->conns[ci];
+	struct worker *w = NULL;
 
 	if (c->watched)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	c->watched = false;
-	struct worker *w = NULL;
-
 	pthread_mutex_lock(&p->lock);
 	c->state = CONN_WORKER;
 	p->queue[(p->q_head + p->q_len) % MAX_CONNECTIONS] = ci;
@@ -620,11 +624,9 @@ static void answer_ready(struct pool *p, int epfd)
 			hooks = hooks || x->h.hooks_pending;
 			x->h.hooks_pending = false;
 		}
-		/* As a worker does (worker_main), but no slot to hand back. */
+		/* As a worker does, but no slot to hand back. */
 		c->keep = keep;
-		c->closed = !keep && read_all && c->is_unix;
-		if (c->closed)
-			close(c->fd);
+		c->closed = close_finished(c, keep, read_all);
 		conn_returned(p, epfd, ci, stop_requested);
 	}
 	p->here[0].h.hooks_pending = hooks;

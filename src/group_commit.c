@@ -260,13 +260,6 @@ bool group_commit_submit_many(struct group_commit *g, struct store_job *jobs, si
 {
 	struct waiter w = {.jobs = jobs, .n_jobs = n};
 
-	if (n == 0 || n > STORE_BATCH_MAX) {
-		for (size_t k = 0; k < n; k++) {
-			jobs[k].rc = -1;
-			jobs[k].outcome = STORE_ERROR;
-		}
-		return n == 0;
-	}
 	pthread_cond_init(&w.wake, &wake_attr);
 	pthread_mutex_lock(&g->lock);
 	if (g->tail != NULL)

@@ -1239,19 +1239,24 @@ static void install_lock_signal(void)
 }
 #endif
 
-/* Opens DB-write.lock once; on failure (logged) writers use the busy handler alone. */
-static void open_write_lock(struct sqlite_store *st)
+/* A new descriptor of DB-write.lock, or -1 (logged). */
+static int open_write_lock_file(const struct sqlite_store *st)
 {
 	char path[STORE_PATH_SIZE];
 
+	if (snprintf(path, sizeof path, "%s-write.lock", st->path) >= (int)sizeof path)
+		return -1;
+	return open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
+}
+
+/* Opens DB-write.lock once; on failure (logged) writers use the busy handler alone. */
+static void open_write_lock(struct sqlite_store *st)
+{
 	if (st->write_fd >= 0 || st->write_fd_failed)
 		return;
 #ifdef HAVE_TIMED_LOCK
-	if (snprintf(path, sizeof path, "%s-write.lock", st->path) < (int)sizeof path)
-		st->write_fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
+	st->write_fd = open_write_lock_file(st);
 	pthread_once(&lock_signal_once, install_lock_signal);
-#else
-	(void)path;
 #endif
 	st->write_fd_failed = st->write_fd < 0;
 }
@@ -1717,11 +1722,8 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 static void checkpoint_locked(struct sqlite_store *st, sqlite3 *db)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	char path[STORE_PATH_SIZE];
-	int fd = -1;
+	int fd = open_write_lock_file(st);
 
-	if (snprintf(path, sizeof path, "%s-write.lock", st->path) < (int)sizeof path)
-		fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "store");
 	if (fd < 0)
 		return;
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
