@@ -3,7 +3,8 @@
 # runs the whole test suite: unit, CGI and real-server tests and a fuzz smoke
 # run, the CGI tests again with PostgreSQL as the store, then the unit, CGI
 # and real-server tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under valgrind, the portable build (static,
+# UndefinedBehaviorSanitizer and under valgrind (`make check-valgrind`: the
+# FastCGI ones, not PostgreSQL's own), the portable build (static,
 # musl, from Debian's source packages) with the CGI tests and its own, and
 # finally `make distcheck`.
 #   ./test.sh            everything
@@ -36,11 +37,9 @@ mkdir -p build/sanitizers
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s -j"$JOBS" check FUZZ_TESTS=) || {
 	cat build/sanitizers/test-suite.log 2>/dev/null; exit 1; }
 
-echo "== unit, CGI and server tests under valgrind"
-(cd build/plain && make -s -j"$JOBS" check FUZZ_TESTS= \
-	LOG_COMPILER="$PWD/../../tests/valgrind.sh" \
-	CFW_WRAPPER="$PWD/../../tests/valgrind.sh") || {
-	cat build/plain/test-suite.log 2>/dev/null; exit 1; }
+echo "== unit, CGI and FastCGI server tests under valgrind"
+(cd build/plain && make -s -j"$JOBS" check-valgrind) || {
+	cat build/plain/test-suite-valgrind.log 2>/dev/null; exit 1; }
 
 echo "== the portable build (static, musl; sources cached in build/portable-cache) and its tests"
 (cd build/plain && CFW_PORTABLE_CONFIGURE_FLAGS=--enable-werror JOBS=$JOBS \
@@ -48,5 +47,5 @@ echo "== the portable build (static, musl; sources cached in build/portable-cach
 	cat build/plain/test-suite-portable.log 2>/dev/null; exit 1; }
 
 echo "== make distcheck"
-(cd build/plain && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1
+(cd build/plain && make -s -j"$JOBS" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1
 echo "all tests passed"
