@@ -379,6 +379,12 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 	pid_t a;
 	int devnull;
 
+	/* Under load every slot is held by a runner still at work, which
+	 * looks for due runs again before it lets its slot go: a runner
+	 * started now would only find no slot (two forks and an exec, each
+	 * answer or batch of answers, for nothing). */
+	if (store_runner_slots_taken(cfg->db, HOOK_RUNNERS_MAX))
+		return;
 	/* readlink, not "/proc/self/exe" itself: under valgrind the former
 	 * names our program and the latter valgrind's tool. */
 	n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -316,6 +316,11 @@ int outbox_retry(struct store *st, int64_t run_id, int64_t now_ms)
 	return st->ops->retry(st, run_id, now_ms);
 }
 
+bool store_runner_slots_taken(const char *db, int max)
+{
+	return !store_is_postgresql(db) && sqlite_runner_slots_taken(db, max);
+}
+
 int store_take_runner_slot(struct store *st, int max)
 {
 	return st->ops->take_runner_slot(st, max);

@@ -285,6 +285,16 @@ int store_take_runner_slot(struct store *st, int max);
 void store_release_runner_slot(struct store *st);
 
 /*
+ * True when another process holds every one of the max runner slots of the
+ * database db (a path or URI; no store needed): a runner started now would
+ * find none and exit, and the runners holding them look for due runs once
+ * more after letting their slot go, so nothing queued before this call is
+ * stranded.  SQLite only (a test lock on each byte of DB-hooks.lock, which
+ * is never created here); false for PostgreSQL and whenever unsure.
+ */
+bool store_runner_slots_taken(const char *db, int max);
+
+/*
  * The read queries of the operator commands.  Each row is handed over as
  * text columns, the same text on every backend: NULL for SQL NULL, times
  * in the stored RFC 3339 form with milliseconds, numbers in decimal, JSON

@@ -92,6 +92,8 @@ struct store {
 
 /* The backends' constructors; same contract as store_open(). */
 struct store *store_sqlite_open(const struct store_options *opts, char *err, size_t errlen);
+/* store_runner_slots_taken() for an SQLite database at path. */
+bool sqlite_runner_slots_taken(const char *path, int max);
 #ifdef HAVE_POSTGRESQL
 struct store *store_pg_open(const struct store_options *opts, char *err, size_t errlen);
 /*

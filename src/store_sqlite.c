@@ -2155,6 +2155,13 @@ static int open_lock_file(const char *path, mode_t mode, const char *who)
 	return fd;
 }
 
+/* DB-hooks.lock's path, false when it does not fit. */
+static bool runner_lock_path(char *buf, size_t cap, const char *db)
+{
+	int n = snprintf(buf, cap, "%s-hooks.lock", db);
+	return n > 0 && (size_t)n < cap;
+}
+
 /* A runner slot: a write lock on one byte of DB-hooks.lock. */
 static int sq_take_runner_slot(struct store *base, int max)
 {
@@ -2164,7 +2171,7 @@ static int sq_take_runner_slot(struct store *base, int max)
 
 	if (st->slot_fd >= 0)
 		return -1;
-	if (snprintf(path, sizeof path, "%s-hooks.lock", st->path) >= (int)sizeof path)
+	if (!runner_lock_path(path, sizeof path, st->path))
 		return -1;
 	fd = open_lock_file(path, (mode_t)(st->db_mode & 0777), "hook runner");
 	if (fd < 0)
@@ -2178,6 +2185,30 @@ static int sq_take_runner_slot(struct store *base, int max)
 	}
 	close(fd);
 	return -1;
+}
+
+/*
+ * F_GETLK asks without taking anything; a lock of this process would not
+ * count (POSIX locks never conflict with their own process's), and no
+ * responder holds a slot: runners are processes of their own.
+ */
+bool sqlite_runner_slots_taken(const char *path, int max)
+{
+	char lock_path[STORE_PATH_SIZE];
+	bool taken = true;
+	int fd;
+
+	if (!runner_lock_path(lock_path, sizeof lock_path, path))
+		return false;
+	fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	for (int i = 0; i < max && taken; i++) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
+		taken = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	}
+	close(fd);
+	return taken;
 }
 
 static void sq_release_runner_slot(struct store *base)

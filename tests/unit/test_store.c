@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,9 @@ static sqlite3 *store_db(struct store *st)
 #define SHORT_BUSY_MS 200
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
+
+/* The runners' slots per database (hook_runner.h's HOOK_RUNNERS_MAX). */
+#define HOOK_SLOTS 4
 static int db_serial;
 
 /* Rows in each table, to prove exactly which ones a step wrote. */
@@ -1178,6 +1182,60 @@ static void test_checkpointer(void)
 	store_close(st);
 }
 
+/*
+ * store_runner_slots_taken(): runners, each a process of its own holding
+ * a slot taken with store_take_runner_slot(), one more at a time.
+ */
+static void test_runner_slots_taken(void)
+{
+	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true};
+	int release[2], ready[2];
+	pid_t kids[HOOK_SLOTS];
+	char path[512], err[512] = "";
+	struct store *st;
+
+	new_path(path, sizeof path, "slots");
+	o.path = path;
+	st = store_open(&o, err, sizeof err);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	store_close(st);
+	/* No runner ever: no lock file, so nothing is taken. */
+	CHECK(!store_runner_slots_taken(path, HOOK_SLOTS));
+	CHECK(!store_runner_slots_taken("postgresql:///nowhere", HOOK_SLOTS));
+	if (pipe(release) != 0 || pipe(ready) != 0) {
+		CHECK(false);
+		return;
+	}
+	for (int k = 0; k < HOOK_SLOTS; k++) {
+		char c;
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			struct store *mine;
+			close(release[1]); /* so that the parent's close is an EOF here */
+			mine = store_open(&o, err, sizeof err);
+			c = mine != NULL && store_take_runner_slot(mine, HOOK_SLOTS) == k ? 'y' : 'n';
+			if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		CHECK(kids[k] > 0 && read(ready[0], &c, 1) == 1 && c == 'y');
+		CHECK_MSG(store_runner_slots_taken(path, HOOK_SLOTS) == (k == HOOK_SLOTS - 1),
+		          "%d of %d slots held", k + 1, HOOK_SLOTS);
+		/* Fewer slots asked about, all of them held. */
+		CHECK(store_runner_slots_taken(path, k + 1));
+	}
+	close(release[1]); /* every runner goes */
+	for (int k = 0; k < HOOK_SLOTS; k++)
+		if (kids[k] > 0)
+			waitpid(kids[k], NULL, 0);
+	CHECK(!store_runner_slots_taken(path, HOOK_SLOTS));
+	close(release[0]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	char path[512];
@@ -1218,6 +1276,7 @@ int main(void)
 	test_error_rolls_back(path);
 	test_prune(path);
 	test_checkpointer();
+	test_runner_slots_taken();
 
 	if (test_failures == 0) {
 		char cmd[600];
