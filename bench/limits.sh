@@ -70,6 +70,19 @@ WEBHOOK=$(command -v webhook 2>/dev/null || echo /usr/bin/webhook)
 PIDS=
 T=$(mktemp -d "${TMPDIR:-/tmp}/cfw-limits.XXXXXX") || die "mktemp -d failed"
 chmod 0755 "$T"
+# Our hook runners (`hooks run --detached`, a session of their own, which
+# outlive the server) of the sites under $T: after a run of fresh
+# transitions they still have a backlog of hooks to run, and would take the
+# CPU from the next measurement.
+stop_runners()
+{
+	for d in /proc/[0-9]*; do
+		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q -- "--config $T/.* hooks run" &&
+			kill "${d#/proc/}" 2>/dev/null
+	done
+	return 0
+}
+
 cleanup()
 {
 	trap - EXIT HUP INT TERM
@@ -79,6 +92,7 @@ cleanup()
 	for pid in $PIDS; do
 		wait "$pid" 2>/dev/null || true
 	done
+	stop_runners
 	if [ -n "${KEEP_TEMP:-}" ]; then
 		printf 'bench: kept %s\n' "$T" >&2
 	else
@@ -88,11 +102,13 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' HUP INT TERM
 
-# Stops one process we started (lighttpd, Apache and nginx stop their own children).
+# Stops one process we started (lighttpd, Apache and nginx stop their own
+# children), and the hook runners it left.
 stop_pid()
 {
 	kill "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
+	stop_runners
 	rest=
 	for pid in $PIDS; do
 		[ "$pid" = "$1" ] || rest="$rest $pid"
@@ -137,15 +153,19 @@ cc -O2 -o "$T/noop.fcgi" "$here/noop_fcgi.c" -lfcgi || die "cannot build noop_fc
 cc -O2 -o "$T/noop.cgi" "$here/noop_cgi.c" || die "cannot build noop_cgi.c"
 cc -O2 -o "$T/sqlite_rate" "$here/sqlite_rate.c" -lsqlite3 || die "cannot build sqlite_rate.c"
 
-# site DIR DURABILITY: config, database with registered images, the signed
-# fresh bodies (DIR/bodies.N, one per wrk thread), one signed duplicate
-# body (DIR/body.json, DIR/signature).
+# site DIR DURABILITY [nohook]: config, database with registered images,
+# the signed fresh bodies (DIR/bodies.N, one per wrk thread), one signed
+# duplicate body (DIR/body.json, DIR/signature), and a hook for uploaded
+# (`exit 0`: each fresh transition queues a run, which a runner executes
+# meanwhile, as on a site with a hook), unless nohook.
 site()
 {
 	mkdir -p "$1/hooks" "$1/www"
 	chmod 0755 "$1" "$1/hooks" "$1/www"
-	printf '#!/bin/sh\nexit 0\n' >"$1/hooks/uploaded"
-	chmod 0755 "$1/hooks/uploaded"
+	if [ "${3:-}" != nohook ]; then
+		printf '#!/bin/sh\nexit 0\n' >"$1/hooks/uploaded"
+		chmod 0755 "$1/hooks/uploaded"
+	fi
 	cat >"$1/cfimages-webhook.conf" <<CONF
 secret = $SECRET
 db = $1/webhook.db
@@ -172,6 +192,9 @@ open(d + "/body.json", "wb").write(b)
 open(d + "/signature", "w").write("X-Signature: " + hmac.new(secret, b, hashlib.sha256).hexdigest())
 PY
 	chmod -R a+rwX "$1"
+	# Writable by others, the hooks would be refused (and no fresh
+	# transition would queue a run).
+	chmod -R 0755 "$1/hooks"
 }
 
 # wrk_run URL DIR fresh|dup OUT [CONNECTIONS]
@@ -469,6 +492,13 @@ if part lighttpd; then
 		eval "mem_$dur=$mem"
 		stop_pid "$SERVER_PID"
 	done
+	# The write path alone: no hook, so no run queued nor executed.
+	site "$T/l-nohook" full nohook
+	port=$(free_port)
+	lighttpd_fcgi "$T/l-nohook" "$port" "$BIN"
+	first_post "http://127.0.0.1:$port/webhook" "$T/l-nohook"
+	measure fresh_nohook "http://127.0.0.1:$port/webhook" "$T/l-nohook" fresh
+	stop_pid "$SERVER_PID"
 fi
 if part apache; then
 	site "$T/apache-noop" full
@@ -584,7 +614,7 @@ fi
 # --- the report ----------------------------------------------------------------
 
 # What PARTS left out prints as "-".
-for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full apache_noop \
+for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full fresh_nohook apache_noop \
 	apache_fresh_full nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop adnanh; do
 	case $v in sq_*) eval ": \"\${$v:=-}\"" ;; *) eval ": \"\${${v}_rps:=-}\" \"\${${v}_p99:=-}\"" ;; esac
 done
@@ -629,6 +659,7 @@ printf '  %-58s %8s %8s\n' "ours, duplicates, normal (lighttpd)" "$dup_normal_rp
 printf '  %-58s %8s %8s\n' "ours, duplicates, full (lighttpd)" "$dup_full_rps" "$dup_full_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, normal (lighttpd)" "$fresh_normal_rps" "$fresh_normal_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (lighttpd)" "$fresh_full_rps" "$fresh_full_p99"
+printf '  %-58s %8s %8s\n' "ours, fresh transitions, full, no hook (lighttpd)" "$fresh_nohook_rps" "$fresh_nohook_p99"
 printf '  %-58s %8s %8s\n' "no-op FastCGI responder (Apache mod_fcgid)" "$apache_noop_rps" "$apache_noop_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (Apache mod_fcgid)" "$apache_fresh_full_rps" "$apache_fresh_full_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (nginx + serve)" "$nginx_fresh_full_rps" "$nginx_fresh_full_p99"
@@ -651,6 +682,7 @@ row "duplicates at normal / no-op responder" "$(ratio "$dup_normal_rps" "$noop_r
 row "fresh at full / SQLite alone at FULL" "$(ratio "$fresh_full_rps" "$sq_full")" ">=" 1.5
 row "fresh at full / adnanh/webhook" "$(ratio "$fresh_full_rps" "$adnanh_rps")" ">=" 3
 row "fresh at full / fresh at normal" "$(ratio "$fresh_full_rps" "$fresh_normal_rps")" ">=" 0.7
+info "fresh at full, no hook / SQLite alone at FULL" "$(ratio "$fresh_nohook_rps" "$sq_full")"
 row "p99 duplicates at normal / no-op responder's p99" "$(ratio "$dup_normal_p99" "$noop_p99")" "<=" 2
 row "Apache mod_fcgid fresh at full / SQLite alone at FULL" "$(ratio "$apache_fresh_full_rps" "$sq_full")" ">=" 0.8
 info "Apache mod_fcgid fresh at full / no-op under Apache" "$(ratio "$apache_fresh_full_rps" "$apache_noop_rps")"
