@@ -2190,12 +2190,15 @@ static int sq_take_runner_slot(struct store *base, int max)
 /*
  * F_GETLK asks without taking anything; a lock of this process would not
  * count (POSIX locks never conflict with their own process's), and no
- * responder holds a slot: runners are processes of their own.
+ * responder holds a slot: runners are processes of their own.  A file a
+ * runner would refuse (open_lock_file()) answers false: the runner started
+ * then logs why.
  */
 bool sqlite_runner_slots_taken(const char *path, int max)
 {
 	char lock_path[STORE_PATH_SIZE];
-	bool taken = true;
+	struct stat sb;
+	bool taken;
 	int fd;
 
 	if (!runner_lock_path(lock_path, sizeof lock_path, path))
@@ -2203,6 +2206,7 @@ bool sqlite_runner_slots_taken(const char *path, int max)
 	fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return false;
+	taken = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid();
 	for (int i = 0; i < max && taken; i++) {
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
 		taken = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
