@@ -4,7 +4,8 @@
 # run, the CGI tests again with PostgreSQL as the store, then the unit, CGI
 # and real-server tests again under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under valgrind (`make check-valgrind`: the
-# FastCGI ones, not PostgreSQL's own), the portable build (static,
+# FastCGI server tests, not PostgreSQL's own nor the durability = normal
+# variants), the portable build (static,
 # musl, from Debian's source packages) with the CGI tests and its own, and
 # finally `make distcheck`.
 #   ./test.sh            everything

@@ -70,15 +70,29 @@ WEBHOOK=$(command -v webhook 2>/dev/null || echo /usr/bin/webhook)
 PIDS=
 T=$(mktemp -d "${TMPDIR:-/tmp}/cfw-limits.XXXXXX") || die "mktemp -d failed"
 chmod 0755 "$T"
+# Resolved: a runner names its configuration by the resolved path of the
+# binary's directory (Apache's copy), which stop_runners looks for.
+T=$(cd "$T" && pwd -P)
 # Our hook runners (`hooks run --detached`, a session of their own, which
 # outlive the server) of the sites under $T: after a run of fresh
 # transitions they still have a backlog of hooks to run, and would take the
 # CPU from the next measurement.
 stop_runners()
 {
+	sr_pids=
 	for d in /proc/[0-9]*; do
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q -- "--config $T/.* hooks run" &&
-			kill "${d#/proc/}" 2>/dev/null
+		sr_cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+		case $sr_cmd in
+		*"--config $T/"*" hooks run "*) sr_pids="$sr_pids ${d#/proc/}" ;;
+		esac
+	done
+	[ -n "$sr_pids" ] || return 0
+	kill $sr_pids 2>/dev/null
+	# Gone before the next measurement starts (at most 5 s).
+	i=0
+	while [ "$i" -lt 50 ] && kill -0 $sr_pids 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
 	done
 	return 0
 }

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "event.h"
+#include "hook_runner.h"
 #include "store.h"
 #include "store_sqlite.h" /* white box: this is the SQLite backend's test */
 #include "testlib.h"
@@ -41,8 +42,7 @@ static sqlite3 *store_db(struct store *st)
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
-/* The runners' slots per database (hook_runner.h's HOOK_RUNNERS_MAX). */
-#define HOOK_SLOTS 4
+#define HOOK_SLOTS HOOK_RUNNERS_MAX
 static int db_serial;
 
 /* Rows in each table, to prove exactly which ones a step wrote. */
