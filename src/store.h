@@ -290,8 +290,9 @@ void store_release_runner_slot(struct store *st);
  * find none and exit, and the runners holding them look for due runs once
  * more after letting their slot go, so nothing queued before this call is
  * stranded (unless every holder dies first, as then before: the runs wait
- * for the next due check, cron's `hooks run`, or the lease).  SQLite only (a test lock on each byte of DB-hooks.lock, which
- * is never created here); false for PostgreSQL and whenever unsure.
+ * for the next due check, cron's `hooks run`, or the lease).  SQLite only
+ * (a test lock on each byte of DB-hooks.lock, which is never created
+ * here); false for PostgreSQL and whenever unsure.
  */
 bool store_runner_slots_taken(const char *db, int max);
 

@@ -2127,9 +2127,16 @@ static int sq_prune(struct store *base, int64_t cutoff_ms, struct store_prune_co
  * this call created (like the database's: the umask does not decide).
  * Returns the descriptor, or -1 (logged).
  */
-static int open_lock_file(const char *path, mode_t mode, const char *who)
+/* A lock file we may use: a regular file owned by this user. */
+static bool lock_file_ours(int fd)
 {
 	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
+static int open_lock_file(const char *path, mode_t mode, const char *who)
+{
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 
 	if (fd >= 0) {
@@ -2147,7 +2154,7 @@ static int open_lock_file(const char *path, mode_t mode, const char *who)
 		          errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+	if (!lock_file_ours(fd)) {
 		log_error("%s: %s refused: not a regular file owned by this user", who, path);
 		close(fd);
 		return -1;
@@ -2197,7 +2204,6 @@ static int sq_take_runner_slot(struct store *base, int max)
 bool sqlite_runner_slots_taken(const char *path, int max)
 {
 	char lock_path[STORE_PATH_SIZE];
-	struct stat sb;
 	bool taken;
 	int fd;
 
@@ -2206,7 +2212,7 @@ bool sqlite_runner_slots_taken(const char *path, int max)
 	fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	taken = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid();
+	taken = lock_file_ours(fd);
 	for (int i = 0; i < max && taken; i++) {
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
 		taken = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;

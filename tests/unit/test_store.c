@@ -42,7 +42,6 @@ static sqlite3 *store_db(struct store *st)
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
-#define HOOK_SLOTS HOOK_RUNNERS_MAX
 static int db_serial;
 
 /* Rows in each table, to prove exactly which ones a step wrote. */
@@ -1190,7 +1189,7 @@ static void test_runner_slots_taken(void)
 {
 	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true};
 	int release[2], ready[2];
-	pid_t kids[HOOK_SLOTS];
+	pid_t kids[HOOK_RUNNERS_MAX];
 	char path[512], err[512] = "";
 	struct store *st;
 
@@ -1202,27 +1201,27 @@ static void test_runner_slots_taken(void)
 		return;
 	store_close(st);
 	/* No runner ever: no lock file, so nothing is taken. */
-	CHECK(!store_runner_slots_taken(path, HOOK_SLOTS));
-	CHECK(!store_runner_slots_taken("postgresql:///nowhere", HOOK_SLOTS));
+	CHECK(!store_runner_slots_taken(path, HOOK_RUNNERS_MAX));
+	CHECK(!store_runner_slots_taken("postgresql:///nowhere", HOOK_RUNNERS_MAX));
 	if (pipe(release) != 0 || pipe(ready) != 0) {
 		CHECK(false);
 		return;
 	}
-	for (int k = 0; k < HOOK_SLOTS; k++) {
+	for (int k = 0; k < HOOK_RUNNERS_MAX; k++) {
 		char c;
 		kids[k] = fork();
 		if (kids[k] == 0) {
 			struct store *mine;
 			close(release[1]); /* so that the parent's close is an EOF here */
 			mine = store_open(&o, err, sizeof err);
-			c = mine != NULL && store_take_runner_slot(mine, HOOK_SLOTS) == k ? 'y' : 'n';
+			c = mine != NULL && store_take_runner_slot(mine, HOOK_RUNNERS_MAX) == k ? 'y' : 'n';
 			if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) < 0)
 				_exit(1);
 			_exit(0);
 		}
 		CHECK(kids[k] > 0 && read(ready[0], &c, 1) == 1 && c == 'y');
-		CHECK_MSG(store_runner_slots_taken(path, HOOK_SLOTS) == (k == HOOK_SLOTS - 1),
-		          "%d of %d slots held", k + 1, HOOK_SLOTS);
+		CHECK_MSG(store_runner_slots_taken(path, HOOK_RUNNERS_MAX) == (k == HOOK_RUNNERS_MAX - 1),
+		          "%d of %d slots held", k + 1, HOOK_RUNNERS_MAX);
 		/* Fewer slots asked about, all of them held. */
 		CHECK(store_runner_slots_taken(path, k + 1));
 	}
@@ -1232,15 +1231,15 @@ static void test_runner_slots_taken(void)
 		char lock[600];
 		snprintf(lock, sizeof lock, "%s-hooks.lock", path);
 		CHECK(chown(lock, 65534, (gid_t)-1) == 0);
-		CHECK(!store_runner_slots_taken(path, HOOK_SLOTS));
+		CHECK(!store_runner_slots_taken(path, HOOK_RUNNERS_MAX));
 		CHECK(chown(lock, 0, (gid_t)-1) == 0);
-		CHECK(store_runner_slots_taken(path, HOOK_SLOTS));
+		CHECK(store_runner_slots_taken(path, HOOK_RUNNERS_MAX));
 	}
 	close(release[1]); /* every runner goes */
-	for (int k = 0; k < HOOK_SLOTS; k++)
+	for (int k = 0; k < HOOK_RUNNERS_MAX; k++)
 		if (kids[k] > 0)
 			waitpid(kids[k], NULL, 0);
-	CHECK(!store_runner_slots_taken(path, HOOK_SLOTS));
+	CHECK(!store_runner_slots_taken(path, HOOK_RUNNERS_MAX));
 	close(release[0]);
 	close(ready[0]);
 	close(ready[1]);
