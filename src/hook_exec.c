@@ -278,6 +278,7 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	int in_fd = -1, pipefd[2] = {-1, -1}, status = 0, rc = -1;
 	bool open_pipe = true, exited = false, termed = false;
 	int64_t deadline, kill_at = 0;
+	int nap_ms = 1;
 	pid_t pid;
 
 	memset(r, 0, sizeof *r);
@@ -334,10 +335,16 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 			kill(-pid, SIGKILL);
 			kill_at = 0;
 		}
-		if (open_pipe)
+		/* The pipe's end is closed a moment before the process can be
+		 * waited for: the first naps after it are short, or every hook
+		 * would take up to HOOK_POLL_MS more. */
+		if (open_pipe) {
 			poll(&pfd, 1, HOOK_POLL_MS);
-		else
-			usleep(HOOK_POLL_MS * 1000);
+		} else {
+			usleep((useconds_t)nap_ms * 1000);
+			if (nap_ms < HOOK_POLL_MS)
+				nap_ms = nap_ms * 2 > HOOK_POLL_MS ? HOOK_POLL_MS : nap_ms * 2;
+		}
 		if (open_pipe && !drain(pipefd[0], r))
 			open_pipe = false;
 		do

@@ -270,13 +270,20 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 		int64_t now, next;
 		int c;
 
+		bool recorded = false;
+
 		reclaim_stale(st, cfg, db_path);
+		/* Each claim is flushed, and so carries the outcome recorded
+		 * just before it to the disk; the last one is flushed here. */
 		while ((c = outbox_claim(st, time_now_ms(), hooks_lease_ms(cfg), host, &run)) == 1) {
 			execute_run(st, cfg, db_path, &run);
 			hook_run_free(&run);
 			ran++;
+			recorded = true;
 			linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
 		}
+		if (recorded && outbox_flush(st) < 0)
+			log_error("hook runner: could not flush the outcomes of its runs to the disk");
 		if (c < 0)
 			return -1;
 		if (!linger)

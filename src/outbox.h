@@ -51,7 +51,9 @@ int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char 
 
 /*
  * Records the process group (and its start time, for safe killing later)
- * of attempt number attempt, if the run is still that attempt.
+ * of attempt number attempt, if the run is still that attempt.  Committed
+ * without waiting for the disk: a process group means nothing after the
+ * machine restarted.
  */
 int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
                     int64_t pg_start);
@@ -61,11 +63,21 @@ int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t p
  * (a retry at next_ms), exit_code (has_exit false stores NULL) and the
  * output tail -- only while the run is still running that attempt: a run
  * reclaimed meanwhile (this runner was stopped past the timeout) belongs
- * to whoever took it up.
+ * to whoever took it up.  Committed at once but, on SQLite, not waited
+ * for on the disk: the runner's next claim (which is flushed at
+ * durability = full, as the hook must not run again) or outbox_flush
+ * makes it durable, so that under load one flush per run serves both.
  */
 int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms);
+
+/*
+ * Makes the outcomes recorded by outbox_finish durable (durability =
+ * full); a runner calls it before it looks away from the queue.  Returns 0
+ * or -1.
+ */
+int outbox_flush(struct store *st);
 
 /* Longest host name kept with a run. */
 #define OUTBOX_HOST_BYTES 256

@@ -290,6 +290,11 @@ int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char 
 	                       next_ms, now_ms);
 }
 
+int outbox_flush(struct store *st)
+{
+	return st->durable ? store_sync(st) : 0;
+}
+
 int outbox_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap)
 {
 	return st->ops->stale(st, now_ms, out, cap);

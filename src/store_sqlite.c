@@ -351,6 +351,11 @@ static int durable_sync(const struct sqlite_store *st)
 	return st->base.durable ? SYNC_FULL : SYNC_NORMAL;
 }
 
+int sqlite_wait_for_disk(struct sqlite_store *st, bool wait)
+{
+	return set_sync(st, wait ? durable_sync(st) : SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+}
+
 /*
  * Rolls back the open transaction, if there is one.  Used on error paths,
  * after the error has been logged (a successful ROLLBACK replaces the

@@ -61,6 +61,13 @@ static inline struct sqlite_store *SQ(struct store *st)
 /* Waits until the checkpointer has done what it was asked (for tests). */
 void sqlite_checkpoint_wait(struct sqlite_store *st);
 
+/*
+ * Whether the next commits wait for the disk: wait true, as durability
+ * asks (synchronous=FULL at full); false, never (NORMAL: on disk once the
+ * log is next flushed, by a later FULL commit or store_sync).  0 or -1.
+ */
+int sqlite_wait_for_disk(struct sqlite_store *st, bool wait);
+
 /* Logs the connection's last error once, naming what was being done. */
 void sqlite_log_error(struct sqlite_store *st, const char *doing);
 

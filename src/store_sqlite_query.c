@@ -68,8 +68,12 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 	const void *input;
 
 	memset(run, 0, sizeof *run);
-	if (s == NULL)
+	/* Flushed at full: a claim lost by a crash would run the hook again.
+	 * The flush also carries the outcome of the runner's previous run. */
+	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
+		sqlite3_finalize(s);
 		return -1;
+	}
 	bind_time(s, 1, now_ms);
 	bind_time(s, 2, now_ms + lease_ms);
 	sqlite3_bind_text(s, 3, host, -1, SQLITE_STATIC);
@@ -115,8 +119,10 @@ int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t
 	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
 	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?4");
 	int rc;
-	if (s == NULL)
+	if (s == NULL || sqlite_wait_for_disk(st, false) < 0) {
+		sqlite3_finalize(s);
 		return -1;
+	}
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_int64(s, 2, pgid);
 	sqlite3_bind_int64(s, 3, pg_start);
@@ -137,8 +143,10 @@ int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const cha
 	                              " pgid = NULL, pg_start = NULL"
 	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?7");
 	int rc;
-	if (s == NULL)
+	if (s == NULL || sqlite_wait_for_disk(st, false) < 0) {
+		sqlite3_finalize(s);
 		return -1;
+	}
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 	if (has_exit)
@@ -197,12 +205,14 @@ int sqlite_reclaim(struct store *base, const struct stale_run *run, int64_t max_
 	                              " state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,"
 	                              " finished_at = CASE WHEN attempts >= ?3 THEN ?4 ELSE NULL END,"
 	                              " next_attempt_at = ?4, pgid = NULL, pg_start = NULL,"
-                              " lease_until = NULL,"
+	                              " lease_until = NULL,"
 	                              " output = coalesce(output, '') || ?5"
 	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?2");
 	int rc;
-	if (s == NULL)
+	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
+		sqlite3_finalize(s);
 		return -1;
+	}
 	sqlite3_bind_int64(s, 1, run->id);
 	sqlite3_bind_int64(s, 2, run->attempts);
 	sqlite3_bind_int64(s, 3, max_attempts);
@@ -262,8 +272,10 @@ int sqlite_retry(struct store *base, int64_t run_id, int64_t now_ms)
 	                              " next_attempt_at = ?2, finished_at = NULL"
 	                              " WHERE id = ?1 AND state != 'running'");
 	int rc;
-	if (s == NULL)
+	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
+		sqlite3_finalize(s);
 		return -1;
+	}
 	sqlite3_bind_int64(s, 1, run_id);
 	bind_time(s, 2, now_ms);
 	rc = run_once(st, s);

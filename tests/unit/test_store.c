@@ -23,6 +23,7 @@
 
 #include "event.h"
 #include "hook_runner.h"
+#include "outbox.h"
 #include "store.h"
 #include "store_sqlite.h" /* white box: this is the SQLite backend's test */
 #include "testlib.h"
@@ -1245,6 +1246,174 @@ static void test_runner_slots_taken(void)
 	close(ready[1]);
 }
 
+/*
+ * A VFS over the default one that counts the syncs SQLite asks for: which
+ * of the runner's writes wait for the disk.
+ */
+static sqlite3_vfs *real_vfs;
+static int syncs;
+
+struct counted_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* allocated right after this struct */
+};
+
+#define REAL(f) (((struct counted_file *)(f))->real)
+static int cf_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int cf_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int cf_sync(sqlite3_file *f, int flags)
+{
+	syncs++;
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int cf_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int cf_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int cf_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int cf_check(sqlite3_file *f, int *r)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int cf_control(sqlite3_file *f, int op, void *a)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int cf_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int cf_chars(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int cf_shm_map(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
+}
+static int cf_shm_lock(sqlite3_file *f, int o, int n, int fl)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void cf_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int cf_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+/* Version 2: no memory-mapped fetches, so SQLite reads through xRead. */
+static const sqlite3_io_methods counted_methods = {
+    2,           cf_close,       cf_read,      cf_write,   cf_truncate, cf_sync,  cf_size,
+    cf_lock,     cf_unlock,      cf_check,     cf_control, cf_sector,   cf_chars, cf_shm_map,
+    cf_shm_lock, cf_shm_barrier, cf_shm_unmap, NULL,       NULL};
+
+static int cf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct counted_file *c = (struct counted_file *)f;
+	int rc;
+	(void)vfs;
+	c->real = (sqlite3_file *)(c + 1);
+	rc = real_vfs->xOpen(real_vfs, name, c->real, flags, out);
+	f->pMethods = c->real->pMethods ? &counted_methods : NULL;
+	return rc;
+}
+
+static sqlite3_vfs counted_vfs;
+
+/* Counts with the default VFS wrapped; false when it cannot be set up. */
+static bool counting_on(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	if (real_vfs == NULL)
+		return false;
+	counted_vfs = *real_vfs;
+	counted_vfs.zName = "counted";
+	counted_vfs.szOsFile = (int)sizeof(struct counted_file) + real_vfs->szOsFile;
+	counted_vfs.xOpen = cf_open;
+	counted_vfs.pNext = NULL;
+	return sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
+}
+
+/*
+ * The runner's writes at durability = full: a claim waits for the disk (a
+ * claim lost by a crash would run the hook again); the process group and
+ * the outcome do not (the next claim, or outbox_flush, carries them).  At
+ * normal nothing waits.
+ */
+static void test_outbox_syncs(void)
+{
+	static const struct hook_ref one_hook[] = {{"uploaded", "/nonexistent/hooks/uploaded"}};
+	static const char body[] = "{\"id\":\"run/1\",\"uploaded\":\"2023-11-14T22:13:20.5Z\"}";
+	char path[512];
+	struct store *st;
+	struct hook_run run;
+	int before;
+
+	if (!counting_on()) {
+		CHECK(false);
+		return;
+	}
+	for (int durable = 1; durable >= 0; durable--) {
+		char id[] = "run/1", name[] = "upload.complete";
+		struct event ev = make_event(id, "uploaded", name);
+		struct delivery d = make_delivery(T0_MS, body);
+
+		new_path(path, sizeof path, durable ? "syncs-full" : "syncs-normal");
+		st = open_db(path, 0600, true, durable);
+		CHECK(st != NULL);
+		if (st == NULL)
+			break;
+		CHECK(store_register(st, "run/1", NULL, -1) == 1);
+		CHECK(store_apply(st, &ev, body, strlen(body), one_hook, 1, false, &d) ==
+		      STORE_APPLIED);
+
+		before = syncs;
+		CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
+		CHECK_MSG((syncs > before) == durable, "claim: %d syncs, durable %d", syncs - before,
+		          durable);
+		before = syncs;
+		CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 0);
+		CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3, T0_MS + 6000,
+		                    T0_MS + 6000) == 0);
+		CHECK_MSG(syncs == before, "process group and outcome: %d syncs", syncs - before);
+		CHECK(outbox_flush(st) == 0);
+		CHECK_SQL(st, "SELECT state || '|' || exit_code || '|' || output FROM hook_runs", NULL,
+		          "done|0|ok\n");
+		/* A command's write waits again, whatever the runner set last. */
+		before = syncs;
+		CHECK(outbox_retry(st, run.id, T0_MS + 7000) == 1);
+		CHECK_MSG((syncs > before) == durable, "retry: %d syncs, durable %d", syncs - before,
+		          durable);
+		hook_run_free(&run);
+		store_close(st);
+	}
+	sqlite3_vfs_unregister(&counted_vfs);
+}
+
 int main(void)
 {
 	char path[512];
@@ -1286,6 +1455,7 @@ int main(void)
 	test_prune(path);
 	test_checkpointer();
 	test_runner_slots_taken();
+	test_outbox_syncs();
 
 	if (test_failures == 0) {
 		char cmd[600];
