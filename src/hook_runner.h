@@ -12,6 +12,9 @@
 
 /* Hook runners allowed at once per database (detached processes). */
 #define HOOK_RUNNERS_MAX 4
+/* How much lower a detached runner's (and its hooks') CPU priority is
+ * than the receiver's: answers go first when the CPU is busy. */
+#define HOOK_RUNNER_NICE 10
 /* How long a detached runner waits for a retry that falls due soon. */
 #define HOOK_RUNNER_LINGER_SECONDS 300
 

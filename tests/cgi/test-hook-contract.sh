@@ -7,7 +7,9 @@
 # without a reader); signal dispositions reset (the CGI is started with
 # signals ignored, which execve would otherwise pass on) and no signal
 # blocked; its own process group (neither the CGI's nor the runner's),
-# outside the CGI's session; working
+# in the CGI's session (a session of its own would be a scheduling group
+# of its own, as heavy as the whole web server), at a nice value 10 above
+# the CGI's (answers go first when the CPU is busy); working
 # directory the hooks directory; no descriptor beyond 0-2.  CFIMAGES_DB is
 # absolute even when the database was named relative to the CGI's
 # working directory.  (In the PostgreSQL pass CFIMAGES_DB is the db
@@ -33,7 +35,7 @@ hook_script "$HOOKS/uploaded" \
 	'tr "\0" "\n" </proc/$$/environ >"$out/env"' \
 	'pwd -P >"$out/cwd"' \
 	'echo $$ >"$out/pid"' \
-	'sed "s/.*) //" /proc/$$/stat | cut -d" " -f3,4 >"$out/pgrp-sid"' \
+	'sed "s/.*) //" /proc/$$/stat | cut -d" " -f3,4,17 >"$out/pgrp-sid"' \
 	'sed "s/.*) //" /proc/$PPID/stat | cut -d" " -f3,4 >"$out/runner-pgrp-sid"' \
 	'echo contract-hook-output' \
 	'exit 0'
@@ -55,7 +57,7 @@ size=$(wc -c <"$T/big.json" | tr -d ' ')
 # test shell's group is not the CGI's.
 {
 	echo '#!/bin/sh'
-	echo "sed 's/.*) //' /proc/\$\$/stat | cut -d' ' -f3,4 >'$T/cgi-pgrp-sid'"
+	echo "sed 's/.*) //' /proc/\$\$/stat | cut -d' ' -f3,4,17 >'$T/cgi-pgrp-sid'"
 	echo 'exec "$@"'
 } >"$T/record-group"
 chmod 755 "$T/record-group"
@@ -112,15 +114,18 @@ CFIMAGES_STATUS=uploaded" "the hook's CFIMAGES_* values"
 	expect_eq "$(tr '\n' ' ' <"$OUT/fds")" "0 1 2 3 " \
 		"descriptors of a child of the hook (3 is ls's own directory)"
 	hook_pid=$(cat "$OUT/pid")
-	# shellcheck disable=SC2046 # two numbers
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(cat "$OUT/pgrp-sid")
-	hook_pgrp=$1 hook_sid=$2
+	hook_pgrp=$1 hook_sid=$2 hook_nice=$3
 	expect_eq "$hook_pgrp" "$hook_pid" "the hook leads its own process group"
-	# shellcheck disable=SC2046 # two numbers
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(cat "$T/cgi-pgrp-sid" 2>/dev/null)
-	if [ $# -eq 2 ]; then
+	if [ $# -eq 3 ]; then
 		[ "$hook_pgrp" != "$1" ] || fail "the hook is in the CGI's process group $1"
-		[ "$hook_sid" != "$2" ] || fail "the hook is in the CGI's session $2 (no setsid)"
+		expect_eq "$hook_sid" "$2" "the hook's session (the CGI's)"
+		want_nice=$(($3 + 10))
+		[ "$want_nice" -le 19 ] || want_nice=19
+		expect_eq "$hook_nice" "$want_nice" "the hook's nice value (the CGI's $3, plus 10)"
 	else
 		fail "the CGI did not record its process group and session"
 	fi
