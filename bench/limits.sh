@@ -73,8 +73,8 @@ chmod 0755 "$T"
 # Resolved: a runner names its configuration by the resolved path of the
 # binary's directory (Apache's copy), which stop_runners looks for.
 T=$(cd "$T" && pwd -P)
-# Our hook runners (`hooks run --detached`, a session of their own, which
-# outlive the server) of the sites under $T: after a run of fresh
+# Our hook runners (`hooks run --detached`, a process group of their own,
+# which outlive the server) of the sites under $T: after a run of fresh
 # transitions they still have a backlog of hooks to run, and would take the
 # CPU from the next measurement.
 stop_runners()
