@@ -536,6 +536,18 @@ if part apache; then
 	DURATION=$DURATION_SAVED
 	measure apache_fresh_full "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" fresh
 	stop_pid "$SERVER_PID"
+
+	# The same without a hook: the write path alone, for information.
+	site "$T/apache-nohook" full nohook
+	port=$(free_port)
+	apache_fcgid "$T/apache-nohook" "$port" "$BIN"
+	first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook"
+	DURATION_SAVED=$DURATION
+	DURATION=2
+	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook" dup
+	DURATION=$DURATION_SAVED
+	measure apache_fresh_nohook "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook" fresh
+	stop_pid "$SERVER_PID"
 fi
 if part nginx; then
 	site "$T/nginx" full
@@ -629,7 +641,7 @@ fi
 
 # What PARTS left out prints as "-".
 for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full fresh_nohook apache_noop \
-	apache_fresh_full nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop adnanh; do
+	apache_fresh_full apache_fresh_nohook nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop adnanh; do
 	case $v in sq_*) eval ": \"\${$v:=-}\"" ;; *) eval ": \"\${${v}_rps:=-}\" \"\${${v}_p99:=-}\"" ;; esac
 done
 for v in mem_full wbytes_full wbytes_normal exec_noop exec_version; do
@@ -676,6 +688,7 @@ printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (lighttpd)" "$fresh_fu
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full, no hook (lighttpd)" "$fresh_nohook_rps" "$fresh_nohook_p99"
 printf '  %-58s %8s %8s\n' "no-op FastCGI responder (Apache mod_fcgid)" "$apache_noop_rps" "$apache_noop_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (Apache mod_fcgid)" "$apache_fresh_full_rps" "$apache_fresh_full_p99"
+printf '  %-58s %8s %8s\n' "ours, fresh transitions, full, no hook (Apache mod_fcgid)" "$apache_fresh_nohook_rps" "$apache_fresh_nohook_p99"
 printf '  %-58s %8s %8s\n' "ours, fresh transitions, full (nginx + serve)" "$nginx_fresh_full_rps" "$nginx_fresh_full_p99"
 printf '  %-58s %8s %8s\n' "ours, duplicates, normal (nginx + serve)" "$nginx_dup_normal_rps" "$nginx_dup_normal_p99"
 if [ "$CGI_BIN" != "$BIN" ]; then
@@ -700,6 +713,7 @@ info "fresh at full, no hook / SQLite alone at FULL" "$(ratio "$fresh_nohook_rps
 row "p99 duplicates at normal / no-op responder's p99" "$(ratio "$dup_normal_p99" "$noop_p99")" "<=" 2
 row "Apache mod_fcgid fresh at full / SQLite alone at FULL" "$(ratio "$apache_fresh_full_rps" "$sq_full")" ">=" 0.8
 info "Apache mod_fcgid fresh at full / no-op under Apache" "$(ratio "$apache_fresh_full_rps" "$apache_noop_rps")"
+info "Apache mod_fcgid fresh at full, no hook / SQLite alone at FULL" "$(ratio "$apache_fresh_nohook_rps" "$sq_full")"
 row "CGI per-request cost: ours / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_ours_rps")" "<=" 2
 [ "$CGI_BIN" = "$BIN" ] ||
 	info "CGI per-request cost, dynamic build / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_bin_rps")"
