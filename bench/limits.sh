@@ -514,40 +514,28 @@ if part lighttpd; then
 	measure fresh_nohook "http://127.0.0.1:$port/webhook" "$T/l-nohook" fresh
 	stop_pid "$SERVER_PID"
 fi
+# apache_site NAME PROGRAM MEASURE fresh|dup [nohook]: a site under
+# Apache, warmed up (mod_fcgid starts its processes as load comes), then
+# measured as MEASURE.
+apache_site()
+{
+	site "$T/$1" full ${5:-}
+	port=$(free_port)
+	apache_fcgid "$T/$1" "$port" "$2"
+	[ "$2" = "$T/noop.fcgi" ] || first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/$1"
+	DURATION_SAVED=$DURATION
+	DURATION=2
+	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/$1" dup
+	DURATION=$DURATION_SAVED
+	measure "$3" "http://127.0.0.1:$port/webhook.fcgi" "$T/$1" "$4"
+	stop_pid "$SERVER_PID"
+}
+
 if part apache; then
-	site "$T/apache-noop" full
-	port=$(free_port)
-	apache_fcgid "$T/apache-noop" "$port" "$T/noop.fcgi"
-	DURATION_SAVED=$DURATION
-	DURATION=2
-	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
-	DURATION=$DURATION_SAVED
-	measure apache_noop "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-noop" dup
-	stop_pid "$SERVER_PID"
-
-	site "$T/apache" full
-	port=$(free_port)
-	apache_fcgid "$T/apache" "$port" "$BIN"
-	first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/apache"
-	# mod_fcgid starts its processes as load comes: a warm-up first.
-	DURATION_SAVED=$DURATION
-	DURATION=2
-	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" dup
-	DURATION=$DURATION_SAVED
-	measure apache_fresh_full "http://127.0.0.1:$port/webhook.fcgi" "$T/apache" fresh
-	stop_pid "$SERVER_PID"
-
+	apache_site apache-noop "$T/noop.fcgi" apache_noop dup
+	apache_site apache "$BIN" apache_fresh_full fresh
 	# The same without a hook: the write path alone, for information.
-	site "$T/apache-nohook" full nohook
-	port=$(free_port)
-	apache_fcgid "$T/apache-nohook" "$port" "$BIN"
-	first_post "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook"
-	DURATION_SAVED=$DURATION
-	DURATION=2
-	measure apache_warm "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook" dup
-	DURATION=$DURATION_SAVED
-	measure apache_fresh_nohook "http://127.0.0.1:$port/webhook.fcgi" "$T/apache-nohook" fresh
-	stop_pid "$SERVER_PID"
+	apache_site apache-nohook "$BIN" apache_fresh_nohook fresh nohook
 fi
 if part nginx; then
 	site "$T/nginx" full
