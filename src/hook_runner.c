@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -282,8 +283,10 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 			recorded = true;
 			linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
 		}
-		if (recorded && outbox_flush(st) < 0)
+		if (recorded && outbox_flush(st) < 0) {
 			log_error("hook runner: could not flush the outcomes of its runs to the disk");
+			return -1;
+		}
 		if (c < 0)
 			return -1;
 		if (!linger)
@@ -384,7 +387,7 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 	ssize_t n;
 	size_t argc = 0;
 	pid_t a;
-	int devnull;
+	int devnull, tty;
 
 	/* Under load every slot is held by a runner still at work, which
 	 * looks for due runs again before it lets its slot go: a runner
@@ -442,6 +445,15 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 	 * answers.  (Only system calls here: the parent may have threads.) */
 	setpgid(0, 0);
 	(void)!nice(HOOK_RUNNER_NICE); /* a failure leaves it at the receiver's */
+	/* No controlling terminal (a receiver started from a shell has one):
+	 * a hook that opens /dev/tty fails at once instead of being stopped
+	 * for reading from the background.  We lead no session, so this
+	 * concerns this process alone. */
+	tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (tty >= 0) {
+		(void)ioctl(tty, TIOCNOTTY);
+		close(tty);
+	}
 	if (fork() != 0)
 		_exit(0);
 	sigemptyset(&none);

@@ -40,8 +40,10 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger);
 /*
  * Starts a detached runner and returns at once, having reaped the
  * intermediate child: the caller never waits for a hook and accumulates no
- * zombies.  The runner is this program executed afresh (double fork,
- * setsid, `hooks run --detached`), so it shares no state with the caller.
+ * zombies.  The runner is this program executed afresh (double fork, a
+ * process group of its own without a controlling terminal, nice
+ * HOOK_RUNNER_NICE, `hooks run --detached`), so it shares no state with
+ * the caller.
  * With quiet, its fds 0-2 are /dev/null (CGI: the server waits for EOF on
  * them); otherwise stderr stays the server's error log.
  */

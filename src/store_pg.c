@@ -1840,7 +1840,7 @@ static enum pg_rc claim_body(struct pg_store *st, void *ctx)
 	hook_run_free(c->run);
 	c->result = 0;
 	time_format_ms(c->now_ms, now);
-	if (begin(st) != 0 ||
+	if (set_sync(st, durable_sync(st)) != 0 || begin(st) != 0 ||
 	    sql_run(st, "SELECT pg_advisory_xact_lock(" PG_LOCK_CLAIM ")", 0, NULL) != 0 ||
 	    (res = stmt_exec(st, PS_CLAIM, 3, v, NULL, NULL)) == NULL)
 		return PG_FAILED;
@@ -1885,6 +1885,9 @@ static enum pg_rc write_body(struct pg_store *st, void *ctx)
 	struct write_ctx *c = ctx;
 	PGresult *res;
 
+	/* The outbox's writes wait for the disk as durability says. */
+	if (set_sync(st, durable_sync(st)) != 0)
+		return PG_FAILED;
 	st->commit_sent = true;
 	res = c->id < PS_COUNT ? stmt_exec(st, c->id, c->n, c->values, NULL, NULL)
 	                       : sql_exec(st, c->sql, c->n, c->values);

@@ -100,9 +100,14 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 			log_error("hook_runs: out of memory claiming run %lld", (long long)run->id);
 			result = -1;
 		}
-		/* Finish the statement so the UPDATE is complete before we go on. */
+		/* Finish the statement: its last step commits the UPDATE, and
+		 * a claim that did not commit must not run the hook. */
 		while (rc == SQLITE_ROW)
 			rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE) {
+			sqlite_log_error(st, "claiming a hook run");
+			result = -1;
+		}
 	} else {
 		sqlite_log_error(st, "claiming a hook run");
 	}

@@ -120,6 +120,7 @@ CFIMAGES_STATUS=uploaded" "the hook's CFIMAGES_* values"
 	expect_eq "$hook_pgrp" "$hook_pid" "the hook leads its own process group"
 	# shellcheck disable=SC2046 # three numbers
 	set -- $(cat "$T/cgi-pgrp-sid" 2>/dev/null)
+	cgi_pgrp=${1:-} cgi_sid=${2:-}
 	if [ $# -eq 3 ]; then
 		[ "$hook_pgrp" != "$1" ] || fail "the hook is in the CGI's process group $1"
 		expect_eq "$hook_sid" "$2" "the hook's session (the CGI's)"
@@ -129,9 +130,13 @@ CFIMAGES_STATUS=uploaded" "the hook's CFIMAGES_* values"
 	else
 		fail "the CGI did not record its process group and session"
 	fi
-	# shellcheck disable=SC2046 # two numbers
+	# shellcheck disable=SC2046 # three numbers
 	set -- $(cat "$OUT/runner-pgrp-sid")
 	[ "$hook_pgrp" != "$1" ] || fail "the hook is in its runner's process group $1"
+	# The runner: a group of its own (out of reach of signals sent to the
+	# server's), in the server's session.
+	[ "$1" != "$cgi_pgrp" ] || fail "the runner is in the CGI's process group $1"
+	expect_eq "${2:-}" "$cgi_sid" "the runner's session (the CGI's)"
 else
 	fail "the hook left no record in $OUT (state: $(sql "SELECT state, exit_code, output FROM hook_runs"))"
 fi

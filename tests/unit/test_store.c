@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "event.h"
+#include "config.h"
 #include "hook_runner.h"
 #include "outbox.h"
 #include "store.h"
@@ -1358,57 +1360,124 @@ static bool counting_on(void)
 	return sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
 }
 
+/* The WAL's inode once store_sync has flushed it (and its directory), else 0. */
+static ino_t flushed_wal(struct store *st)
+{
+	ino_t ino;
+	pthread_mutex_lock(&SQ(st)->synced_lock);
+	ino = SQ(st)->synced_wal;
+	pthread_mutex_unlock(&SQ(st)->synced_lock);
+	return ino;
+}
+
+/* hooks_dir with two `exit 0` hooks, and their refs, for the runner tests. */
+static struct hook_ref runner_hooks[2];
+static char runner_hooks_dir[600], runner_hook_paths[2][700];
+
+static void make_runner_hooks(void)
+{
+	static const char *const names[] = {"uploaded", "uploaded.d/10-more"};
+	char sub[700];
+
+	snprintf(runner_hooks_dir, sizeof runner_hooks_dir, "%s/hooks", tmpdir);
+	snprintf(sub, sizeof sub, "%s/uploaded.d", runner_hooks_dir);
+	CHECK(mkdir(runner_hooks_dir, 0755) == 0 && mkdir(sub, 0755) == 0);
+	for (int i = 0; i < 2; i++) {
+		FILE *f;
+		snprintf(runner_hook_paths[i], sizeof runner_hook_paths[i], "%s/%s", runner_hooks_dir,
+		         names[i]);
+		f = fopen(runner_hook_paths[i], "w");
+		CHECK(f != NULL && fputs("#!/bin/sh\nexit 0\n", f) >= 0 && fclose(f) == 0);
+		CHECK(chmod(runner_hook_paths[i], 0755) == 0);
+		runner_hooks[i].name = names[i];
+		runner_hooks[i].path = runner_hook_paths[i];
+	}
+}
+
+/* A fresh database (durable or not) holding one applied change with two runs queued. */
+static struct store *two_runs_queued(const char *sub, bool durable, char *path, size_t cap)
+{
+	static const char body[] = "{\"id\":\"run/1\",\"uploaded\":\"2023-11-14T22:13:20.5Z\"}";
+	char id[] = "run/1", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name);
+	struct delivery d = make_delivery(T0_MS, body);
+	struct store *st;
+
+	new_path(path, cap, sub);
+	st = open_db(path, 0600, true, durable);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return NULL;
+	CHECK(store_register(st, "run/1", NULL, -1) == 1);
+	CHECK(store_apply(st, &ev, body, strlen(body), runner_hooks, 2, false, &d) == STORE_APPLIED);
+	return st;
+}
+
 /*
  * The runner's writes at durability = full: a claim waits for the disk (a
- * claim lost by a crash would run the hook again); the process group and
- * the outcome do not (the next claim, or outbox_flush, carries them).  At
- * normal nothing waits.
+ * claim lost by a crash would run the hook again), even right after a
+ * write that did not wait; the process group and the outcome do not (the
+ * next claim, or outbox_flush, carries them); a command's retry waits.
+ * At normal nothing waits.  hooks_run_due flushes what it recorded.
  */
 static void test_outbox_syncs(void)
 {
-	static const struct hook_ref one_hook[] = {{"uploaded", "/nonexistent/hooks/uploaded"}};
-	static const char body[] = "{\"id\":\"run/1\",\"uploaded\":\"2023-11-14T22:13:20.5Z\"}";
-	char path[512];
-	struct store *st;
+	char path[512], err[512] = "", env_db[600], env_hooks[700];
 	struct hook_run run;
+	struct config cfg;
+	struct store *st;
 	int before;
 
+	make_runner_hooks();
 	if (!counting_on()) {
 		CHECK(false);
 		return;
 	}
 	for (int durable = 1; durable >= 0; durable--) {
-		char id[] = "run/1", name[] = "upload.complete";
-		struct event ev = make_event(id, "uploaded", name);
-		struct delivery d = make_delivery(T0_MS, body);
-
-		new_path(path, sizeof path, durable ? "syncs-full" : "syncs-normal");
-		st = open_db(path, 0600, true, durable);
-		CHECK(st != NULL);
+		st = two_runs_queued(durable ? "syncs-full" : "syncs-normal", durable, path, sizeof path);
 		if (st == NULL)
 			break;
-		CHECK(store_register(st, "run/1", NULL, -1) == 1);
-		CHECK(store_apply(st, &ev, body, strlen(body), one_hook, 1, false, &d) ==
-		      STORE_APPLIED);
-
-		before = syncs;
-		CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
-		CHECK_MSG((syncs > before) == durable, "claim: %d syncs, durable %d", syncs - before,
-		          durable);
-		before = syncs;
-		CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 0);
-		CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3, T0_MS + 6000,
-		                    T0_MS + 6000) == 0);
-		CHECK_MSG(syncs == before, "process group and outcome: %d syncs", syncs - before);
+		for (int k = 0; k < 2; k++) {
+			before = syncs;
+			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
+			/* The first claim follows the apply's durable commit; the
+			 * second follows a finish, which did not wait. */
+			CHECK_MSG((syncs > before) == durable, "claim %d: %d syncs, durable %d", k + 1,
+			          syncs - before, durable);
+			before = syncs;
+			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 0);
+			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
+			                    T0_MS + 6000, T0_MS + 6000) == 0);
+			CHECK_MSG(syncs == before, "process group and outcome: %d syncs", syncs - before);
+			if (k == 0)
+				hook_run_free(&run);
+		}
+		CHECK(flushed_wal(st) == 0);
 		CHECK(outbox_flush(st) == 0);
-		CHECK_SQL(st, "SELECT state || '|' || exit_code || '|' || output FROM hook_runs", NULL,
-		          "done|0|ok\n");
-		/* A command's write waits again, whatever the runner set last. */
+		CHECK_MSG((flushed_wal(st) != 0) == durable, "outbox_flush at durable %d", durable);
+		CHECK_SQL(st, "SELECT group_concat(state || '|' || exit_code || '|' || output, ',')"
+		              " FROM hook_runs", NULL, "done|0|ok\n,done|0|ok\n");
 		before = syncs;
 		CHECK(outbox_retry(st, run.id, T0_MS + 7000) == 1);
 		CHECK_MSG((syncs > before) == durable, "retry: %d syncs, durable %d", syncs - before,
 		          durable);
 		hook_run_free(&run);
+		store_close(st);
+
+		/* The runner itself: both runs executed, their outcomes flushed. */
+		st = two_runs_queued(durable ? "run-due-full" : "run-due-normal", durable, path,
+		                     sizeof path);
+		if (st == NULL)
+			break;
+		snprintf(env_db, sizeof env_db, "CFIMAGES_WEBHOOK_DB=%s", path);
+		snprintf(env_hooks, sizeof env_hooks, "CFIMAGES_WEBHOOK_HOOKS_DIR=%s", runner_hooks_dir);
+		char *env[] = {env_db, env_hooks, NULL};
+		CHECK_MSG(config_load(&cfg, NULL, env, "/nonexistent", err, sizeof err) == 0, "%s", err);
+		CHECK(hooks_run_due(st, &cfg, false) == 2);
+		CHECK_SQL(st, "SELECT group_concat(state || '|' || exit_code, ',') FROM hook_runs", NULL,
+		          "done|0,done|0");
+		CHECK_MSG((flushed_wal(st) != 0) == durable, "hooks_run_due at durable %d", durable);
+		config_free(&cfg);
 		store_close(st);
 	}
 	sqlite3_vfs_unregister(&counted_vfs);
