@@ -342,8 +342,7 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 			poll(&pfd, 1, HOOK_POLL_MS);
 		} else {
 			usleep((useconds_t)nap_ms * 1000);
-			if (nap_ms < HOOK_POLL_MS)
-				nap_ms = nap_ms * 2 > HOOK_POLL_MS ? HOOK_POLL_MS : nap_ms * 2;
+			nap_ms = nap_ms * 2 < HOOK_POLL_MS ? nap_ms * 2 : HOOK_POLL_MS;
 		}
 		if (open_pipe && !drain(pipefd[0], r))
 			open_pipe = false;

@@ -269,9 +269,8 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 	for (;;) {
 		struct hook_run run;
 		int64_t now, next;
-		int c;
-
 		bool recorded = false;
+		int c;
 
 		reclaim_stale(st, cfg, db_path);
 		/* Each claim is flushed, and so carries the outcome recorded
@@ -374,8 +373,9 @@ static size_t runner_environment(char **out, size_t cap, char *db_setting)
 
 /*
  * Starts `cfimages-webhook [--config FILE] hooks run --detached` as a
- * grandchild in its own process group, at nice HOOK_RUNNER_NICE, with CFIMAGES_WEBHOOK_DB naming this
- * process's database (which --db may have chosen).  It is a fresh program image: nothing of
+ * grandchild in its own process group, at nice HOOK_RUNNER_NICE, with
+ * CFIMAGES_WEBHOOK_DB naming this process's database (which --db may have
+ * chosen).  It is a fresh program image: nothing of
  * this process's SQLite state (whose inode and shared-memory bookkeeping
  * would otherwise be inherited by fork and point at descriptors that are
  * not ours) or libfcgi state crosses over.

@@ -3,8 +3,8 @@
  * a status, executing one (fork/exec with a clean environment, a timeout
  * that kills the whole process group), and the outbox runner that claims
  * due runs and records how they ended.  The runner is a detached process
- * (double fork, a process group of its own) so neither a CGI process nor a FastCGI accept loop
- * ever waits for a hook.
+ * (double fork, a process group of its own) so neither a CGI process nor
+ * a FastCGI accept loop ever waits for a hook.
  *
  * Who is trusted with what here:
  * - The sender: with nothing.  The image id, event and body reach a hook

@@ -25,6 +25,19 @@ static sqlite3_stmt *prepare(struct sqlite_store *st, const char *sql)
 	return s;
 }
 
+/*
+ * prepare() for a write, whose commit waits for the disk when wait is
+ * true and durability asks it (sqlite_wait_for_disk).
+ */
+static sqlite3_stmt *prepare_write(struct sqlite_store *st, const char *sql, bool wait)
+{
+	if (sqlite_wait_for_disk(st, wait) < 0) {
+		sqlite_log_error(st, "setting PRAGMA synchronous");
+		return NULL;
+	}
+	return prepare(st, sql);
+}
+
 static void bind_time(sqlite3_stmt *s, int i, int64_t ms)
 {
 	char t[TIME_TEXT_SIZE];
@@ -63,17 +76,15 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 		" RETURNING id, attempts, image_id, status, previous_status, event, hook, path,"
 		" input";
 	struct sqlite_store *st = SQ(base);
-	sqlite3_stmt *s = prepare(st, sql);
+	/* Flushed at full: a claim lost by a crash would run the hook again.
+	 * The flush also carries the outcome of the runner's previous run. */
+	sqlite3_stmt *s = prepare_write(st, sql, true);
 	int rc, result = -1;
 	const void *input;
 
 	memset(run, 0, sizeof *run);
-	/* Flushed at full: a claim lost by a crash would run the hook again.
-	 * The flush also carries the outcome of the runner's previous run. */
-	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
-		sqlite3_finalize(s);
+	if (s == NULL)
 		return -1;
-	}
 	bind_time(s, 1, now_ms);
 	bind_time(s, 2, now_ms + lease_ms);
 	sqlite3_bind_text(s, 3, host, -1, SQLITE_STATIC);
@@ -121,13 +132,14 @@ int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t
                     int64_t pg_start)
 {
 	struct sqlite_store *st = SQ(base);
-	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
-	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?4");
+	sqlite3_stmt *s = prepare_write(st,
+	                                "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
+	                                " WHERE id = ?1 AND state = 'running'"
+	                                " AND attempts = ?4",
+	                                false);
 	int rc;
-	if (s == NULL || sqlite_wait_for_disk(st, false) < 0) {
-		sqlite3_finalize(s);
+	if (s == NULL)
 		return -1;
-	}
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_int64(s, 2, pgid);
 	sqlite3_bind_int64(s, 3, pg_start);
@@ -142,16 +154,17 @@ int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const cha
                   int64_t next_ms, int64_t now_ms)
 {
 	struct sqlite_store *st = SQ(base);
-	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET state = ?2, exit_code = ?3,"
-	                              " output = ?4, next_attempt_at = ?5,"
-	                              " finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END,"
-	                              " pgid = NULL, pg_start = NULL"
-	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?7");
+	sqlite3_stmt *s =
+	    prepare_write(st,
+	                  "UPDATE hook_runs SET state = ?2, exit_code = ?3,"
+	                  " output = ?4, next_attempt_at = ?5,"
+	                  " finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END,"
+	                  " pgid = NULL, pg_start = NULL"
+	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?7",
+	                  false);
 	int rc;
-	if (s == NULL || sqlite_wait_for_disk(st, false) < 0) {
-		sqlite3_finalize(s);
+	if (s == NULL)
 		return -1;
-	}
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 	if (has_exit)
@@ -206,18 +219,19 @@ int sqlite_reclaim(struct store *base, const struct stale_run *run, int64_t max_
 	struct sqlite_store *st = SQ(base);
 	static const char note[] = "[cfimages-webhook: the process running this hook died; "
 	                           "run taken up again]\n";
-	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET"
-	                              " state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,"
-	                              " finished_at = CASE WHEN attempts >= ?3 THEN ?4 ELSE NULL END,"
-	                              " next_attempt_at = ?4, pgid = NULL, pg_start = NULL,"
-	                              " lease_until = NULL,"
-	                              " output = coalesce(output, '') || ?5"
-	                              " WHERE id = ?1 AND state = 'running' AND attempts = ?2");
+	sqlite3_stmt *s =
+	    prepare_write(st,
+	                  "UPDATE hook_runs SET"
+	                  " state = CASE WHEN attempts >= ?3 THEN 'failed' ELSE 'queued' END,"
+	                  " finished_at = CASE WHEN attempts >= ?3 THEN ?4 ELSE NULL END,"
+	                  " next_attempt_at = ?4, pgid = NULL, pg_start = NULL,"
+	                  " lease_until = NULL,"
+	                  " output = coalesce(output, '') || ?5"
+	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	                  true);
 	int rc;
-	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
-		sqlite3_finalize(s);
+	if (s == NULL)
 		return -1;
-	}
 	sqlite3_bind_int64(s, 1, run->id);
 	sqlite3_bind_int64(s, 2, run->attempts);
 	sqlite3_bind_int64(s, 3, max_attempts);
@@ -273,14 +287,14 @@ int64_t sqlite_next_due_ms(struct store *base)
 int sqlite_retry(struct store *base, int64_t run_id, int64_t now_ms)
 {
 	struct sqlite_store *st = SQ(base);
-	sqlite3_stmt *s = prepare(st, "UPDATE hook_runs SET state = 'queued', attempts = 0,"
-	                              " next_attempt_at = ?2, finished_at = NULL"
-	                              " WHERE id = ?1 AND state != 'running'");
+	sqlite3_stmt *s = prepare_write(st,
+	                                "UPDATE hook_runs SET state = 'queued', attempts = 0,"
+	                                " next_attempt_at = ?2, finished_at = NULL"
+	                                " WHERE id = ?1 AND state != 'running'",
+	                                true);
 	int rc;
-	if (s == NULL || sqlite_wait_for_disk(st, true) < 0) {
-		sqlite3_finalize(s);
+	if (s == NULL)
 		return -1;
-	}
 	sqlite3_bind_int64(s, 1, run_id);
 	bind_time(s, 2, now_ms);
 	rc = run_once(st, s);
