@@ -48,5 +48,6 @@ echo "== the portable build (static, musl; sources cached in build/portable-cach
 	cat build/plain/test-suite-portable.log 2>/dev/null; exit 1; }
 
 echo "== make distcheck"
-(cd build/plain && make -s -j"$JOBS" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || exit 1
+(cd build/plain && make -s -j"$JOBS" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || {
+	cat build/plain/cfimages-webhook-*/_build/sub/test-suite.log 2>/dev/null; exit 1; }
 echo "all tests passed"

@@ -57,6 +57,15 @@ flushed_before_200()
 	}' "$1"
 }
 
+# expect_flushes TRACE EXPECTED MESSAGE: flushed_before_200 against
+# EXPECTED; on a mismatch the trace's flushes and answers are shown.
+expect_flushes()
+{
+	got_=$(flushed_before_200 "$1")
+	[ "$got_" = "$2" ] || grep -E 'sync\(|resumed>|Status: ' "$1" | sed 's/^/  trace: /' >&2
+	expect_eq "$got_" "$2" "$3"
+}
+
 body()
 {
 	write_file "$T/$1.json" "{\"id\":\"$1\",\"uploaded\":\"2024-01-01T12:00:00.000Z\"}"
@@ -69,17 +78,20 @@ CFW_WRAPPER="$TRACE -o $T/cgi-full.trace" cgi POST "$T/cgi-full.json" \
 	"$NO_LSAN"
 expect_answer 200 OK
 expect_eq "$(image_status cgi-full)" uploaded "CGI: the delivery applied"
-expect_eq "$(flushed_before_200 "$T/cgi-full.trace")" "200 flushed" \
+expect_flushes "$T/cgi-full.trace" "200 flushed" \
 	"CGI, full: the log flushed before the 200"
 
 # --- the FastCGI responder: group commit, the flush after the commit ---
-# serve_traced DURABILITY [DB]: `serve --listen $SOCK` under strace.
+# serve_traced NAME DURABILITY [DB]: `serve --listen $SOCK` under strace,
+# its trace in $T/serve-NAME.trace.  Each run has files of its own: a
+# stderr left by an earlier run would say "listening on" before this
+# one has even started.
 serve_traced()
 {
-	rm -f "$SOCK"
-	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="${2:-$DB}" \
+	rm -f "$SOCK" "$T/serve-$1.stderr"
+	env -i PATH="$CGI_PATH" CFIMAGES_WEBHOOK_CONFIG="$EMPTY_CONF" CFIMAGES_WEBHOOK_DB="${3:-$DB}" \
 		CFIMAGES_WEBHOOK_HOOKS_DIR="$HOOKS" CFIMAGES_WEBHOOK_SECRET="$SECRET" \
-		CFIMAGES_WEBHOOK_DURABILITY="$1" "$NO_LSAN" \
+		CFIMAGES_WEBHOOK_DURABILITY="$2" "$NO_LSAN" \
 		$TRACE -o "$T/serve-$1.trace" "$CFW_BIN" serve --listen "$SOCK" \
 		</dev/null >/dev/null 2>"$T/serve-$1.stderr" &
 	SERVE_PID=$!
@@ -93,6 +105,7 @@ serve_traced()
 	done
 	# strace leaves its tracee running when stopped: the cleanup stops both.
 	APP_PID=$(ps -o pid= --ppid "$SERVE_PID" | tr -d ' ')
+	[ -n "$APP_PID" ] || hard_error "no program under strace (pid $SERVE_PID)"
 	register_pid "$APP_PID"
 }
 stop_serve()
@@ -108,7 +121,7 @@ stop_serve()
 	unregister_pid "$APP_PID"
 }
 
-serve_traced full
+serve_traced full full
 for id in fcgi-a fcgi-b; do
 	body "$id"
 	signed_fcgi "$T/$id.json"
@@ -116,33 +129,33 @@ for id in fcgi-a fcgi-b; do
 	expect_eq "$(image_status "$id")" uploaded "FastCGI: $id applied"
 done
 stop_serve
-expect_eq "$(flushed_before_200 "$T/serve-full.trace")" "200 flushed
+expect_flushes "$T/serve-full.trace" "200 flushed
 200 flushed" "FastCGI, full: the log flushed before each 200"
 
 # The database reached through a symbolic link: SQLite keeps its log
 # beside the file the link names, and that is the log flushed.
 ln -s "$DB" "$T/link.db"
-serve_traced full "$T/link.db"
+serve_traced link full "$T/link.db"
 for id in link-a link-b; do
 	body "$id"
 	signed_fcgi "$T/$id.json"
 	expect_answer 200 OK
 done
 stop_serve
-mv "$T/serve-full.trace" "$T/serve-link.trace"
-expect_eq "$(flushed_before_200 "$T/serve-link.trace")" "200 flushed
+expect_flushes "$T/serve-link.trace" "200 flushed
 200 flushed" "FastCGI, full, a linked database: the log flushed before each 200"
 
 # At `normal`, the second delivery: the first may start a new log, whose
 # header SQLite flushes at any setting.
-serve_traced normal
+serve_traced normal normal
 for id in cgi-normal fcgi-normal; do
 	body "$id"
 	signed_fcgi "$T/$id.json"
 	expect_answer 200 OK
 done
 stop_serve
-expect_eq "$(flushed_before_200 "$T/serve-normal.trace" | tail -1)" "200 unflushed" \
+expect_flushes "$T/serve-normal.trace" "$(flushed_before_200 "$T/serve-normal.trace" | sed 1q)
+200 unflushed" \
 	"FastCGI, normal: no flush before the 200 (the check can tell)"
 expect_eq "$(sql "SELECT count(*) FROM webhook_deliveries")" 7 "one delivery row per request"
 exit 0
