@@ -1266,12 +1266,7 @@ static void open_write_lock(struct sqlite_store *st)
 	st->write_fd_failed = st->write_fd < 0;
 }
 
-/*
- * Waits for the write lock, at most the busy timeout.  Returns true when
- * it is held; false when it timed out (SQLITE_BUSY for the caller) or
- * there is no lock to take (then *busy is false and the caller goes on).
- */
-static bool write_lock(struct sqlite_store *st, bool *busy)
+bool sqlite_write_lock(struct sqlite_store *st, bool *busy)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	bool held = false;
@@ -1318,7 +1313,7 @@ static bool write_lock(struct sqlite_store *st, bool *busy)
 	return held;
 }
 
-static void write_unlock(struct sqlite_store *st)
+void sqlite_write_unlock(struct sqlite_store *st)
 {
 	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 
@@ -1570,7 +1565,7 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		sqlite_log_error(st, "applying deliveries");
 		goto fail;
 	}
-	locked = write_lock(st, &busy);
+	locked = sqlite_write_lock(st, &busy);
 	if (busy) {
 		log_error("store: applying deliveries: another writer held %s-write.lock for %d ms",
 		          st->path, st->busy_timeout_ms);
@@ -1603,7 +1598,7 @@ fail:
 			jobs[i].d->id = 0;
 out:
 	if (locked)
-		write_unlock(st);
+		sqlite_write_unlock(st);
 	for (size_t i = 0; i < n; i++)
 		failed += jobs[i].rc < 0;
 	free(b);
@@ -1648,10 +1643,11 @@ static int sq_sync(struct store *base)
 			log_error("store: syncing directory %s: %s", st->db_dir, strerror(errno));
 			goto out;
 		}
-		pthread_mutex_lock(&st->synced_lock);
-		st->synced_wal = sb.st_ino;
-		pthread_mutex_unlock(&st->synced_lock);
 	}
+	pthread_mutex_lock(&st->synced_lock);
+	st->synced_wal = sb.st_ino;
+	st->syncs++;
+	pthread_mutex_unlock(&st->synced_lock);
 	ret = 0;
 out:
 	if (fd >= 0)

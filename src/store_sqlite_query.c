@@ -5,6 +5,11 @@
  * comparisons are plain text comparisons on indexed columns.  These
  * statements run rarely (a command, a hook run), so they are prepared
  * when used.
+ *
+ * The outbox's writes queue on DB-write.lock like the deliveries' batches
+ * (sqlite_write_lock) instead of polling for SQLite's own lock beside
+ * them, and hold it for their statement alone: it is prepared before, and
+ * a claim's flush comes after.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +56,35 @@ static char *dup_column(sqlite3_stmt *s, int i)
 	return strdup(t ? (const char *)t : "");
 }
 
-/* Steps a statement that returns no row; returns 0 or -1 (logged). */
+/* Takes DB-write.lock for one write: false (logged) when it timed out. */
+static bool write_lock(struct sqlite_store *st, bool *held)
+{
+	bool busy;
+
+	*held = sqlite_write_lock(st, &busy);
+	if (busy)
+		log_error("store: hook_runs: another writer held %s-write.lock for %d ms", st->path,
+		          st->busy_timeout_ms);
+	return !busy;
+}
+
+static void write_unlock(struct sqlite_store *st, bool held)
+{
+	if (held)
+		sqlite_write_unlock(st);
+}
+
+/* Steps a write that returns no row, under DB-write.lock; returns 0 or
+ * -1 (logged). */
 static int run_once(struct sqlite_store *st, sqlite3_stmt *s)
 {
-	int rc = sqlite3_step(s);
+	bool held;
+	int rc;
+
+	if (!write_lock(st, &held))
+		return -1;
+	rc = sqlite3_step(s);
+	write_unlock(st, held);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		sqlite_log_error(st, "hook_runs");
 		return -1;
@@ -76,15 +106,22 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 		" RETURNING id, attempts, image_id, status, previous_status, event, hook, path,"
 		" input";
 	struct sqlite_store *st = SQ(base);
-	/* Flushed at full: a claim lost by a crash would run the hook again.
-	 * The flush also carries the outcome of the runner's previous run. */
-	sqlite3_stmt *s = prepare_write(st, sql, true);
+	/* Committed without waiting for the disk, so that nobody waits behind
+	 * the lock meanwhile; flushed after it at full, before the hook runs
+	 * (a claim lost by a crash would run the hook again).  The flush also
+	 * carries the outcome of the runner's previous run. */
+	sqlite3_stmt *s = prepare_write(st, sql, false);
 	int rc, result = -1;
+	bool held;
 	const void *input;
 
 	memset(run, 0, sizeof *run);
 	if (s == NULL)
 		return -1;
+	if (!write_lock(st, &held)) {
+		sqlite3_finalize(s);
+		return -1;
+	}
 	bind_time(s, 1, now_ms);
 	bind_time(s, 2, now_ms + lease_ms);
 	sqlite3_bind_text(s, 3, host, -1, SQLITE_STATIC);
@@ -123,6 +160,14 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 		sqlite_log_error(st, "claiming a hook run");
 	}
 	sqlite3_finalize(s);
+	write_unlock(st, held);
+	/* Not known to be on disk, the claim is not acted on: its lease runs
+	 * out and a runner takes it up again. */
+	if (result == 1 && outbox_flush(base) != 0) {
+		log_error("hook run %lld: its claim could not be flushed to the disk; not run now",
+		          (long long)run->id);
+		result = -1;
+	}
 	if (result < 0)
 		hook_run_free(run);
 	return result;

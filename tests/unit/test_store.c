@@ -1360,14 +1360,14 @@ static bool counting_on(void)
 	return sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
 }
 
-/* The WAL's inode once store_sync has flushed it (and its directory), else 0. */
-static ino_t flushed_wal(struct store *st)
+/* How many store_syncs the store has done. */
+static unsigned long store_syncs(struct store *st)
 {
-	ino_t ino;
+	unsigned long n;
 	pthread_mutex_lock(&SQ(st)->synced_lock);
-	ino = SQ(st)->synced_wal;
+	n = SQ(st)->syncs;
 	pthread_mutex_unlock(&SQ(st)->synced_lock);
-	return ino;
+	return n;
 }
 
 /* hooks_dir with two `exit 0` hooks, and their refs, for the runner tests. */
@@ -1414,11 +1414,13 @@ static struct store *two_runs_queued(const char *sub, bool durable, char *path, 
 }
 
 /*
- * The runner's writes at durability = full: a claim waits for the disk (a
- * claim lost by a crash would run the hook again), even right after a
- * write that did not wait; the process group and the outcome do not (the
- * next claim, or outbox_flush, carries them); a command's retry waits.
- * At normal nothing waits.  hooks_run_due flushes what it recorded.
+ * The runner's writes at durability = full: a claim is flushed to the disk
+ * before it is returned (a claim lost by a crash would run the hook
+ * again), even right after a write that did not wait, but after its
+ * commit, which does not wait (nobody waits behind the lock meanwhile);
+ * the process group and the outcome are not flushed (the next claim, or
+ * outbox_flush, carries them); a command's retry waits.  At normal
+ * nothing waits.  hooks_run_due flushes what it recorded.
  */
 static void test_outbox_syncs(void)
 {
@@ -1438,23 +1440,32 @@ static void test_outbox_syncs(void)
 		if (st == NULL)
 			break;
 		for (int k = 0; k < 2; k++) {
+			unsigned long flushes = store_syncs(st);
 			before = syncs;
 			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
-			/* The first claim follows the apply's durable commit; the
-			 * second follows a finish, which did not wait. */
-			CHECK_MSG((syncs > before) == durable, "claim %d: %d syncs, durable %d", k + 1,
-			          syncs - before, durable);
+			/* The commit itself never waits (nobody waits behind the
+			 * lock meanwhile); the log is flushed after it at full, and
+			 * only then is the run returned. */
+			CHECK_MSG(syncs == before, "claim %d: %d syncs in the commit", k + 1,
+			          syncs - before);
+			CHECK_MSG(store_syncs(st) - flushes == (unsigned long)durable,
+			          "claim %d: %lu flushes after it, durable %d", k + 1,
+			          store_syncs(st) - flushes, durable);
 			before = syncs;
+			flushes = store_syncs(st);
 			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 0);
 			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
 			                    T0_MS + 6000, T0_MS + 6000) == 0);
-			CHECK_MSG(syncs == before, "process group and outcome: %d syncs", syncs - before);
+			CHECK_MSG(syncs == before && store_syncs(st) == flushes,
+			          "process group and outcome: %d syncs, %lu flushes", syncs - before,
+			          store_syncs(st) - flushes);
 			if (k == 0)
 				hook_run_free(&run);
 		}
-		CHECK(flushed_wal(st) == 0);
+		before = (int)store_syncs(st);
 		CHECK(outbox_flush(st) == 0);
-		CHECK_MSG((flushed_wal(st) != 0) == durable, "outbox_flush at durable %d", durable);
+		CHECK_MSG(((int)store_syncs(st) > before) == durable, "outbox_flush at durable %d",
+		          durable);
 		CHECK_SQL(st, "SELECT group_concat(state || '|' || exit_code || '|' || output, ',')"
 		              " FROM hook_runs", NULL, "done|0|ok\n,done|0|ok\n");
 		before = syncs;
@@ -1476,11 +1487,68 @@ static void test_outbox_syncs(void)
 		CHECK(hooks_run_due(st, &cfg, false) == 2);
 		CHECK_SQL(st, "SELECT group_concat(state || '|' || exit_code, ',') FROM hook_runs", NULL,
 		          "done|0,done|0");
-		CHECK_MSG((flushed_wal(st) != 0) == durable, "hooks_run_due at durable %d", durable);
+		/* One flush per claim, and the outcomes' after the last. */
+		CHECK_MSG(store_syncs(st) == (durable ? 3u : 0u), "hooks_run_due at durable %d: %lu",
+		          durable, store_syncs(st));
 		config_free(&cfg);
 		store_close(st);
 	}
 	sqlite3_vfs_unregister(&counted_vfs);
+}
+
+/*
+ * The outbox's writes queue on DB-write.lock, as the deliveries' batches
+ * do: while another holds it, a claim or an outcome waits for it (the
+ * busy timeout, then fails and changes nothing) instead of writing beside
+ * it; once it is free they go through.  The lock is taken here as an open
+ * file description lock, which conflicts with the store's record lock in
+ * the same process.
+ */
+static void test_outbox_queues(void)
+{
+	static const char states[] = "SELECT group_concat(state, ',')"
+	                             " FROM (SELECT state FROM hook_runs ORDER BY id)";
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	char path[512], lock_path[600];
+	struct hook_run run;
+	struct store *st = two_runs_queued("queues", true, path, sizeof path);
+	int fd;
+	double t;
+
+	if (st == NULL)
+		return;
+	snprintf(lock_path, sizeof lock_path, "%s-write.lock", path);
+	fd = open(lock_path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	store_set_busy_timeout(st, SHORT_BUSY_MS);
+	for (int step = 0; step < 2; step++) {
+		/* Held by another: nothing written after the busy timeout. */
+		fl.l_type = F_WRLCK;
+		CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+		t = now_seconds();
+		if (step == 0)
+			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == -1);
+		else
+			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
+			                    T0_MS + 6000, T0_MS + 6000) == -1);
+		t = now_seconds() - t;
+		CHECK_MSG(t >= SHORT_BUSY_MS / 1000.0 * 0.9 && t < 3.0, "step %d waited %.3f s", step,
+		          t);
+		CHECK_SQL(st, states, NULL, step == 0 ? "queued,queued" : "running,queued");
+		/* Free: it goes through. */
+		fl.l_type = F_UNLCK;
+		CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+		if (step == 0)
+			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
+		else
+			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
+			                    T0_MS + 6000, T0_MS + 6000) == 0);
+		CHECK_SQL(st, states, NULL, step == 0 ? "running,queued" : "done,queued");
+	}
+	hook_run_free(&run);
+	if (fd >= 0)
+		close(fd);
+	store_close(st);
 }
 
 int main(void)
@@ -1525,6 +1593,7 @@ int main(void)
 	test_checkpointer();
 	test_runner_slots_taken();
 	test_outbox_syncs();
+	test_outbox_queues();
 
 	if (test_failures == 0) {
 		char cmd[600];
