@@ -21,7 +21,7 @@
 /* The schema versions this binary writes, one per backend: they are
  * numbered apart (SQLite: PRAGMA user_version; PostgreSQL: the
  * cfimages_schema table).  Same tables and columns in both. */
-#define STORE_SQLITE_SCHEMA_VERSION 3
+#define STORE_SQLITE_SCHEMA_VERSION 4
 #define STORE_PG_SCHEMA_VERSION 2
 /* How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 5000

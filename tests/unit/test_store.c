@@ -252,7 +252,7 @@ static void test_schema_and_reopen(void)
 	if (st == NULL)
 		return;
 	CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
-	CHECK(q_int(st, "PRAGMA user_version", NULL) == 3);
+	CHECK(q_int(st, "PRAGMA user_version", NULL) == 4);
 	CHECK_SQL(st, "PRAGMA journal_mode", NULL, "wal");
 	CHECK(q_int(st, "PRAGMA cache_size", NULL) == -STORE_CACHE_KIB);
 	CHECK(q_int(st,
@@ -320,12 +320,54 @@ static void test_upgrade_from_2(void)
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
-	CHECK(store_schema_version(st) == 3);
+	CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
 	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE name ="
 	                " 'webhook_deliveries_received_at'",
 	            NULL) == 0);
 	CHECK(q_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'", NULL) == 7);
 	CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries", NULL) == 1);
+	store_close(st);
+}
+
+/* The outbox's indexes: only the queued runs by due time, only the running ones by image. */
+#define OUTBOX_INDEXES                                                                        \
+	"SELECT group_concat(name || ':' || sql, ';') FROM (SELECT name, sql FROM sqlite_master" \
+	" WHERE type = 'index' AND tbl_name = 'hook_runs' ORDER BY name)"
+#define OUTBOX_INDEXES_V4                                                                     \
+	"hook_runs_queued:CREATE INDEX hook_runs_queued ON hook_runs(next_attempt_at)"           \
+	" WHERE state = 'queued';hook_runs_running:CREATE INDEX hook_runs_running"               \
+	" ON hook_runs(image_id) WHERE state = 'running'"
+
+/*
+ * Version 3 to 4: the whole-table indexes of hook_runs give way to the
+ * partial ones, and the runs stay; a new database has the same.
+ */
+static void test_upgrade_from_3(void)
+{
+	char path[512];
+	struct store *st;
+
+	new_path(path, sizeof path, NULL);
+	st = open_db(path, 0600, true, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_SQL(st, OUTBOX_INDEXES, NULL, OUTBOX_INDEXES_V4);
+	exec_sql(st, "DROP INDEX hook_runs_queued; DROP INDEX hook_runs_running;"
+	             "CREATE INDEX hook_runs_due ON hook_runs(state, next_attempt_at);"
+	             "CREATE INDEX hook_runs_image ON hook_runs(image_id, state);"
+	             "INSERT INTO hook_runs (image_id, status, hook, path, next_attempt_at,"
+	             " created_at) VALUES ('up/3', 'uploaded', 'uploaded', '/x', '" T0_TEXT "', '"
+	             T0_TEXT "');"
+	             "PRAGMA user_version = 3");
+	store_close(st);
+	st = open_db(path, 0600, false, true);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_schema_version(st) == 4);
+	CHECK_SQL(st, OUTBOX_INDEXES, NULL, OUTBOX_INDEXES_V4);
+	CHECK_SQL(st, "SELECT image_id || '|' || state FROM hook_runs", NULL, "up/3|queued");
 	store_close(st);
 }
 
@@ -354,7 +396,7 @@ static void test_newer_refused(void)
 	o.path = path;
 	CHECK(store_open(&o, err, sizeof err) == NULL);
 	CHECK_MSG(strstr(err, "99") != NULL && strstr(err, "version") != NULL &&
-	              strstr(err, "program's 3") != NULL,
+	              strstr(err, "program's 4") != NULL,
 	          "err: %s", err);
 	bytes_after = test_read_file(path, &len_after);
 	CHECK(stat(path, &after) == 0);
@@ -1565,6 +1607,7 @@ int main(void)
 	test_schema_and_reopen();
 	test_newer_refused();
 	test_upgrade_from_2();
+	test_upgrade_from_3();
 	test_foreign_database();
 
 	new_path(path, sizeof path, NULL);
