@@ -1285,7 +1285,7 @@ static void open_write_lock(struct sqlite_store *st)
 	st->write_fd_failed = st->write_fd < 0;
 }
 
-bool sqlite_write_lock(struct sqlite_store *st, bool *busy)
+bool sqlite_write_lock(struct sqlite_store *st, const char *doing, bool *busy)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	bool held = false;
@@ -1329,6 +1329,9 @@ bool sqlite_write_lock(struct sqlite_store *st, bool *busy)
 		timer_delete(timer);
 	}
 #endif
+	if (*busy)
+		log_error("store: %s: another writer held %s-write.lock for %d ms", doing, st->path,
+		          st->busy_timeout_ms);
 	return held;
 }
 
@@ -1584,10 +1587,8 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		sqlite_log_error(st, "applying deliveries");
 		goto fail;
 	}
-	locked = sqlite_write_lock(st, &busy);
+	locked = sqlite_write_lock(st, "applying deliveries", &busy);
 	if (busy) {
-		log_error("store: applying deliveries: another writer held %s-write.lock for %d ms",
-		          st->path, st->busy_timeout_ms);
 		rc = SQLITE_BUSY;
 		goto fail;
 	}
@@ -1662,11 +1663,11 @@ static int sq_sync(struct store *base)
 			log_error("store: syncing directory %s: %s", st->db_dir, strerror(errno));
 			goto out;
 		}
+		pthread_mutex_lock(&st->synced_lock);
+		st->synced_wal = sb.st_ino;
+		pthread_mutex_unlock(&st->synced_lock);
 	}
-	pthread_mutex_lock(&st->synced_lock);
-	st->synced_wal = sb.st_ino;
-	st->syncs++;
-	pthread_mutex_unlock(&st->synced_lock);
+	atomic_fetch_add_explicit(&st->syncs, 1, memory_order_relaxed);
 	ret = 0;
 out:
 	if (fd >= 0)

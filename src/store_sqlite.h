@@ -7,6 +7,7 @@
 #define CFW_STORE_SQLITE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <sys/types.h>
 
@@ -43,7 +44,7 @@ struct sqlite_store {
 	char *db_dir;                   /* the directory holding both */
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
-	unsigned long syncs;            /* store_syncs done (for tests), under synced_lock */
+	atomic_ulong syncs;             /* store_syncs done (for tests) */
 	/* A responder's checkpointer thread (store_sqlite.c, sq_idle). */
 	int ckpt_asked_at;              /* wal_pages when it was last asked (writer's side) */
 	pthread_mutex_t ckpt_lock;      /* guards the fields below */
@@ -72,13 +73,14 @@ int sqlite_wait_for_disk(struct sqlite_store *st, bool wait);
 /*
  * DB-write.lock, on which writers queue (a blocking lock, where SQLite's
  * own busy handler would poll): waits at most the busy timeout.  Returns
- * true when it is held; false when it timed out (*busy true: SQLITE_BUSY
- * for the caller) or there is no lock file to take (*busy false: the
- * caller goes on, SQLite's busy handler alone).  Taken before SQLite's
+ * true when it is held; false when it timed out (*busy true, logged with
+ * what was being done: SQLITE_BUSY for the caller) or there is no lock
+ * file to take (*busy false: the caller goes on, SQLite's busy handler
+ * alone).  Taken before SQLite's
  * own write lock, never after it; held by one thread of a process at a
  * time (a record lock: the process's).
  */
-bool sqlite_write_lock(struct sqlite_store *st, bool *busy);
+bool sqlite_write_lock(struct sqlite_store *st, const char *doing, bool *busy);
 void sqlite_write_unlock(struct sqlite_store *st);
 
 /* Logs the connection's last error once, naming what was being done. */

@@ -61,10 +61,7 @@ static bool write_lock(struct sqlite_store *st, bool *held)
 {
 	bool busy;
 
-	*held = sqlite_write_lock(st, &busy);
-	if (busy)
-		log_error("store: hook_runs: another writer held %s-write.lock for %d ms", st->path,
-		          st->busy_timeout_ms);
+	*held = sqlite_write_lock(st, "hook_runs", &busy);
 	return !busy;
 }
 

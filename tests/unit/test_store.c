@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +66,17 @@ static struct store *open_db(const char *path, unsigned mode, bool create, bool 
 
 	if (st == NULL && create)
 		fprintf(stderr, "store_open(%s): %s\n", path, err);
+	return st;
+}
+
+/* A new database (durable or not) at a new path, written to path; NULL (a failed check) if it cannot be made. */
+static struct store *new_db(char *path, size_t cap, const char *sub, bool durable)
+{
+	struct store *st;
+
+	new_path(path, cap, sub);
+	st = open_db(path, 0600, true, durable);
+	CHECK(st != NULL);
 	return st;
 }
 
@@ -246,9 +256,7 @@ static void test_schema_and_reopen(void)
 	char path[512];
 	struct store *st;
 
-	new_path(path, sizeof path, NULL);
-	st = open_db(path, 0600, true, true);
-	CHECK(st != NULL);
+	st = new_db(path, sizeof path, NULL, true);
 	if (st == NULL)
 		return;
 	CHECK(store_schema_version(st) == STORE_SQLITE_SCHEMA_VERSION);
@@ -306,9 +314,7 @@ static void test_upgrade_from_2(void)
 	char path[512];
 	struct store *st;
 
-	new_path(path, sizeof path, NULL);
-	st = open_db(path, 0600, true, true);
-	CHECK(st != NULL);
+	st = new_db(path, sizeof path, NULL, true);
 	if (st == NULL)
 		return;
 	exec_sql(st, "CREATE INDEX webhook_deliveries_received_at ON webhook_deliveries(received_at);"
@@ -347,9 +353,7 @@ static void test_upgrade_from_3(void)
 	char path[512];
 	struct store *st;
 
-	new_path(path, sizeof path, NULL);
-	st = open_db(path, 0600, true, true);
-	CHECK(st != NULL);
+	st = new_db(path, sizeof path, NULL, true);
 	if (st == NULL)
 		return;
 	CHECK_SQL(st, OUTBOX_INDEXES, NULL, OUTBOX_INDEXES_V4);
@@ -1405,11 +1409,7 @@ static bool counting_on(void)
 /* How many store_syncs the store has done. */
 static unsigned long store_syncs(struct store *st)
 {
-	unsigned long n;
-	pthread_mutex_lock(&SQ(st)->synced_lock);
-	n = SQ(st)->syncs;
-	pthread_mutex_unlock(&SQ(st)->synced_lock);
-	return n;
+	return atomic_load(&SQ(st)->syncs);
 }
 
 /* hooks_dir with two `exit 0` hooks, and their refs, for the runner tests. */
@@ -1445,9 +1445,7 @@ static struct store *two_runs_queued(const char *sub, bool durable, char *path, 
 	struct delivery d = make_delivery(T0_MS, body);
 	struct store *st;
 
-	new_path(path, cap, sub);
-	st = open_db(path, 0600, true, durable);
-	CHECK(st != NULL);
+	st = new_db(path, cap, sub, durable);
 	if (st == NULL)
 		return NULL;
 	CHECK(store_register(st, "run/1", NULL, -1) == 1);
@@ -1610,9 +1608,7 @@ int main(void)
 	test_upgrade_from_3();
 	test_foreign_database();
 
-	new_path(path, sizeof path, NULL);
-	st = open_db(path, 0600, true, true);
-	CHECK(st != NULL);
+	st = new_db(path, sizeof path, NULL, true);
 	if (st != NULL) {
 		test_register(st);
 		test_not_found(st);
