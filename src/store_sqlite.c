@@ -1738,29 +1738,28 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
  * description lock, on a descriptor of its own: it conflicts with the
  * record lock a writer thread of this process holds (record locks are
  * the process's: taking one would succeed beside it, and giving it back
- * would take the writer's away).
+ * would take the writer's away).  The descriptor stays open as long as
+ * the checkpointer: closing any descriptor of a file gives up every
+ * record lock the process holds on it, the writer's included.
  */
-static void checkpoint_locked(struct sqlite_store *st, sqlite3 *db)
+static void checkpoint_locked(sqlite3 *db, int fd)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	int fd = open_write_lock_file(st);
 
-	if (fd < 0)
-		return;
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+	if (fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0) {
 		int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* busy: another process's checkpoint */
 			log_warn("store: checkpoint: %s", sqlite3_errmsg(db));
 		fl.l_type = F_UNLCK;
 		fcntl(fd, F_OFD_SETLK, &fl);
 	}
-	close(fd);
 }
 
 static void *checkpointer_main(void *arg)
 {
 	struct sqlite_store *st = arg;
 	sqlite3 *db = NULL;
+	int lock_fd = -1;
 
 	pthread_mutex_lock(&st->ckpt_lock);
 	for (;;) {
@@ -1793,8 +1792,11 @@ static void *checkpointer_main(void *arg)
 			                               NULL);
 			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 				log_warn("store: checkpoint: %s", sqlite3_errmsg(db));
-			if (rc == SQLITE_OK && log_frames >= WAL_RESTART_PAGES)
-				checkpoint_locked(st, db);
+			if (rc == SQLITE_OK && log_frames >= WAL_RESTART_PAGES) {
+				if (lock_fd < 0)
+					lock_fd = open_write_lock_file(st);
+				checkpoint_locked(db, lock_fd);
+			}
 		}
 
 		pthread_mutex_lock(&st->ckpt_lock);
@@ -1803,6 +1805,8 @@ static void *checkpointer_main(void *arg)
 	}
 	pthread_mutex_unlock(&st->ckpt_lock);
 	sqlite3_close(db);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return NULL;
 }
 

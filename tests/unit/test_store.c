@@ -1231,6 +1231,51 @@ static void test_checkpointer(void)
 }
 
 /*
+ * The checkpointer's second pass while a writer of this process holds
+ * DB-write.lock: it leaves the lock alone and the writer keeps it (the
+ * checkpointer once opened and closed a descriptor of the file for each
+ * pass, and closing any descriptor of a file gives up every record lock
+ * the process holds on it).  Another process sees the lock held by us.
+ */
+static void test_checkpointer_keeps_writer_lock(void)
+{
+	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true, .responder = true};
+	char path[512], lock[600], err[512] = "";
+	struct store *st;
+	bool busy = true;
+	pid_t child;
+	int status = -1;
+
+	new_path(path, sizeof path, "ckpt-keeps");
+	o.path = path;
+	st = store_open(&o, err, sizeof err);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	snprintf(lock, sizeof lock, "%s-write.lock", path);
+	grow_wal(st, path, 8100);
+	CHECK(sqlite_write_lock(SQ(st), "testing", &busy) && !busy);
+	store_idle(st);
+	sqlite_checkpoint_wait(SQ(st));
+	CHECK_MSG(shm_u32(path, SHM_N_BACKFILL) >= 8100, "%u frames checkpointed",
+	          shm_u32(path, SHM_N_BACKFILL));
+	child = fork();
+	if (child == 0) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+		int fd = open(lock, O_RDWR | O_CLOEXEC);
+		_exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK &&
+		              fl.l_pid == getppid()
+		          ? 0
+		          : 1);
+	}
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "DB-write.lock is no longer held by the writer after a checkpoint");
+	sqlite_write_unlock(SQ(st));
+	store_close(st);
+}
+
+/*
  * store_runner_slots_taken(): runners, each a process of its own holding
  * a slot taken with store_take_runner_slot(), one more at a time.
  */
@@ -1630,6 +1675,7 @@ int main(void)
 	test_error_rolls_back(path);
 	test_prune(path);
 	test_checkpointer();
+	test_checkpointer_keeps_writer_lock();
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
