@@ -1496,10 +1496,15 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 		if (rc == SQLITE_OK) {
 			if (b->jobs[i].kind == STORE_JOB_APPLY && b->jobs[i].outcome == STORE_APPLIED &&
 			    *sync != durable_sync(st)) {
-				/* Changed meanwhile: this answer promises durability after all. */
-				rollback(st);
+				/* This answer promises durability: when deferred, the
+				 * commit stays at NORMAL and store_sync() follows;
+				 * else the look-up was wrong (changed meanwhile) and
+				 * the transaction starts again durably. */
 				*sync = durable_sync(st);
-				return BATCH_AGAIN;
+				if (!b->defer) {
+					rollback(st);
+					return BATCH_AGAIN;
+				}
 			}
 			if ((rc = run(st, STMT_RELEASE)) != SQLITE_OK)
 				goto whole;
@@ -1583,7 +1588,10 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		jobs[i].outcome = STORE_ERROR;
 		jobs[i].rc = 0;
 	}
-	if ((rc = batch_sync(st, b, &sync)) != SQLITE_OK) {
+	/* A deferred batch learns in its transaction whether a flush is due
+	 * (a look-up before it would read the same pages twice: another
+	 * process's commit in between empties our page cache). */
+	if (!b->defer && (rc = batch_sync(st, b, &sync)) != SQLITE_OK) {
 		sqlite_log_error(st, "applying deliveries");
 		goto fail;
 	}

@@ -1405,8 +1405,11 @@ static int cf_shm_map(sqlite3_file *f, int i, int sz, int ext, void volatile **p
 {
 	return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
 }
+static int shm_shared_locks; /* read transactions begun */
 static int cf_shm_lock(sqlite3_file *f, int o, int n, int fl)
 {
+	if (fl == (SQLITE_SHM_LOCK | SQLITE_SHM_SHARED))
+		shm_shared_locks++;
 	return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
 }
 static void cf_shm_barrier(sqlite3_file *f)
@@ -1440,6 +1443,10 @@ static sqlite3_vfs counted_vfs;
 /* Counts with the default VFS wrapped; false when it cannot be set up. */
 static bool counting_on(void)
 {
+	static bool on;
+
+	if (on)
+		return true;
 	real_vfs = sqlite3_vfs_find(NULL);
 	if (real_vfs == NULL)
 		return false;
@@ -1448,7 +1455,8 @@ static bool counting_on(void)
 	counted_vfs.szOsFile = (int)sizeof(struct counted_file) + real_vfs->szOsFile;
 	counted_vfs.xOpen = cf_open;
 	counted_vfs.pNext = NULL;
-	return sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
+	on = sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
+	return on;
 }
 
 /* How many store_syncs the store has done. */
@@ -1582,6 +1590,57 @@ static void test_outbox_syncs(void)
 }
 
 /*
+ * A batch whose caller flushes after it (may_defer_sync) is one
+ * transaction: no look-up before BEGIN, whose pages another process's
+ * commit would make it read twice.  It learns in the transaction whether
+ * an answer promises durability: a changed status at full sets
+ * sync_after (and the commit itself waits for nothing), a duplicate
+ * does not, nor anything at normal.  Without may_defer_sync the look-up
+ * decides the commit's level first.
+ */
+static void test_deferred_batch(void)
+{
+	static const char body[] = "{\"id\":\"defer/1\"}";
+	char path[512], id[] = "defer/1", id2[] = "defer/2", name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name), ev2 = make_event(id2, "uploaded", name);
+
+	if (!counting_on()) {
+		CHECK(false);
+		return;
+	}
+	for (int durable = 1; durable >= 0; durable--) {
+		struct store *st = new_db(path, sizeof path, durable ? "defer-full" : "defer-normal",
+		                          durable);
+		if (st == NULL)
+			return;
+		for (int k = 0; k < 3; k++) {
+			struct delivery d = make_delivery(T0_MS + k, body);
+			struct store_job j = {.kind = STORE_JOB_APPLY,
+			                      .d = &d,
+			                      .ev = k == 2 ? &ev2 : &ev,
+			                      .body = body,
+			                      .body_len = strlen(body),
+			                      .auto_register = true,
+			                      .may_defer_sync = k < 2};
+			int locks = shm_shared_locks, before = syncs;
+
+			CHECK(store_write_batch(st, &j, 1) == 0 && j.rc == 0);
+			CHECK_MSG(j.outcome == (k == 1 ? STORE_DUPLICATE : STORE_APPLIED),
+			          "job %d: outcome %d", k, (int)j.outcome);
+			CHECK_MSG(j.sync_after == (durable && k == 0), "job %d, durable %d: sync_after %d",
+			          k, durable, (int)j.sync_after);
+			/* At full, only the job not deferred waits in its commit. */
+			CHECK_MSG(durable && k == 2 ? syncs > before : syncs == before,
+			          "job %d, durable %d: %d syncs in the commit", k, durable, syncs - before);
+			CHECK_MSG(shm_shared_locks - locks == (k == 2 && durable ? 2 : 1),
+			          "job %d, durable %d: %d transactions", k, durable,
+			          shm_shared_locks - locks);
+		}
+		store_close(st);
+	}
+}
+
+/*
  * The outbox's writes queue on DB-write.lock, as the deliveries' batches
  * do: while another holds it, a claim or an outcome waits for it (the
  * busy timeout, then fails and changes nothing) instead of writing beside
@@ -1676,6 +1735,7 @@ int main(void)
 	test_prune(path);
 	test_checkpointer();
 	test_checkpointer_keeps_writer_lock();
+	test_deferred_batch();
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
