@@ -211,12 +211,14 @@ static void note(struct hook_result *r, const char *text)
 }
 
 /*
- * In the child, between fork and execve: only async-signal-safe calls.
- * Builds nothing from request data but argv and environment values, which
- * execve passes as data (no shell is involved).
+ * In the child, between vfork and execve: only system calls, on our own
+ * stack frame; nothing of the parent's memory is written (it is shared
+ * until execve), and the child never returns.  Builds nothing from
+ * request data but argv and environment values, which execve passes as
+ * data (no shell is involved).
  */
-static void exec_child(const struct hook_exec *x, int in_fd, int out_fd, char *const argv[],
-                       char *const envp[])
+static _Noreturn void exec_child(const struct hook_exec *x, int in_fd, int out_fd,
+                                 char *const argv[], char *const envp[])
 {
 	struct sigaction dfl;
 	sigset_t none;
@@ -254,6 +256,18 @@ static void exec_child(const struct hook_exec *x, int in_fd, int out_fd, char *c
 	_exit(127);
 }
 
+/* The parent's side of vfork, alone in a function of its own: nothing
+ * of the caller's is live across it. */
+static pid_t start_child(const struct hook_exec *x, int in_fd, int out_fd, char *const argv[],
+                         char *const envp[])
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		exec_child(x, in_fd, out_fd, argv, envp);
+	return pid;
+}
+
 /* Reads what the pipe holds now into the tail; returns false at EOF or error. */
 static bool drain(int fd, struct hook_result *r)
 {
@@ -278,7 +292,8 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	int in_fd = -1, pipefd[2] = {-1, -1}, status = 0, rc = -1;
 	bool open_pipe = true, exited = false, termed = false;
 	int64_t deadline, kill_at = 0;
-	int nap_ms = 1;
+	int nap_ms = 1, fork_errno;
+	sigset_t all, saved;
 	pid_t pid;
 
 	memset(r, 0, sizeof *r);
@@ -305,13 +320,20 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 		log_error("hook %s: cannot set up its input or output: %s", x->path, strerror(errno));
 		goto out;
 	}
-	pid = fork();
+	/* vfork: the child borrows our memory until its execve, so a run
+	 * copies none of our page tables and takes no copy-on-write faults
+	 * (with fork they were a quarter of a runner's CPU time per run).
+	 * Every signal stays blocked across it, so that no handler of ours
+	 * runs in the child, which sets them all to the default first. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &saved);
+	pid = start_child(x, in_fd, pipefd[1], argv, envp);
+	fork_errno = errno;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	if (pid < 0) {
-		log_error("hook %s: fork: %s", x->path, strerror(errno));
+		log_error("hook %s: fork: %s", x->path, strerror(fork_errno));
 		goto out;
 	}
-	if (pid == 0)
-		exec_child(x, in_fd, pipefd[1], argv, envp);
 	setpgid(pid, pid); /* also here: no window where the group does not exist */
 	close(pipefd[1]);
 	pipefd[1] = -1;

@@ -25,10 +25,13 @@ chmod 755 "$HOOKS"
 # Everything the hook sees, into $T/out/RUN_ID/.  ls runs as a child of
 # the shell and inherits its descriptors; it opens one of its own (3) for
 # the directory it lists.
+# The signals first: dash clears its signal mask once it has started a
+# command (mkdir here), which would hide a mask the hook was given.
 hook_script "$HOOKS/uploaded" \
 	"out=$T/out/\$CFIMAGES_HOOK_RUN_ID" \
+	'while read -r k v; do case $k in SigIgn: | SigBlk:) echo "$k $v" ;; esac; done </proc/self/status >"$out.signals"' \
 	'mkdir "$out" || exit 1' \
-	'while read -r k v; do case $k in SigIgn: | SigBlk:) echo "$k $v" ;; esac; done </proc/self/status >"$out/signals"' \
+	'mv "$out.signals" "$out/signals"' \
 	'ls /proc/self/fd >"$out/fds"' \
 	'cat >"$out/stdin"' \
 	'printf "%s\n" "$0" "$#" "$1" "$2" >"$out/argv"' \
