@@ -1067,6 +1067,7 @@ int fcgi_serve(struct handler *h, int listen_fd)
 	 * one at a time per thread: a few arenas are enough. */
 	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
 #endif
+	malloc_keep_heap();
 	/* One writer for every thread: their deliveries are committed together. */
 	h->group = group_commit_new(&h->cfg);
 	if (h->group == NULL) {

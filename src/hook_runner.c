@@ -261,6 +261,7 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 	int64_t linger_until = time_now_ms() + HOOK_RUNNER_LINGER_SECONDS * 1000;
 	int ran = 0;
 
+	malloc_keep_heap(); /* each run's transactions follow other processes' commits */
 	hooks_host_name(host, sizeof host);
 	if (store_is_postgresql(cfg->db))
 		store_display_name(cfg->db, db_path, sizeof db_path);

@@ -1724,6 +1724,9 @@ static enum store_outcome sq_apply(struct store *base, const struct event *ev, c
  * without other readers and writers: it does not wait for one (a later
  * process will find it).
  */
+_Static_assert(MALLOC_KEEP_BYTES >= STORE_CACHE_KIB * 1024,
+               "a page cache freed whole stays in the heap (util.h)");
+
 #define WAL_CHECKPOINT_PAGES 1000
 #define WAL_RESTART_PAGES 8000
 #define WAL_CHECKPOINT_PAGES_ONE_SHOT 32

@@ -3,6 +3,9 @@
  * constant-time comparison, UTF-8 and the image id rules.  See util.h.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,4 +497,18 @@ bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/*
+ * Setting the trim threshold also freezes glibc's mmap threshold (which
+ * otherwise follows the largest block freed), at 128 KiB: the page cache
+ * bound is given to both, so that no block below it is mapped and
+ * unmapped each time either.
+ */
+void malloc_keep_heap(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+	mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES);
+#endif
 }

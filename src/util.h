@@ -112,6 +112,17 @@ bool status_is_known(const char *s);
  */
 bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/*
+ * Long-lived processes (a responder, a runner): freed memory at the top of
+ * the heap stays there, up to MALLOC_KEEP_BYTES, instead of going back to
+ * the kernel at once (glibc only; elsewhere nothing).  SQLite frees its
+ * whole page cache whenever another process has committed and fills it
+ * again at the next transaction: with glibc's 128 KiB default that was a
+ * brk() and fresh page faults about once per delivery.
+ */
+#define MALLOC_KEEP_BYTES (1024 * 1024)
+void malloc_keep_heap(void);
+
 #ifndef HAVE_CLOSEFROM
 /* Closes every descriptor >= lowfd (compat.c: glibc 2.34 has it, musl not). */
 void closefrom(int lowfd);
