@@ -1178,6 +1178,19 @@ static void grow_wal(struct store *st, const char *path, unsigned frames)
 	          shm_u32(path, SHM_MX_FRAME));
 }
 
+/* A new database opened as a responder's (its checkpointer on), or NULL (counted). */
+static struct store *new_responder_db(char *path, size_t cap, const char *sub)
+{
+	struct store_options o = {.path = path, .db_mode = 0600, .create = true, .responder = true};
+	char err[512] = "";
+	struct store *st;
+
+	new_path(path, cap, sub);
+	st = store_open(&o, err, sizeof err);
+	CHECK_MSG(st != NULL, "%s", err);
+	return st;
+}
+
 /*
  * A responder's checkpoints (man DATABASE): store_idle only asks its
  * checkpointer thread, which copies the WAL into the database on a
@@ -1188,17 +1201,12 @@ static void grow_wal(struct store *st, const char *path, unsigned frames)
  */
 static void test_checkpointer(void)
 {
-	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true, .responder = true};
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	struct delivery d = make_delivery(T0_MS, "{}");
-	char path[512], lock[600], err[512] = "";
-	struct store *st;
+	char path[512], lock[600];
+	struct store *st = new_responder_db(path, sizeof path, "ckpt");
 	int fd;
 
-	new_path(path, sizeof path, "ckpt");
-	o.path = path;
-	st = store_open(&o, err, sizeof err);
-	CHECK(st != NULL);
 	if (st == NULL)
 		return;
 	/* Past the 1000 frames after which the checkpointer is asked. */
@@ -1239,17 +1247,12 @@ static void test_checkpointer(void)
  */
 static void test_checkpointer_keeps_writer_lock(void)
 {
-	struct store_options o = {.path = NULL, .db_mode = 0600, .create = true, .responder = true};
-	char path[512], lock[600], err[512] = "";
-	struct store *st;
+	char path[512], lock[600];
+	struct store *st = new_responder_db(path, sizeof path, "ckpt-keeps");
 	bool busy = true;
 	pid_t child;
 	int status = -1;
 
-	new_path(path, sizeof path, "ckpt-keeps");
-	o.path = path;
-	st = store_open(&o, err, sizeof err);
-	CHECK(st != NULL);
 	if (st == NULL)
 		return;
 	snprintf(lock, sizeof lock, "%s-write.lock", path);
