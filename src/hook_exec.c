@@ -232,10 +232,10 @@ static _Noreturn void exec_child(const struct hook_exec *x, int in_fd, int out_f
 		 * pass on: ask the kernel directly.  An all-zero kernel sigaction
 		 * is SIG_DFL with no flags and an empty mask on every layout. */
 		struct {
-			unsigned long words[4];
+			unsigned long words[8];
 		} kdfl = {{0}};
 		if (sigaction(sig, &dfl, NULL) < 0)
-			syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(unsigned long));
+			syscall(SYS_rt_sigaction, sig, &kdfl, NULL, (size_t)(NSIG - 1) / 8);
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -254,6 +254,26 @@ static _Noreturn void exec_child(const struct hook_exec *x, int in_fd, int out_f
 		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
 	}
 	_exit(127);
+}
+
+/*
+ * SIGCHLD ignored (execve keeps an ignored signal, so whoever started us
+ * may pass that on) makes the kernel reap our children itself: a hook's
+ * exit status would be lost, and every run counted done.  Back to the
+ * default, which the runner needs (it has no handler of its own).
+ */
+static void keep_exit_status(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGCHLD, NULL, &sa) != 0)
+		return;
+	if (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT)) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_DFL;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGCHLD, &sa, NULL);
+	}
 }
 
 /* The parent's side of vfork, alone in a function of its own: nothing
@@ -327,6 +347,7 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	 * runs in the child, which sets them all to the default first. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &saved);
+	keep_exit_status();
 	pid = start_child(x, in_fd, pipefd[1], argv, envp);
 	fork_errno = errno;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
@@ -334,7 +355,10 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 		log_error("hook %s: fork: %s", x->path, strerror(fork_errno));
 		goto out;
 	}
-	setpgid(pid, pid); /* also here: no window where the group does not exist */
+	/* Also here, for where vfork is a fork (valgrind): no window where the
+	 * group does not exist.  After a real vfork the child has exec'd, and
+	 * this fails (it made the group itself). */
+	setpgid(pid, pid);
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);

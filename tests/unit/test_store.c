@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1446,10 +1447,8 @@ static sqlite3_vfs counted_vfs;
 /* Counts with the default VFS wrapped; false when it cannot be set up. */
 static bool counting_on(void)
 {
-	static bool on;
-
-	if (on)
-		return true;
+	if (sqlite3_vfs_find("counted") != NULL)
+		return true; /* on already (wrapping itself would recurse) */
 	real_vfs = sqlite3_vfs_find(NULL);
 	if (real_vfs == NULL)
 		return false;
@@ -1458,8 +1457,7 @@ static bool counting_on(void)
 	counted_vfs.szOsFile = (int)sizeof(struct counted_file) + real_vfs->szOsFile;
 	counted_vfs.xOpen = cf_open;
 	counted_vfs.pNext = NULL;
-	on = sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
-	return on;
+	return sqlite3_vfs_register(&counted_vfs, 1) == SQLITE_OK;
 }
 
 /* How many store_syncs the store has done. */
@@ -1590,6 +1588,46 @@ static void test_outbox_syncs(void)
 		store_close(st);
 	}
 	sqlite3_vfs_unregister(&counted_vfs);
+}
+
+/* Rewrites one of the runner tests' hooks. */
+static void write_hook(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+/*
+ * A runner started with SIGCHLD ignored (execve keeps an ignored signal,
+ * so whoever starts it may pass that on): the kernel would reap each hook
+ * itself and its exit status would be lost, every run counted done.  The
+ * hook's exit status is still what is recorded.
+ */
+static void test_runner_sigchld_ignored(void)
+{
+	char path[512], err[512] = "", env_db[600], env_hooks[700];
+	struct sigaction ign, old;
+	struct config cfg;
+	struct store *st = two_runs_queued("sigchld", false, path, sizeof path);
+
+	if (st == NULL)
+		return;
+	write_hook(runner_hook_paths[1], "#!/bin/sh\nexit 3\n");
+	snprintf(env_db, sizeof env_db, "CFIMAGES_WEBHOOK_DB=%s", path);
+	snprintf(env_hooks, sizeof env_hooks, "CFIMAGES_WEBHOOK_HOOKS_DIR=%s", runner_hooks_dir);
+	char *env[] = {env_db, env_hooks, NULL};
+	CHECK_MSG(config_load(&cfg, NULL, env, "/nonexistent", err, sizeof err) == 0, "%s", err);
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	CHECK(sigaction(SIGCHLD, &ign, &old) == 0);
+	CHECK(hooks_run_due(st, &cfg, false) == 2);
+	CHECK(sigaction(SIGCHLD, &old, NULL) == 0);
+	CHECK_SQL(st, "SELECT group_concat(state || '|' || exit_code, ',') FROM hook_runs", NULL,
+	          "done|0,queued|3");
+	write_hook(runner_hook_paths[1], "#!/bin/sh\nexit 0\n");
+	config_free(&cfg);
+	store_close(st);
 }
 
 /*
@@ -1742,6 +1780,7 @@ int main(void)
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
+	test_runner_sigchld_ignored();
 
 	if (test_failures == 0) {
 		char cmd[600];
