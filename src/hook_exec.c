@@ -256,26 +256,6 @@ static _Noreturn void exec_child(const struct hook_exec *x, int in_fd, int out_f
 	_exit(127);
 }
 
-/*
- * SIGCHLD ignored (execve keeps an ignored signal, so whoever started us
- * may pass that on) makes the kernel reap our children itself: a hook's
- * exit status would be lost, and every run counted done.  Back to the
- * default, which the runner needs (it has no handler of its own).
- */
-static void keep_exit_status(void)
-{
-	struct sigaction sa;
-
-	if (sigaction(SIGCHLD, NULL, &sa) != 0)
-		return;
-	if (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT)) {
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = SIG_DFL;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGCHLD, &sa, NULL);
-	}
-}
-
 /* The parent's side of vfork, alone in a function of its own: nothing
  * of the caller's is live across it. */
 static pid_t start_child(const struct hook_exec *x, int in_fd, int out_fd, char *const argv[],
@@ -347,7 +327,6 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	 * runs in the child, which sets them all to the default first. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &saved);
-	keep_exit_status();
 	pid = start_child(x, in_fd, pipefd[1], argv, envp);
 	fork_errno = errno;
 	sigprocmask(SIG_SETMASK, &saved, NULL);

@@ -255,6 +255,26 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 	free(r);
 }
 
+/*
+ * SIGCHLD ignored (execve keeps an ignored signal, so whoever started us
+ * may pass that on) makes the kernel reap our children itself: a hook's
+ * exit status would be lost, and every run counted done.  Back to the
+ * default, which the runner needs (it has no handler of its own).
+ */
+static void keep_exit_status(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGCHLD, NULL, &sa) != 0)
+		return;
+	if (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT)) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_DFL;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGCHLD, &sa, NULL);
+	}
+}
+
 int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 {
 	char db_path[PATH_MAX], host[OUTBOX_HOST_BYTES];
@@ -262,6 +282,7 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 	int ran = 0;
 
 	malloc_keep_heap(); /* each run's transactions follow other processes' commits */
+	keep_exit_status();
 	hooks_host_name(host, sizeof host);
 	if (store_is_postgresql(cfg->db))
 		store_display_name(cfg->db, db_path, sizeof db_path);
