@@ -1638,12 +1638,16 @@ out:
  * with defer) is in the write-ahead log, which only grows until a
  * checkpoint has copied it into the database and synced both; so an
  * fdatasync of the log file now makes it, and every commit before it,
- * durable, as synchronous=FULL would have at the commit.  The log cannot
- * be removed while our connection is open; should there be none (the
- * database left WAL mode), the database file itself is flushed.  A log
- * file new since our last look also gets its directory synced, as SQLite
- * syncs it with FULL, so that a crash cannot lose the file's entry itself.  It needs nothing of the
- * connection: another thread may write meanwhile.
+ * durable, as synchronous=FULL would have at the commit.  SQLite removes
+ * the log only when its last connection closes, and ours is open (the
+ * store opens in WAL mode or not at all): a log that is gone was removed
+ * by someone else, and the commits in it would not survive a restart, so
+ * that is a failure (the answers are not given).  The database file is
+ * not opened instead: closing a descriptor of it would give up the
+ * POSIX locks SQLite holds on it for this process.  A log file new since
+ * our last look also gets its directory synced, as SQLite syncs it with
+ * FULL, so that a crash cannot lose the file's entry itself.  It needs
+ * nothing of the connection: another thread may write meanwhile.
  */
 static int sq_sync(struct store *base)
 {
@@ -1654,10 +1658,6 @@ static int sq_sync(struct store *base)
 	bool new_file;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		file = st->db_file;
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-	}
 	if (fd < 0 || fdatasync(fd) != 0 || fstat(fd, &sb) != 0) {
 		log_error("store: syncing %s: %s", file, strerror(errno));
 		goto out;

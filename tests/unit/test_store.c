@@ -1689,6 +1689,27 @@ static void test_deferred_batch(void)
 }
 
 /*
+ * store_sync with the write-ahead log gone (removed by someone else while
+ * the store is open: its commits would not survive a restart) fails, and
+ * leaves SQLite's own locks on the database file alone: it does not flush
+ * the database file instead through a descriptor of its own, whose close
+ * would give up every POSIX lock this process holds on that file.
+ */
+static void test_sync_wal_gone(void)
+{
+	char path[512], wal[600];
+	struct store *st = new_db(path, sizeof path, "sync-wal-gone", true);
+
+	if (st == NULL)
+		return;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	CHECK(store_sync(st) == 0);
+	CHECK(unlink(wal) == 0);
+	CHECK_MSG(store_sync(st) == -1, "store_sync succeeded with %s removed", wal);
+	store_close(st);
+}
+
+/*
  * The outbox's writes queue on DB-write.lock, as the deliveries' batches
  * do: while another holds it, a claim or an outcome waits for it (the
  * busy timeout, then fails and changes nothing) instead of writing beside
@@ -1784,6 +1805,7 @@ int main(void)
 	test_checkpointer();
 	test_checkpointer_keeps_writer_lock();
 	test_deferred_batch();
+	test_sync_wal_gone();
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
