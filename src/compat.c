@@ -1,7 +1,5 @@
 /*
- * What the C library may lack (the portable build links musl, which has
- * no closefrom()): replacements compiled only when configure did not find
- * the original.
+ * What the C libraries do not give us as we need it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,8 +10,6 @@
 #include <unistd.h>
 
 #include "util.h"
-
-#ifndef HAVE_CLOSEFROM
 
 /* Without /proc and close_range, the descriptors tried above lowfd. */
 #define CLOSEFROM_SCAN_MAX 65536
@@ -28,13 +24,16 @@ struct dirent64_record {
 };
 
 /*
- * Closes every descriptor >= lowfd.  Called between fork and exec of a
+ * Closes every descriptor >= lowfd.  Called between vfork and exec of a
  * threaded process, so only system calls: close_range(2) (Linux 5.9),
  * else the entries of /proc/self/fd read with getdents64 into a stack
  * buffer (no malloc), else every number up to the descriptor limit
- * (at most CLOSEFROM_SCAN_MAX: an empty chroot has no /proc).
+ * (at most CLOSEFROM_SCAN_MAX: an empty chroot has no /proc).  Not the C
+ * library's closefrom(): musl has none, and glibc's aborts the process
+ * when a kernel older than 5.9 meets a chroot without /proc, which a
+ * shared host may well be.
  */
-void closefrom(int lowfd)
+void close_from(int lowfd)
 {
 	char buf[4096];
 	struct rlimit rl;
@@ -70,4 +69,3 @@ void closefrom(int lowfd)
 		close((int)fd);
 }
 
-#endif

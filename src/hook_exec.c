@@ -242,7 +242,7 @@ static _Noreturn void exec_child(const struct hook_exec *x, int in_fd, int out_f
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
 	    dup2(out_fd, STDERR_FILENO) < 0)
 		_exit(126);
-	closefrom(3);
+	close_from(3);
 	if (chdir(x->hooks_dir) < 0) {
 		static const char msg[] = "cfimages-webhook: cannot enter the hooks directory\n";
 		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);

@@ -487,7 +487,7 @@ void hooks_spawn_runner(const struct config *cfg, bool quiet)
 		if (quiet)
 			dup2(devnull, STDERR_FILENO);
 	}
-	closefrom(3);
+	close_from(3);
 	execve(exe, argv, envp);
 	_exit(127);
 }

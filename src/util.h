@@ -123,9 +123,7 @@ bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 #define MALLOC_KEEP_BYTES (1024 * 1024)
 void malloc_keep_heap(void);
 
-#ifndef HAVE_CLOSEFROM
-/* Closes every descriptor >= lowfd (compat.c: glibc 2.34 has it, musl not). */
-void closefrom(int lowfd);
-#endif
+/* Closes every descriptor >= lowfd, with system calls only (compat.c). */
+void close_from(int lowfd);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * util.c: RFC 3339 parsing and formatting, hex, base64, HMAC, UTF-8, the
- * image id rules and integer parsing.
+ * image id rules and integer parsing; compat.c's close_from().
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -227,6 +230,36 @@ static void test_malloc_keep_heap(void)
 #endif
 }
 
+/*
+ * close_from(6) in a child closes 6, 9 and 300 and keeps 5, through which
+ * the child answers (under valgrind a child's exit status is valgrind's).
+ */
+static void test_close_from(void)
+{
+	int answer[2];
+	char seen = '?';
+	pid_t child;
+
+	CHECK(pipe(answer) == 0);
+	child = fork();
+	if (child == 0) {
+		bool ok = dup2(answer[1], 5) == 5 && dup2(answer[1], 6) == 6 &&
+		          dup2(answer[1], 9) == 9 && dup2(answer[1], 300) == 300;
+		close_from(6);
+		ok = ok && fcntl(5, F_GETFD) >= 0;
+		ok = ok && fcntl(6, F_GETFD) < 0 && errno == EBADF;
+		ok = ok && fcntl(9, F_GETFD) < 0 && errno == EBADF;
+		ok = ok && fcntl(300, F_GETFD) < 0 && errno == EBADF;
+		_exit(write(5, ok ? "y" : "n", 1) == 1 ? 0 : 1);
+	}
+	close(answer[1]);
+	CHECK(child > 0 && read(answer[0], &seen, 1) == 1);
+	CHECK_MSG(seen == 'y', "close_from(6) left a descriptor >= 6 open or closed 5");
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	close(answer[0]);
+}
+
 int main(void)
 {
 	test_rfc3339();
@@ -237,5 +270,6 @@ int main(void)
 	test_image_id();
 	test_parse_int64();
 	test_malloc_keep_heap();
+	test_close_from();
 	return test_done("test_util");
 }
