@@ -1466,6 +1466,22 @@ static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
  */
 #define BATCH_AGAIN (-1)
 
+/*
+ * The transaction ended without a commit (rolled back by us, or by SQLite
+ * on an error such as a full disk): nothing of it stays, so the jobs it
+ * had done go again, and the failed ones whose 500 row it held get their
+ * row written again.  Returns BATCH_AGAIN.
+ */
+static int transaction_ended(struct batch *b)
+{
+	for (size_t k = 0; k < b->n; k++)
+		if (b->state[k] == JOB_DONE)
+			b->state[k] = JOB_PENDING;
+		else if (b->state[k] == JOB_FAILED && b->jobs[k].d->id > 0)
+			b->state[k] = JOB_FAILED_ROW;
+	return BATCH_AGAIN;
+}
+
 static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 {
 	int rc, level = *sync == SYNC_FULL && b->defer ? SYNC_NORMAL : *sync;
@@ -1478,14 +1494,19 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 			if (run(st, STMT_SAVEPOINT) != SQLITE_OK)
 				goto whole;
 			if (insert_delivery(st, b->jobs[i].d) == SQLITE_OK) {
-				run(st, STMT_RELEASE);
-			} else {
-				sqlite_log_error(st, "recording a failed delivery");
-				run(st, STMT_ROLLBACK_TO);
-				run(st, STMT_RELEASE);
-				b->jobs[i].d->id = 0;
+				b->state[i] = JOB_FAILED;
+				if ((rc = run(st, STMT_RELEASE)) != SQLITE_OK)
+					goto whole;
+				continue;
 			}
-			b->state[i] = JOB_FAILED;
+			sqlite_log_error(st, "recording a failed delivery");
+			b->jobs[i].d->id = 0;
+			b->state[i] = JOB_FAILED; /* its row is given up */
+			if (sqlite3_get_autocommit(st->db))
+				return transaction_ended(b);
+			if ((rc = run(st, STMT_ROLLBACK_TO)) != SQLITE_OK ||
+			    (rc = run(st, STMT_RELEASE)) != SQLITE_OK)
+				goto whole;
 			continue;
 		}
 		if (b->state[i] != JOB_PENDING)
@@ -1503,7 +1524,7 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 				*sync = durable_sync(st);
 				if (!b->defer) {
 					rollback(st);
-					return BATCH_AGAIN;
+					return transaction_ended(b);
 				}
 			}
 			if ((rc = run(st, STMT_RELEASE)) != SQLITE_OK)
@@ -1514,15 +1535,9 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 		sqlite_log_error(st, b->jobs[i].kind == STORE_JOB_APPLY ? "applying a delivery"
 		                                                        : "recording a delivery");
 		job_failed(b, i, rc);
-		if (sqlite3_get_autocommit(st->db)) {
-			/* The error ended the whole transaction: the others go again. */
-			for (size_t k = 0; k < b->n; k++)
-				if (b->state[k] == JOB_DONE)
-					b->state[k] = JOB_PENDING;
-				else if (b->state[k] == JOB_FAILED && b->jobs[k].d->id > 0)
-					b->state[k] = JOB_FAILED_ROW; /* its 500 row went with it */
-			return BATCH_AGAIN;
-		}
+		/* An error that ended the whole transaction: the others go again. */
+		if (sqlite3_get_autocommit(st->db))
+			return transaction_ended(b);
 		if (run(st, STMT_ROLLBACK_TO) != SQLITE_OK || run(st, STMT_RELEASE) != SQLITE_OK)
 			goto whole;
 		if (b->state[i] == JOB_FAILED_ROW) {
@@ -1531,7 +1546,7 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 				sqlite_log_error(st, "recording a failed delivery");
 				b->jobs[i].d->id = 0;
 				if (sqlite3_get_autocommit(st->db))
-					return BATCH_AGAIN;
+					return transaction_ended(b); /* its row is tried again, alone */
 			}
 			b->state[i] = JOB_FAILED;
 		}
@@ -1600,8 +1615,9 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		rc = SQLITE_BUSY;
 		goto fail;
 	}
-	/* Each round ends at least one job, or makes the commit durable (once). */
-	for (size_t round = 0; round <= n + 1; round++) {
+	/* Each round ends a pending job, gives up a 500 row or makes the
+	 * commit durable (once), unless it commits. */
+	for (size_t round = 0; round <= 2 * n + 1; round++) {
 		rc = batch_once(st, b, &sync);
 		if (rc != BATCH_AGAIN)
 			break;

@@ -1689,6 +1689,78 @@ static void test_deferred_batch(void)
 }
 
 /*
+ * A batch whose transaction ends without a commit (a job's 500 row whose
+ * insert rolls back the whole transaction, as SQLite does on a full disk;
+ * here an application's trigger) runs its other jobs again: none is
+ * answered for writes that were rolled back, nor failed for writes that
+ * were committed.  Image "bad" refuses its update (the statement only),
+ * and its 500 row's insert ends the transaction: in the first case while
+ * the good job's 200 row is in it (the good job came first, and was
+ * answered 200 for writes rolled back), in the second case always (the
+ * bad job came first; the good one's writes were committed by the release
+ * of its savepoint outside any transaction, and it was answered 500).
+ * Either way the bad job's row is given up after its second try.
+ */
+static void test_batch_transaction_ends(void)
+{
+	static const char body[] = "{}";
+	char path[512], good[] = "good", bad[] = "bad", name[] = "upload.complete";
+	struct event ev_good = make_event(good, "uploaded", name),
+	             ev_bad = make_event(bad, "uploaded", name);
+
+	for (int c = 0; c < 2; c++) {
+		struct store *st = new_db(path, sizeof path, c ? "ends-always" : "ends-once", true);
+		struct delivery d[2] = {make_delivery(T0_MS, body), make_delivery(T0_MS + 1, body)};
+		struct store_job j[2];
+		int g = c ? 1 : 0; /* the good job's place */
+		char idtext[32];
+
+		if (st == NULL)
+			return;
+		CHECK(store_register(st, "good", NULL, -1) == 1 && store_register(st, "bad", NULL, -1) == 1);
+		exec_sql(st, "CREATE TEMP TRIGGER bad_image BEFORE UPDATE ON cloudflare_images"
+		             " WHEN NEW.cloudflare_id = 'bad' BEGIN SELECT RAISE(ABORT, 'no'); END");
+		exec_sql(st, c ? "CREATE TEMP TRIGGER row_500 BEFORE INSERT ON webhook_deliveries"
+		                 " WHEN NEW.status_code = 500 BEGIN SELECT RAISE(ROLLBACK, 'no'); END"
+		               : "CREATE TEMP TRIGGER row_500 BEFORE INSERT ON webhook_deliveries"
+		                 " WHEN NEW.status_code = 500 AND (SELECT count(*) FROM"
+		                 " webhook_deliveries WHERE status_code = 200) > 0"
+		                 " BEGIN SELECT RAISE(ROLLBACK, 'no'); END");
+		for (int k = 0; k < 2; k++)
+			j[k] = (struct store_job){.kind = STORE_JOB_APPLY,
+			                          .d = &d[k],
+			                          .ev = k == g ? &ev_good : &ev_bad,
+			                          .body = body,
+			                          .body_len = strlen(body),
+			                          .hooks = two_hooks,
+			                          .n_hooks = 1,
+			                          .may_defer_sync = true};
+		CHECK(store_write_batch(st, j, 2) == 1);
+		CHECK_MSG(j[g].rc == 0 && j[g].outcome == STORE_APPLIED && d[g].status_code == 200 &&
+		              d[g].id > 0,
+		          "case %d: the good job: rc %d outcome %d code %d id %lld", c, j[g].rc,
+		          (int)j[g].outcome, d[g].status_code, (long long)d[g].id);
+		CHECK_MSG(j[1 - g].rc == -1 && d[1 - g].status_code == 500, "case %d: the bad job: rc %d",
+		          c, j[1 - g].rc);
+		CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "good",
+		          "uploaded");
+		CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?", "bad",
+		          "pending");
+		snprintf(idtext, sizeof idtext, "%lld", (long long)d[g].id);
+		CHECK_MSG(q_int(st, "SELECT status_code FROM webhook_deliveries WHERE id = ?", idtext) ==
+		              200,
+		          "case %d: the good job's row %s is not its 200 row", c, idtext);
+		CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries WHERE status_code = 200", NULL) ==
+		      1);
+		CHECK(q_int(st, "SELECT count(*) FROM webhook_deliveries WHERE status_code = 500", NULL) ==
+		      0);
+		CHECK(q_int(st, "SELECT count(*) FROM hook_runs WHERE image_id = ?", "good") == 1);
+		CHECK(q_int(st, "SELECT count(*) FROM hook_runs", NULL) == 1);
+		store_close(st);
+	}
+}
+
+/*
  * store_sync with the write-ahead log gone (removed by someone else while
  * the store is open: its commits would not survive a restart) fails, and
  * leaves SQLite's own locks on the database file alone: it does not flush
@@ -1806,6 +1878,7 @@ int main(void)
 	test_checkpointer_keeps_writer_lock();
 	test_deferred_batch();
 	test_sync_wal_gone();
+	test_batch_transaction_ends();
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
