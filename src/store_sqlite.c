@@ -1424,10 +1424,25 @@ static int do_job(struct sqlite_store *st, struct batch *b, size_t i)
 }
 
 /*
+ * Whether an APPLY job's answer promises that something is on the disk:
+ * every 200 does.  "applied" promises its own change; "duplicate",
+ * "stale" and "replay" promise the change they found, which may be
+ * another writer's commit whose flush has not returned yet (a deferred
+ * commit is visible before it is durable: store_sync).  Their commit,
+ * or the flush after it, covers that one too: the log is flushed
+ * through every commit before it.  Only a 404 promises nothing.
+ */
+static bool promises_durability(const struct store_job *j)
+{
+	return j->kind == STORE_JOB_APPLY && j->outcome != STORE_NOT_FOUND &&
+	       j->outcome != STORE_ERROR;
+}
+
+/*
  * Whether the batch needs the durable commit: some job is expected to
- * change an image's status (looked up now, outside the transaction; the
- * transaction starts again durably should one turn out to change it
- * after all).
+ * be answered 200 (its image looked up now, outside the transaction;
+ * the transaction starts again durably should one turn out to be after
+ * all).
  */
 static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
 {
@@ -1436,8 +1451,7 @@ static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
 		return SQLITE_OK;
 	for (size_t i = 0; i < b->n; i++) {
 		struct store_job *j = &b->jobs[i];
-		char prev[STATUS_TEXT_SIZE], message[LOG_MESSAGE_SIZE];
-		const char *reason, *log_type;
+		char prev[STATUS_TEXT_SIZE];
 		bool found = false;
 		int rc;
 
@@ -1445,12 +1459,7 @@ static int batch_sync(struct sqlite_store *st, struct batch *b, int *sync)
 			continue;
 		if ((rc = read_status(st, j->ev->image_id, prev, sizeof prev, &found)) != SQLITE_OK)
 			return rc;
-		if (!found && !j->auto_register)
-			continue; /* a 404 */
-		if (!found)
-			prev[0] = '\0';
-		if (store_decide(prev, j->ev->status, &reason, &log_type, message, sizeof message) ==
-		    STORE_APPLIED) {
+		if (found || j->auto_register) {
 			*sync = SYNC_FULL;
 			return SQLITE_OK;
 		}
@@ -1515,8 +1524,7 @@ static int batch_once(struct sqlite_store *st, struct batch *b, int *sync)
 			goto whole;
 		rc = do_job(st, b, i);
 		if (rc == SQLITE_OK) {
-			if (b->jobs[i].kind == STORE_JOB_APPLY && b->jobs[i].outcome == STORE_APPLIED &&
-			    *sync != durable_sync(st)) {
+			if (promises_durability(&b->jobs[i]) && *sync != durable_sync(st)) {
 				/* This answer promises durability: when deferred, the
 				 * commit stays at NORMAL and store_sync() follows;
 				 * else the look-up was wrong (changed meanwhile) and
@@ -1664,6 +1672,13 @@ out:
  * our last look also gets its directory synced, as SQLite syncs it with
  * FULL, so that a crash cannot lose the file's entry itself.  It needs
  * nothing of the connection: another thread may write meanwhile.
+ *
+ * A failed flush fails every later one of this store: the kernel reports
+ * a write error once (to the descriptors open when it happened), the
+ * pages it could not write are then clean in its cache though not on the
+ * disk, and a later flush through a new descriptor would succeed while
+ * the log on the disk has a hole, after which a recovery reads nothing.
+ * Every commit after it would be promised on top of that hole.
  */
 static int sq_sync(struct store *base)
 {
@@ -1673,8 +1688,18 @@ static int sq_sync(struct store *base)
 	int fd, dfd = -1, ret = -1;
 	bool new_file;
 
+	if (atomic_load(&st->sync_failed))
+		return -1;
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fdatasync(fd) != 0 || fstat(fd, &sb) != 0) {
+	if (fd >= 0 && fdatasync(fd) != 0) {
+		log_error("store: flushing %s: %s; until the receiver is restarted nothing "
+		          "more is answered as on disk (the commits after this one could "
+		          "not be)",
+		          file, strerror(errno));
+		atomic_store(&st->sync_failed, true);
+		goto out;
+	}
+	if (fd < 0 || fstat(fd, &sb) != 0) {
 		log_error("store: syncing %s: %s", file, strerror(errno));
 		goto out;
 	}
@@ -1683,7 +1708,14 @@ static int sq_sync(struct store *base)
 	pthread_mutex_unlock(&st->synced_lock);
 	if (new_file) {
 		dfd = open(st->db_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd) != 0) {
+		if (dfd >= 0 && fsync(dfd) != 0) {
+			log_error("store: flushing directory %s: %s; until the receiver is "
+			          "restarted nothing more is answered as on disk",
+			          st->db_dir, strerror(errno));
+			atomic_store(&st->sync_failed, true);
+			goto out;
+		}
+		if (dfd < 0) {
 			log_error("store: syncing directory %s: %s", st->db_dir, strerror(errno));
 			goto out;
 		}

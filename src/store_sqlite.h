@@ -45,6 +45,7 @@ struct sqlite_store {
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
 	atomic_ulong syncs;             /* store_syncs done (for tests) */
+	atomic_bool sync_failed;        /* a flush failed: every later store_sync fails */
 	/* A responder's checkpointer thread (store_sqlite.c, sq_idle). */
 	int ckpt_asked_at;              /* wal_pages when it was last asked (writer's side) */
 	pthread_mutex_t ckpt_lock;      /* guards the fields below */

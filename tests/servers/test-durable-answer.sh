@@ -14,7 +14,8 @@
 # answering a deferred batch without store_sync() (the second 200 then
 # comes before any flush of the log); store_sync() looking for the log
 # beside the configured path instead of the file SQLite opened (with a
-# symbolic link, it finds none there).
+# symbolic link, it finds none there); a duplicate answered without a
+# flush.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/serverlib.sh"
 
@@ -128,9 +129,16 @@ for id in fcgi-a fcgi-b; do
 	expect_answer 200 OK
 	expect_eq "$(image_status "$id")" uploaded "FastCGI: $id applied"
 done
+# A duplicate too: the change it reports may be another writer's commit
+# whose flush has not returned yet (visible before it is durable).
+signed_fcgi "$T/fcgi-a.json"
+expect_answer 200 OK
+expect_sql "SELECT reason FROM webhook_deliveries ORDER BY id DESC LIMIT 1" duplicate \
+	"FastCGI: the same delivery again is a duplicate"
 stop_serve
 expect_flushes "$T/serve-full.trace" "200 flushed
-200 flushed" "FastCGI, full: the log flushed before each 200"
+200 flushed
+200 flushed" "FastCGI, full: the log flushed before each 200, a duplicate's too"
 
 # The database reached through a symbolic link: SQLite keeps its log
 # beside the file the link names, and that is the log flushed.
@@ -157,5 +165,5 @@ stop_serve
 expect_flushes "$T/serve-normal.trace" "$(flushed_before_200 "$T/serve-normal.trace" | sed 1q)
 200 unflushed" \
 	"FastCGI, normal: no flush before the 200 (the check can tell)"
-expect_eq "$(sql "SELECT count(*) FROM webhook_deliveries")" 7 "one delivery row per request"
+expect_eq "$(sql "SELECT count(*) FROM webhook_deliveries")" 8 "one delivery row per request"
 exit 0

@@ -1641,16 +1641,19 @@ static void test_runner_sigchld_ignored(void)
  * A batch whose caller flushes after it (may_defer_sync) is one
  * transaction: no look-up before BEGIN, whose pages another process's
  * commit would make it read twice.  It learns in the transaction whether
- * an answer promises durability: a changed status at full sets
- * sync_after (and the commit itself waits for nothing), a duplicate
- * does not, nor anything at normal.  Without may_defer_sync the look-up
- * decides the commit's level first.
+ * an answer promises durability: at full, a changed status sets
+ * sync_after (and the commit itself waits for nothing), and so does a
+ * duplicate (the change it found may be a deferred commit not flushed
+ * yet); a 404 does not, nor anything at normal.  Without may_defer_sync
+ * the look-up decides the commit's level first.
  */
 static void test_deferred_batch(void)
 {
 	static const char body[] = "{\"id\":\"defer/1\"}";
-	char path[512], id[] = "defer/1", id2[] = "defer/2", name[] = "upload.complete";
-	struct event ev = make_event(id, "uploaded", name), ev2 = make_event(id2, "uploaded", name);
+	char path[512], id[] = "defer/1", id2[] = "defer/2", id3[] = "defer/3",
+	                name[] = "upload.complete";
+	struct event ev = make_event(id, "uploaded", name), ev2 = make_event(id2, "uploaded", name),
+	             ev3 = make_event(id3, "uploaded", name);
 
 	if (!counting_on()) {
 		CHECK(false);
@@ -1661,31 +1664,75 @@ static void test_deferred_batch(void)
 		                          durable);
 		if (st == NULL)
 			return;
-		for (int k = 0; k < 3; k++) {
+		/* 0 applied, 1 duplicate, 3 a 404, deferred; 2 applied, 4 a
+		 * duplicate, not deferred. */
+		for (int k = 0; k < 5; k++) {
 			struct delivery d = make_delivery(T0_MS + k, body);
 			struct store_job j = {.kind = STORE_JOB_APPLY,
 			                      .d = &d,
-			                      .ev = k == 2 ? &ev2 : &ev,
+			                      .ev = k == 2 ? &ev2 : k == 3 ? &ev3 : &ev,
 			                      .body = body,
 			                      .body_len = strlen(body),
-			                      .auto_register = true,
-			                      .may_defer_sync = k < 2};
+			                      .auto_register = k < 3,
+			                      .may_defer_sync = k != 2 && k != 4};
 			int locks = shm_shared_locks, before = syncs;
+			enum store_outcome want = k == 1 || k == 4 ? STORE_DUPLICATE
+			                          : k == 3 ? STORE_NOT_FOUND
+			                                   : STORE_APPLIED;
 
 			CHECK(store_write_batch(st, &j, 1) == 0 && j.rc == 0);
-			CHECK_MSG(j.outcome == (k == 1 ? STORE_DUPLICATE : STORE_APPLIED),
-			          "job %d: outcome %d", k, (int)j.outcome);
-			CHECK_MSG(j.sync_after == (durable && k == 0), "job %d, durable %d: sync_after %d",
+			CHECK_MSG(j.outcome == want, "job %d: outcome %d", k, (int)j.outcome);
+			CHECK_MSG(j.sync_after == (durable && k < 2), "job %d, durable %d: sync_after %d",
 			          k, durable, (int)j.sync_after);
-			/* At full, only the job not deferred waits in its commit. */
-			CHECK_MSG(durable && k == 2 ? syncs > before : syncs == before,
+			/* At full, only a job not deferred waits in its commit. */
+			CHECK_MSG(durable && (k == 2 || k == 4) ? syncs > before : syncs == before,
 			          "job %d, durable %d: %d syncs in the commit", k, durable, syncs - before);
-			CHECK_MSG(shm_shared_locks - locks == (k == 2 && durable ? 2 : 1),
+			CHECK_MSG(shm_shared_locks - locks == ((k == 2 || k == 4) && durable ? 2 : 1),
 			          "job %d, durable %d: %d transactions", k, durable,
 			          shm_shared_locks - locks);
 		}
 		store_close(st);
 	}
+}
+
+/* fdatasync as the store calls it (linked with --wrap=fdatasync):
+ * failing with EIO while fail_fdatasync is set. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static bool fail_fdatasync;
+
+int __wrap_fdatasync(int fd)
+{
+	if (fail_fdatasync) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+/*
+ * A failed flush of the log fails every later one of the store, even once
+ * the disk answers again: the kernel reports a write error once, and the
+ * commits after it would be promised on top of a log whose lost pages a
+ * recovery stops at.  A new store (a restarted receiver) flushes again.
+ */
+static void test_sync_failure_sticks(void)
+{
+	char path[512];
+	struct store *st = new_db(path, sizeof path, "sync-fails", true), *again;
+
+	if (st == NULL)
+		return;
+	CHECK(store_sync(st) == 0);
+	fail_fdatasync = true;
+	CHECK(store_sync(st) == -1);
+	fail_fdatasync = false;
+	CHECK_MSG(store_sync(st) == -1, "a flush succeeded after an earlier one failed");
+	again = open_db(path, 0600, false, true);
+	CHECK(again != NULL && store_sync(again) == 0);
+	if (again != NULL)
+		store_close(again);
+	store_close(st);
 }
 
 /*
@@ -1879,6 +1926,7 @@ int main(void)
 	test_deferred_batch();
 	test_sync_wal_gone();
 	test_batch_transaction_ends();
+	test_sync_failure_sticks();
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_queues();
