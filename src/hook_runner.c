@@ -328,9 +328,13 @@ void hooks_runner_main(const struct config *cfg)
 	                             .durable = cfg->durability_full,
 	                             .create = false};
 	struct store *st;
+	int64_t stuck_since = 0;
+	unsigned pause_s = 1;
 
 	for (;;) {
 		bool due = false;
+		int ran;
+
 		st = store_open(&opts, err, sizeof err);
 		if (st == NULL) {
 			log_error("hook runner: %s", err);
@@ -340,13 +344,34 @@ void hooks_runner_main(const struct config *cfg)
 			store_close(st);
 			return; /* the runners holding the slots will see our runs */
 		}
-		hooks_run_due(st, cfg, true);
+		ran = hooks_run_due(st, cfg, true);
 		store_release_runner_slot(st); /* first, then look again: no run is stranded */
 		if (outbox_any_due(st, time_now_ms(), &due) < 0)
 			due = false;
 		store_close(st);
 		if (!due)
 			return;
+		if (ran > 0) {
+			stuck_since = 0;
+			pause_s = 1;
+			continue;
+		}
+		/* Due, yet nothing could be run: the database can be read but
+		 * not written (a full disk, a read-only standby), or a stale run
+		 * cannot be taken up.  Pauses growing to HOOK_STUCK_PAUSE_MAX_S,
+		 * not a loop, and after HOOK_RUNNER_LINGER_SECONDS of it the
+		 * next delivery or `hooks run` tries again. */
+		if (stuck_since == 0)
+			stuck_since = time_now_ms();
+		else if (time_now_ms() - stuck_since > HOOK_RUNNER_LINGER_SECONDS * 1000) {
+			log_error("hook runner: runs are due but none could be run for %d s; "
+			          "giving up until the next start",
+			          HOOK_RUNNER_LINGER_SECONDS);
+			return;
+		}
+		sleep(pause_s);
+		if (pause_s < HOOK_STUCK_PAUSE_MAX_S)
+			pause_s *= 2;
 	}
 }
 
