@@ -49,6 +49,7 @@ static inline const char *lazy_pq_load(void)
 	X(PQfreemem)                                                                               \
 	X(PQgetisnull)                                                                             \
 	X(PQgetvalue)                                                                              \
+	X(PQisBusy)                                                                                \
 	X(PQlibVersion)                                                                            \
 	X(PQnfields)                                                                               \
 	X(PQntuples)                                                                               \
@@ -58,6 +59,7 @@ static inline const char *lazy_pq_load(void)
 	X(PQresultErrorMessage)                                                                    \
 	X(PQresultStatus)                                                                          \
 	X(PQsetNoticeReceiver)                                                                     \
+	X(PQsocket)                                                                                \
 	X(PQstatus)                                                                                \
 	X(PQtransactionStatus)                                                                     \
 	X(PQunescapeBytea)
@@ -86,6 +88,7 @@ extern struct lazy_pq lazy_pq;
 #define PQfreemem (lazy_pq.PQfreemem)
 #define PQgetisnull (lazy_pq.PQgetisnull)
 #define PQgetvalue (lazy_pq.PQgetvalue)
+#define PQisBusy (lazy_pq.PQisBusy)
 #define PQlibVersion (lazy_pq.PQlibVersion)
 #define PQnfields (lazy_pq.PQnfields)
 #define PQntuples (lazy_pq.PQntuples)
@@ -95,6 +98,7 @@ extern struct lazy_pq lazy_pq;
 #define PQresultErrorMessage (lazy_pq.PQresultErrorMessage)
 #define PQresultStatus (lazy_pq.PQresultStatus)
 #define PQsetNoticeReceiver (lazy_pq.PQsetNoticeReceiver)
+#define PQsocket (lazy_pq.PQsocket)
 #define PQstatus (lazy_pq.PQstatus)
 #define PQtransactionStatus (lazy_pq.PQtransactionStatus)
 #define PQunescapeBytea (lazy_pq.PQunescapeBytea)

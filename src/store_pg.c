@@ -32,6 +32,7 @@
  * password before it is kept.
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,9 @@ struct pg_store {
 	char *secrets[PG_SECRETS_MAX]; /* passwords the URI holds, scrubbed from errors */
 	int timeout_ms;                /* statement_timeout and lock_timeout */
 	bool prepared;                 /* this session has our statements */
+	bool session_set;              /* this session has setup_session's settings */
+	bool slot_to_retake;           /* a new session: the runner slot is taken again */
+	bool server_closing;           /* the server sent FATAL while we were idle */
 	enum pg_sync sync;             /* the session's synchronous_commit */
 	int slot;                      /* the runner slot held, or -1 */
 	bool commit_sent;              /* the operation's outcome is now unknown if it breaks */
@@ -537,12 +541,21 @@ static enum pg_sync durable_sync(const struct pg_store *st)
 }
 
 /* Notices (e.g. "relation already exists, skipping") go to the debug log, not stderr. */
+/*
+ * Notices, and the errors the server sends while no statement runs: a
+ * server shutting down or restarting sends FATAL ("terminating connection
+ * due to administrator command") before it closes the connection, and
+ * libpq hands that to us here while the connection still looks fine.
+ */
 static void on_notice(void *arg, const PGresult *res)
 {
+	struct pg_store *st = arg;
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	char line[PG_LINE_SIZE];
 
-	(void)arg;
+	if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		st->server_closing = true;
 	one_line(line, sizeof line, primary ? primary : PQresultErrorMessage(res));
 	log_debug("store: postgresql: %s", line);
 }
@@ -598,35 +611,64 @@ static int try_slot(struct pg_store *st, int slot)
 }
 
 /*
+ * Reads what the server sent while we were idle, as long as there is
+ * something: libpq reads a FATAL message and the end of the connection
+ * after it in two calls, and only parses a message (handing a FATAL to
+ * on_notice) when asked whether it is busy.
+ */
+static void read_idle_input(struct pg_store *st)
+{
+	struct pollfd p = {.fd = PQsocket(st->conn), .events = POLLIN};
+
+	for (int i = 0; i < 8 && PQstatus(st->conn) == CONNECTION_OK; i++) {
+		p.revents = 0;
+		if (p.fd < 0 || poll(&p, 1, 0) != 1 || !PQconsumeInput(st->conn))
+			break;
+		(void)PQisBusy(st->conn);
+	}
+}
+
+/*
  * Makes the connection usable before an operation.  Input the server sent
  * while we were idle is read first: a server that shut down or was
- * restarted has closed the connection, and this is how we learn it before
- * sending anything.  A broken connection is reset once; after a reset the
- * session settings and statements are set up again, and a runner slot
- * held on the old session is taken again.  Returns 0, or -1 with the
- * error kept.
+ * restarted has sent FATAL and closed the connection, and this is how we
+ * learn it before sending anything (the FATAL may arrive before the end
+ * of the connection can be seen: either one means a new connection).  A
+ * broken connection is reset once; after a reset the session settings
+ * and statements are set up again, and a runner slot held on the old
+ * session is taken again, each until it has succeeded.  Returns 0, or -1
+ * with the error kept.
  */
 static int pg_ready(struct pg_store *st)
 {
 	if (PQstatus(st->conn) == CONNECTION_OK && PQtransactionStatus(st->conn) == PQTRANS_IDLE)
-		(void)PQconsumeInput(st->conn);
-	if (PQstatus(st->conn) == CONNECTION_OK && st->prepared)
+		read_idle_input(st);
+	if (PQstatus(st->conn) == CONNECTION_OK && !st->server_closing && st->prepared)
 		return 0;
-	if (PQstatus(st->conn) != CONNECTION_OK) {
+	if (PQstatus(st->conn) != CONNECTION_OK || st->server_closing) {
+		st->server_closing = false;
 		st->prepared = false;
+		st->session_set = false;
 		PQreset(st->conn);
 		if (PQstatus(st->conn) != CONNECTION_OK) {
 			keep_conn_error(st, "cannot reconnect");
 			return -1;
 		}
 		log_info("store: %s: reconnected", st->shown);
+		st->slot_to_retake = st->slot >= 0;
+	}
+	if (!st->session_set) {
 		if (setup_session(st) != 0)
 			return -1;
-		if (st->slot >= 0 && try_slot(st, st->slot) != 1) {
+		st->session_set = true;
+	}
+	if (st->slot_to_retake) {
+		if (try_slot(st, st->slot) != 1) {
 			log_warn("store: %s: hook runner slot %d lost with the old connection",
 			         st->shown, st->slot);
 			st->slot = -1;
 		}
+		st->slot_to_retake = false;
 	}
 	return prepare_all(st);
 }
@@ -815,11 +857,12 @@ struct store *store_pg_open(const struct store_options *opts, char *err, size_t 
 		store_set_err(err, errlen, "cannot connect to %s: %s", st->shown, st->error);
 		goto fail;
 	}
-	PQsetNoticeReceiver(st->conn, on_notice, NULL);
+	PQsetNoticeReceiver(st->conn, on_notice, st);
 	if (setup_session(st) != 0) {
 		store_set_err(err, errlen, "%s: %s", st->shown, st->error);
 		goto fail;
 	}
+	st->session_set = true;
 	if (ensure_schema(st, opts->create, err, errlen) != 0)
 		goto fail;
 	if (prepare_all(st) != 0) {

@@ -26,6 +26,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/serverlib.sh"
 . "$top_srcdir/tests/pglib.sh"
+. "$top_srcdir/tests/hooklib.sh"
 
 command -v python3 >/dev/null 2>&1 || skip "no python3 (the FastCGI client)"
 pg_start
@@ -411,6 +412,37 @@ grep -q db_mode "$T/check.out" && fail "check: db_mode mentioned although unset"
 cfw CFIMAGES_WEBHOOK_DB_MODE=0660 check >"$T/check.out" 2>&1
 grep -q '^warning: db_mode is set but means nothing for a PostgreSQL database' "$T/check.out" ||
 	fail "check: db_mode set for PostgreSQL is not pointed out: $(cat "$T/check.out")"
+
+# --- PostgreSQL restarted while a hook runs: the runner's connection got
+# the server's FATAL ("terminating connection due to administrator
+# command") while idle, and still looks open when the hook ends.  Its
+# outcome is recorded on a new connection (done, one attempt); before,
+# the UPDATE went out on the dead connection, was taken for a commit of
+# unknown outcome, and the run, left running, ran again after its lease.
+SLOW=$T/slowhooks
+mkdir -p "$SLOW"
+chmod 755 "$SLOW"
+printf '#!/bin/sh\necho started >>"%s"\nsleep 4\n' "$T/slow.count" >"$SLOW/uploaded"
+chmod 755 "$SLOW/uploaded"
+psql_q "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts, next_attempt_at,
+	created_at, previous_status, event, input)
+	VALUES ('img-slow', 'uploaded', 'uploaded', '$SLOW/uploaded', 'queued', 0,
+	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
+	decode('7b7d', 'hex'))" >/dev/null
+SLOW_RUN=$(psql_q "SELECT id FROM hook_runs WHERE image_id = 'img-slow'")
+cfw CFIMAGES_WEBHOOK_HOOKS_DIR="$SLOW" hooks run >/dev/null 2>"$T/slow.stderr" &
+slow_pid=$!
+register_pid "$slow_pid"
+wait_until 30 test -s "$T/slow.count" || fail "the slow hook did not start: $(cat "$T/slow.stderr")"
+pg_stop
+pg_restart
+wait "$slow_pid"
+unregister_pid "$slow_pid"
+expect_eq "$(psql_q "SELECT state || '|' || attempts FROM hook_runs WHERE id = $SLOW_RUN")" \
+	"done|1" "a restart while a hook runs: its outcome is recorded ($(cat "$T/slow.stderr"))"
+expect_eq "$(wc -l <"$T/slow.count" | tr -d ' ')" 1 "the hook ran once"
+grep -q 'outcome is unknown' "$T/slow.stderr" &&
+	fail "the outcome was taken for unknown: $(cat "$T/slow.stderr")"
 
 # Passwords libpq reads where a naive masking would not look: '?' and '#'
 # inside the userinfo (it ends at the last '@' before '/'), and a
