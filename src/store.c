@@ -29,11 +29,14 @@ bool store_is_postgresql(const char *db)
 
 /*
  * True when the query parameter name starting at p (ending at '=') is
- * "password" once percent-decoded, as libpq decodes it.
+ * "password" or "sslpassword" (the passphrase of the client's key) once
+ * percent-decoded, as libpq decodes it; in any case, to mask too much
+ * rather than too little.
  */
-static bool is_password_param(const char *p)
+bool store_is_secret_param(const char *p)
 {
-	static const char want[] = "password";
+	static const char *const secrets[] = {"password", "sslpassword"};
+	char name[16];
 	size_t i = 0;
 
 	while (*p && *p != '=' && *p != '&' && *p != '#') {
@@ -43,23 +46,39 @@ static bool is_password_param(const char *p)
 			c = (char)decoded;
 			p += 2;
 		}
-		if (i >= sizeof want - 1 || (c | 0x20) != want[i])
+		if (i >= sizeof name - 1)
 			return false;
-		i++;
+		name[i++] = (char)(c | 0x20);
 	}
-	return *p == '=' && i == sizeof want - 1;
+	name[i] = '\0';
+	if (*p != '=')
+		return false;
+	for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++)
+		if (strcmp(name, secrets[k]) == 0)
+			return true;
+	return false;
+}
+
+const char *store_uri_userinfo_end(const char *db)
+{
+	const char *p = strstr(db, "://");
+
+	return p ? strrchr(p + 3, '@') : NULL;
 }
 
 /*
- * Masks a password in a libpq URI: the userinfo's "user:PASSWORD@" (libpq
- * ends the userinfo at the last '@' before the first '/', whatever '?' or
- * '#' it holds) and the value of a "password" query parameter, its name
- * percent-decoded as libpq decodes it.  Anything not a URI is shown as it
- * is.
+ * Masks the secrets of a libpq URI: the password of the userinfo
+ * "user:PASSWORD@", which ends at the last '@' of the whole URI (libpq
+ * ends it at the first '@' or '/', but a password holding either
+ * unencoded is still the operator's secret, whatever libpq makes of it:
+ * this masks too much rather than too little), and the values of the
+ * "password" and "sslpassword" query parameters, their names
+ * percent-decoded as libpq decodes them.  Anything not a URI is shown as
+ * it is.
  */
 const char *store_display_name(const char *db, char *buf, size_t cap)
 {
-	const char *p, *auth_end, *colon, *at = NULL;
+	const char *p, *colon = NULL, *at;
 	size_t out = 0;
 
 	if (cap == 0)
@@ -72,25 +91,22 @@ const char *store_display_name(const char *db, char *buf, size_t cap)
 		return buf;
 	}
 	p = strstr(db, "://") + 3;
-	auth_end = p + strcspn(p, "/");
-	for (const char *q = p; q < auth_end; q++)
-		if (*q == '@')
-			at = q;
-	colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	at = store_uri_userinfo_end(db);
+	if (at)
+		colon = memchr(p, ':', (size_t)(at - p));
 	if (colon) {
-		out = (size_t)snprintf(buf, cap, "%.*s:***%.*s", (int)(colon - db), db,
-		                       (int)(auth_end - at), at);
+		out = (size_t)snprintf(buf, cap, "%.*s:***", (int)(colon - db), db);
+		p = at;
 	} else {
-		out = (size_t)snprintf(buf, cap, "%.*s", (int)(auth_end - db), db);
+		p = db;
 	}
-	p = auth_end;
-	/* The rest, with the value of every password parameter masked. */
+	/* The rest, with the value of every secret parameter masked. */
 	while (*p && out < cap - 1) {
 		bool param_start = (*p == '?' || *p == '&');
 		int n = snprintf(buf + out, cap - out, "%c", *p);
 		out += (size_t)n;
 		p++;
-		if (param_start && is_password_param(p)) {
+		if (param_start && store_is_secret_param(p)) {
 			size_t name = strcspn(p, "=");
 			n = snprintf(buf + out, cap - out, "%.*s=***", (int)name, p);
 			out += (size_t)n;

@@ -57,9 +57,18 @@ bool store_is_postgresql(const char *db);
 
 /*
  * db as it may be shown in logs, errors and to hooks: a URI's password
- * (user:PASSWORD@ or password=...) replaced by "***".  Writes into buf.
+ * (user:PASSWORD@, password=... or sslpassword=...) replaced by "***".
+ * Writes into buf.
  */
 const char *store_display_name(const char *db, char *buf, size_t cap);
+
+/* Whether the URI query parameter whose name starts at p (up to its '=')
+ * holds a secret: password or sslpassword, percent-decoded. */
+bool store_is_secret_param(const char *p);
+
+/* The '@' that ends a postgresql:// URI's userinfo as store_display_name
+ * reads it (the last one), or NULL. */
+const char *store_uri_userinfo_end(const char *db);
 
 /*
  * The database libraries built in, for --version: "SQLite 3.40.1, libpq

@@ -353,31 +353,44 @@ static void add_secret(struct pg_store *st, const char *s, size_t len)
 }
 
 /*
- * Finds the passwords the `db` URI holds: the userinfo's "user:PASSWORD@"
- * and every "password=" parameter, as written (percent-encoded) and as
- * libpq decodes them (PQconninfoParse), so that errors can be scrubbed.
+ * Finds the secrets the `db` URI holds, so that errors can be scrubbed of
+ * them: the userinfo's password, read as store_display_name reads it (up
+ * to the last '@') and also each part of it between '@'s and '/'s, of 4
+ * bytes or more (libpq ends the userinfo at the first '@' or '/' and
+ * shows the rest as a host name or a port); every "password=" and "sslpassword=" parameter as
+ * written (percent-encoded) and as libpq decodes them (PQconninfoParse).
  */
 static void find_secrets(struct pg_store *st, const char *uri)
 {
-	const char *p = strstr(uri, "://"), *auth_end, *at = NULL, *colon;
+	const char *p = strstr(uri, "://"), *at = store_uri_userinfo_end(uri), *colon = NULL;
 	PQconninfoOption *opts;
 
 	if (p != NULL) {
 		p += 3;
-		auth_end = p + strcspn(p, "/?#");
-		for (const char *q = p; q < auth_end; q++)
-			if (*q == '@')
-				at = q;
-		colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-		if (colon)
-			add_secret(st, colon + 1, (size_t)(at - colon - 1));
-		for (const char *q = auth_end; (q = strstr(q, "password=")) != NULL; q += 9)
-			if (q[-1] == '?' || q[-1] == '&')
-				add_secret(st, q + 9, strcspn(q + 9, "&#"));
+		if (at)
+			colon = memchr(p, ':', (size_t)(at - p));
+		if (colon) {
+			const char *part = colon + 1;
+			add_secret(st, part, (size_t)(at - part));
+			while (part < at) {
+				size_t len = strcspn(part, "@/");
+				if (part + len > at)
+					len = (size_t)(at - part);
+				if (len >= 4)
+					add_secret(st, part, len);
+				part += len + 1;
+			}
+		}
+		for (const char *q = p; *q; q++)
+			if ((*q == '?' || *q == '&') && store_is_secret_param(q + 1)) {
+				const char *v = q + 1 + strcspn(q + 1, "=") + 1;
+				add_secret(st, v, strcspn(v, "&#"));
+			}
 	}
 	opts = PQconninfoParse(uri, NULL);
 	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val)
+		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) &&
+		    o->val)
 			add_secret(st, o->val, strlen(o->val));
 	PQconninfoFree(opts);
 }

@@ -455,6 +455,17 @@ for uri in 'postgresql://u:Mask1?secret@127.0.0.1:1/db' 'postgresql://u:Mask2#se
 		fail "check shows the password of $uri: $(grep -i database "$T/mask.out")"
 	grep -q '\*\*\*' "$T/mask.out" || fail "check does not name $uri masked: $(cat "$T/mask.out")"
 done
+# An unencoded '@' or '/' in the password (libpq ends the userinfo at the
+# first '@' or '/', and shows the rest as a host name or a port), and the
+# client key's passphrase.
+for uri in 'postgresql://u:Mask4@Hid4den@127.0.0.1:1/db' 'postgresql://u:Mask5/Hid5den@127.0.0.1:1/db' \
+	"postgresql:///db?sslpassword=Mask6secret&host=$T/nowhere"; do
+	DB=$uri
+	cfw check >"$T/mask.out" 2>&1
+	grep -q 'Mask[4-6]\|Hid[4-6]den' "$T/mask.out" &&
+		fail "check shows the password of $uri: $(grep -i 'Mask\|Hid' "$T/mask.out")"
+	grep -q '\*\*\*' "$T/mask.out" || fail "check does not name $uri masked: $(cat "$T/mask.out")"
+done
 DB=$PG_URI
 
 expect_no_secret Hunter2secret
