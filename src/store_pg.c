@@ -1623,10 +1623,14 @@ static enum pg_rc expire_body(struct pg_store *st, void *ctx)
 	time_format_ms(c->now_ms, now);
 	if (set_sync(st, durable_sync(st)) != 0 || begin(st) != 0)
 		return PG_FAILED;
+	/* Locked in id order, as a batch of deliveries locks its images (no
+	 * deadlock between the two), then taken in expiry order. */
 	due = sql_exec(st,
-	               "SELECT cloudflare_id, status FROM cloudflare_images"
-	               " WHERE status IN ('pending', 'draft') AND expires_at <= $1::timestamptz"
-	               " ORDER BY expires_at, cloudflare_id COLLATE \"C\" FOR UPDATE",
+	               "SELECT cloudflare_id, status FROM"
+	               " (SELECT cloudflare_id, status, expires_at FROM cloudflare_images"
+	               "  WHERE status IN ('pending', 'draft') AND expires_at <= $1::timestamptz"
+	               "  ORDER BY cloudflare_id COLLATE \"C\" FOR UPDATE) AS locked"
+	               " ORDER BY expires_at, cloudflare_id COLLATE \"C\"",
 	               1, v);
 	if (due == NULL)
 		return PG_FAILED;
