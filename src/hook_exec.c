@@ -342,10 +342,14 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	pipefd[1] = -1;
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	r->started = true;
-	if (x->started)
-		x->started(x->ctx, pid);
-
+	/* The timeout counts from the start, not from the group's record
+	 * (which may wait for the database's write lock). */
 	deadline = time_now_ms() + x->timeout_seconds * 1000;
+	if (x->started && !x->started(x->ctx, pid)) {
+		kill(-pid, SIGKILL);
+		r->abandoned = true;
+	}
+
 	while (!exited) {
 		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
 		int64_t now = time_now_ms();

@@ -34,8 +34,9 @@ struct hook_exec {
 	const void *input;           /* stdin: the delivery's body */
 	size_t input_len;
 	int64_t timeout_seconds;     /* hook_timeout */
-	/* Called once the process group exists, to record it (may be NULL). */
-	void (*started)(void *ctx, pid_t pgid);
+	/* Called once the process group exists, to record it (may be NULL);
+	 * false: the run is no longer ours, and the group is killed at once. */
+	bool (*started)(void *ctx, pid_t pgid);
 	void *ctx;
 };
 
@@ -43,6 +44,7 @@ struct hook_exec {
 struct hook_result {
 	bool started;      /* false: fork/exec setup failed before the script ran */
 	bool timed_out;    /* hook_timeout passed; the group was killed */
+	bool abandoned;    /* started said the run was no longer ours; the group was killed */
 	int exit_code;     /* exit status, or -N for death by signal N */
 	char output[HOOK_OUTPUT_BYTES + 256]; /* the tail of stdout+stderr (+ our notes) */
 	size_t output_len;

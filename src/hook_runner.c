@@ -45,6 +45,9 @@ static bool join_path(char *buf, size_t cap, const char *a, const char *b)
 
 /* Extra seconds past timeout + grace before a running row counts as abandoned. */
 #define HOOK_STALE_SLACK_SECONDS 10
+/* Longest wait from a claim to its hook's start: the hook, its timeout and
+ * its grace must end within the lease, with 2 s left to record it. */
+#define HOOK_START_MAX_DELAY_MS ((HOOK_STALE_SLACK_SECONDS - 2) * 1000)
 /* How often a lingering runner looks for new work, ms. */
 #define HOOK_LINGER_POLL_MS 1000
 /* Stale runs handled per pass. */
@@ -104,10 +107,13 @@ struct started_ctx {
 	int64_t attempt;
 };
 
-static void record_pgid(void *ctx, pid_t pgid)
+/* Records the hook's group; false when the run was taken up by another
+ * runner meanwhile (this one was held up past its lease): the hook is
+ * then stopped at once, so that the run does not execute twice. */
+static bool record_pgid(void *ctx, pid_t pgid)
 {
 	struct started_ctx *c = ctx;
-	outbox_set_pgid(c->st, c->run_id, c->attempt, pgid, process_start_time(pgid));
+	return outbox_set_pgid(c->st, c->run_id, c->attempt, pgid, process_start_time(pgid)) != 0;
 }
 
 /*
@@ -182,9 +188,12 @@ static void attempt_action(struct store *st, const struct config *cfg, const str
 	free(o);
 }
 
-/* Executes one claimed run and records its outcome. */
+/*
+ * Executes one claimed run (claimed at claimed_ms) and records its
+ * outcome.
+ */
 static void execute_run(struct store *st, const struct config *cfg, const char *db_path,
-                        struct hook_run *run)
+                        struct hook_run *run, int64_t claimed_ms)
 {
 	struct hook_result *r = calloc(1, sizeof *r);
 	struct started_ctx sc = {st, run->id, run->attempt};
@@ -211,6 +220,15 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 
 	if (r == NULL)
 		return; /* left running: reclaimed after the timeout */
+	if (time_now_ms() - claimed_ms > HOOK_START_MAX_DELAY_MS) {
+		/* Held up since the claim (the write lock, a hung disk): the hook
+		 * could outlive its lease and run beside its next attempt. */
+		log_warn("hook %s for %s: not started, %lld ms after its claim; a runner takes "
+		         "it up again after its lease",
+		         run->hook, run->image_id, (long long)(time_now_ms() - claimed_ms));
+		free(r);
+		return;
+	}
 	problem = run_path(cfg, run, path, sizeof path);
 	if (problem) {
 		log_warn("hook %s refused: %s", run->hook, problem);
@@ -222,6 +240,12 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 	} else if (hook_execute(&x, r) < 0) {
 		snprintf(r->output, sizeof r->output, "[cfimages-webhook: could not start the hook]\n");
 		r->output_len = strlen(r->output);
+	} else if (r->abandoned) {
+		log_warn("hook %s for %s: stopped at its start: the run was taken up by another "
+		         "runner meanwhile (this one was held up past its lease)",
+		         run->hook, run->image_id);
+		free(r);
+		return;
 	} else {
 		ok = r->started && !r->timed_out && r->exit_code == 0;
 	}
@@ -297,8 +321,11 @@ int hooks_run_due(struct store *st, const struct config *cfg, bool linger)
 		reclaim_stale(st, cfg, db_path);
 		/* Each claim is flushed, and so carries the outcome recorded
 		 * just before it to the disk; the last one is flushed here. */
-		while ((c = outbox_claim(st, time_now_ms(), hooks_lease_ms(cfg), host, &run)) == 1) {
-			execute_run(st, cfg, db_path, &run);
+		int64_t claimed_ms;
+
+		while ((c = outbox_claim(st, claimed_ms = time_now_ms(), hooks_lease_ms(cfg), host,
+		                         &run)) == 1) {
+			execute_run(st, cfg, db_path, &run, claimed_ms);
 			hook_run_free(&run);
 			ran++;
 			recorded = true;

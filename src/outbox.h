@@ -53,7 +53,8 @@ int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char 
  * Records the process group (and its start time, for safe killing later)
  * of attempt number attempt, if the run is still that attempt.  Committed
  * without waiting for the disk: a process group means nothing after the
- * machine restarted.
+ * machine restarted.  Returns 1 when recorded, 0 when the run is no longer
+ * that attempt (another runner took it up), -1 on a database error.
  */
 int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
                     int64_t pg_start);

@@ -1966,9 +1966,9 @@ static int pg_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int6
 	                    int_text(attempt, b[3])};
 	struct write_ctx c = {PS_SET_PGID, NULL, 4, v, 0};
 
-	return pg_with_retry(PG(base), "recording a hook's process group", write_body, &c) == PG_OK
-	           ? 0
-	           : -1;
+	if (pg_with_retry(PG(base), "recording a hook's process group", write_body, &c) != PG_OK)
+		return -1;
+	return c.changed > 0;
 }
 
 /*

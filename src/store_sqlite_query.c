@@ -188,7 +188,7 @@ int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t
 	sqlite3_bind_int64(s, 4, attempt);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
-	return rc;
+	return rc < 0 ? -1 : sqlite3_changes(st->db) > 0;
 }
 
 int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const char *state,

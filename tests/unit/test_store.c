@@ -1554,12 +1554,14 @@ static void test_outbox_syncs(void)
 			          store_syncs(st) - flushes, durable);
 			before = syncs;
 			flushes = store_syncs(st);
-			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 0);
+			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 1);
 			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
 			                    T0_MS + 6000, T0_MS + 6000) == 0);
 			CHECK_MSG(syncs == before && store_syncs(st) == flushes,
 			          "process group and outcome: %d syncs, %lu flushes", syncs - before,
 			          store_syncs(st) - flushes);
+			/* Finished: no longer that attempt's to record. */
+			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4243, 99) == 0);
 			if (k == 0)
 				hook_run_free(&run);
 		}
