@@ -39,17 +39,20 @@ int64_t hook_backoff_seconds(int64_t attempt)
 }
 
 /*
- * Fields 5 (process group) and 22 (start time, clock ticks since boot) of
- * a /proc/PID/stat text.  The command name (field 2) is in parentheses and
- * may hold spaces and parentheses, so fields are counted from the last ')'.
+ * Fields 5 (process group), 6 (session) and 22 (start time, clock ticks
+ * since boot) of a /proc/PID/stat text.  The command name (field 2) is in
+ * parentheses and may hold spaces and parentheses, so fields are counted
+ * from the last ')'.
  */
-static bool parse_stat(const char *text, int64_t *pgrp, int64_t *start)
+static bool parse_stat(const char *text, int64_t *pgrp, int64_t *session, int64_t *start)
 {
 	const char *p = strrchr(text, ')');
 	for (int field = 2; field < 22 && p; field++) {
 		p = strchr(p + 1, ' ');
 		if (p && field + 1 == 5)
 			*pgrp = strtoll(p + 1, NULL, 10);
+		else if (p && field + 1 == 6)
+			*session = strtoll(p + 1, NULL, 10);
 	}
 	if (p == NULL)
 		return false;
@@ -84,7 +87,7 @@ static ssize_t read_at(int dir, const char *name, char *buf, size_t cap)
 int64_t process_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
-	int64_t pgrp = 0, start;
+	int64_t pgrp = 0, session = 0, start;
 	int dir;
 	bool ok;
 
@@ -92,7 +95,7 @@ int64_t process_start_time(pid_t pid)
 	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return -1;
-	ok = read_at(dir, "stat", buf, sizeof buf) > 0 && parse_stat(buf, &pgrp, &start);
+	ok = read_at(dir, "stat", buf, sizeof buf) > 0 && parse_stat(buf, &pgrp, &session, &start);
 	close(dir);
 	return ok ? start : -1;
 }
@@ -117,7 +120,7 @@ enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_i
                                    const char *db_path)
 {
 	char path[64], stat_text[1024], want_run[64], *want_db = NULL, *env = NULL;
-	int64_t pgrp = 0, start = -1;
+	int64_t pgrp = 0, session = 0, start = -1;
 	enum hook_group verdict = HOOK_GROUP_NOT_OURS;
 	struct stat st;
 	ssize_t len;
@@ -136,8 +139,12 @@ enum hook_group hooks_group_of_run(int64_t pgid, int64_t pg_start, int64_t run_i
 	 * process: once it has gone they fail, even if its PID is reused. */
 	if (fstat(dir, &st) < 0 || st.st_uid != geteuid())
 		goto out;
+	/* A hook leads its group but not a session (we never call setsid
+	 * for it): a session leader is something a hook started with setsid,
+	 * which inherited the run's environment but is not the run's. */
 	if (read_at(dir, "stat", stat_text, sizeof stat_text) <= 0 ||
-	    !parse_stat(stat_text, &pgrp, &start) || pgrp != pgid || start != pg_start)
+	    !parse_stat(stat_text, &pgrp, &session, &start) || pgrp != pgid || session == pgid ||
+	    start != pg_start)
 		goto out;
 	snprintf(want_run, sizeof want_run, "CFIMAGES_HOOK_RUN_ID=%lld", (long long)run_id);
 	env = malloc(HOOK_ENVIRON_BYTES);

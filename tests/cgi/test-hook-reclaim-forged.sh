@@ -19,17 +19,27 @@ chmod 755 "$HOOKS"
 hook_script "$HOOKS/uploaded" \
 	"echo \"\$CFIMAGES_HOOK_RUN_ID \$CFIMAGES_HOOK_ATTEMPT\" >>'$T/ran.log'"
 
-# victim [VAR=VALUE...]: a process leading its own session and group (setsid
-# does not fork for a background job of this shell), with the assignments
-# added to its environment.  Its PID goes into VICTIM.
+# victim [VAR=VALUE...]: a process leading its own group but not a
+# session, as a hook does (a background job of this shell leads no group),
+# with the assignments added to its environment.  Its PID goes into
+# VICTIM.  A session leader carrying a run's environment (a hook's
+# `setsid worker`): victim_session.
 victim()
+{
+	env "$@" perl -e 'setpgrp(0, 0) or die; exec "sleep", "300"' </dev/null >/dev/null 2>&1 &
+	VICTIM=$!
+	register_pid "$VICTIM"
+	wait_until 5 is_leader "$VICTIM" ||
+		hard_error "the victim ($VICTIM) is not a process group leader"
+	[ "$VICTIM" -gt 1 ] || hard_error "the victim has PID $VICTIM"
+}
+victim_session()
 {
 	env "$@" setsid sleep 300 </dev/null >/dev/null 2>&1 &
 	VICTIM=$!
 	register_pid "$VICTIM"
 	wait_until 5 is_leader "$VICTIM" ||
 		hard_error "setsid sleep ($VICTIM) is not a process group leader"
-	[ "$VICTIM" -gt 1 ] || hard_error "the victim has PID $VICTIM"
 }
 is_leader()
 {
@@ -69,23 +79,33 @@ OTHER_DB=$VICTIM
 RUN2=$(forge img-forged-env "$OTHER_DB" "$(start_time "$OTHER_DB")")
 sql "UPDATE hook_runs SET id = 999 WHERE id = $RUN2"
 RUN2=999
+# 3. A session leader carrying this run's id and this database, as a
+# worker a hook started with setsid would: not the hook itself (a hook
+# leads its group, never a session).
+RUN4=$(forge img-forged-session NULL NULL)
+victim_session CFIMAGES_HOOK_RUN_ID="$RUN4" CFIMAGES_DB="$(hook_db)"
+SESSION=$VICTIM
+sql "UPDATE hook_runs SET pgid = $SESSION, pg_start = $(start_time "$SESSION") WHERE id = $RUN4"
 
 # Any request starts the runner, a rejected one included.
 write_file "$T/u.json" '{"id":"img-forged","uploaded":"2024-01-01T12:00:00.000Z"}'
 cgi POST "$T/u.json" CFIMAGES_WEBHOOK_SECRET="$SECRET" HTTP_X_SIGNATURE=00
 expect_answer 401 "Invalid signature"
-wait_until 20 sql_is "SELECT count(*) FROM hook_runs WHERE state = 'done'" 2 ||
+wait_until 20 sql_is "SELECT count(*) FROM hook_runs WHERE state = 'done'" 3 ||
 	fail "the forged runs were not taken up: $(sql "SELECT id, state, attempts FROM hook_runs")"
 wait_hook_runners || fail "the hook runners did not finish"
 sleep 0.5
 alive "$PLAIN" || fail "a forged running row made the receiver kill process group $PLAIN"
 alive "$OTHER_DB" ||
 	fail "a forged row made the receiver kill group $OTHER_DB, whose CFIMAGES_DB is another database"
-expect_sql "SELECT id, state, attempts, $(sql_bool 'pgid IS NULL') FROM hook_runs ORDER BY id" \
+alive "$SESSION" ||
+	fail "a forged row made the receiver kill session leader $SESSION, which no hook is"
+expect_sql "SELECT id, state, attempts, $(sql_bool 'pgid IS NULL') FROM hook_runs ORDER BY image_id" \
 	"$RUN|done|2|1
-$RUN2|done|2|1" "the forged runs, taken up and run again"
-expect_eq "$(sort "$T/ran.log" 2>/dev/null)" "$RUN 2
-$RUN2 2" "the hooks run for the forged rows (run id, attempt)"
+$RUN2|done|2|1
+$RUN4|done|2|1" "the forged runs, taken up and run again"
+expect_eq "$(sort "$T/ran.log" 2>/dev/null)" "$(printf '%s 2\n' "$RUN" "$RUN2" "$RUN4" | sort)" \
+	"the hooks run for the forged rows (run id, attempt)"
 # The runner's stderr is /dev/null under CGI: take the log from `hooks
 # run` over one more forged row.
 victim

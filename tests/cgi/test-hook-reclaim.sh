@@ -26,17 +26,17 @@ hook_script "$HOOKS/uploaded" \
 	'fi'
 DB_REAL=$(hook_db)
 
-# A process in its own session and process group, like a hook group
-# (setsid does not fork: a background job of this shell leads no group).
-# Its PID goes into LEADER; the arguments (VAR=VALUE) are added to its
-# environment.
+# A process leading its own process group but not a session, like a hook
+# (a background job of this shell leads no group; one started with setsid
+# leads a session, which no hook does).  Its PID goes into LEADER; the
+# arguments (VAR=VALUE) are added to its environment.
 group_leader()
 {
-	env "$@" setsid sleep 300 </dev/null >/dev/null 2>&1 &
+	env "$@" perl -e 'setpgrp(0, 0) or die; exec "sleep", "300"' </dev/null >/dev/null 2>&1 &
 	LEADER=$!
 	register_pid "$LEADER"
 	wait_until 5 is_leader "$LEADER" ||
-		hard_error "setsid sleep ($LEADER) is not a process group leader"
+		hard_error "the leader ($LEADER) is not a process group leader"
 }
 is_leader()
 {

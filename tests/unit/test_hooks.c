@@ -94,22 +94,27 @@ static void pause_ms(long ms)
 }
 
 /*
- * Starts `sleep 30` leading its own process group with the environment
+ * Starts `sleep 30` leading its own process group (and, with session, its
+ * own session, as a hook's `setsid worker` would) with the environment
  * envp, and waits until it has executed (its environment is then the one
  * given).  Returns its PID, or -1.
  */
-static pid_t start_group(char *const envp[])
+static pid_t start_group_in(char *const envp[], bool session)
 {
 	char *const argv[] = {"sleep", "30", NULL};
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		setpgid(0, 0);
+		if (session)
+			setsid();
+		else
+			setpgid(0, 0);
 		execve("/bin/sleep", argv, envp);
 		_exit(127);
 	}
-	setpgid(pid, pid);
+	if (!session)
+		setpgid(pid, pid);
 	for (int i = 0; i < 500; i++) {
 		char path[64], comm[64] = "";
 		FILE *f;
@@ -125,6 +130,11 @@ static pid_t start_group(char *const envp[])
 		pause_ms(10);
 	}
 	return pid;
+}
+
+static pid_t start_group(char *const envp[])
+{
+	return start_group_in(envp, false);
 }
 
 static void stop_group(pid_t pid)
@@ -212,6 +222,16 @@ static void test_group_proof(const char *self)
 		CHECK_MSG(hooks_group_of_run(pid, process_start_time(pid), RUN_ID, DB) ==
 		              HOOK_GROUP_NOT_OURS,
 		          "environment %zu taken as proof", i);
+		stop_group(pid);
+	}
+	/* A session leader with the run's environment: something the hook
+	 * started with setsid, not the hook. */
+	pid = start_group_in(ours, true);
+	CHECK(pid > 0);
+	if (pid > 0) {
+		CHECK_MSG(hooks_group_of_run(pid, process_start_time(pid), RUN_ID, DB) ==
+		              HOOK_GROUP_NOT_OURS,
+		          "a session leader taken as the run's hook");
 		stop_group(pid);
 	}
 	test_own_group(self);
