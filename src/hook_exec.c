@@ -360,7 +360,8 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 	while (!exited) {
 		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
 		int64_t now = time_now_ms();
-		pid_t w;
+		siginfo_t info;
+		int w;
 
 		if (!termed && now >= deadline) {
 			kill(-pid, SIGTERM);
@@ -382,18 +383,25 @@ int hook_execute(const struct hook_exec *x, struct hook_result *r)
 		}
 		if (open_pipe && !drain(pipefd[0], r))
 			open_pipe = false;
+		/* Not reaped yet (WNOWAIT): while the leader is a zombie its PID,
+		 * and so the group's number, cannot be reused, and the group
+		 * can still be killed below without reaching someone else's. */
+		memset(&info, 0, sizeof info);
 		do
-			w = waitpid(pid, &status, WNOHANG);
+			w = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT);
 		while (w < 0 && errno == EINTR);
-		if (w == pid || (w < 0 && errno == ECHILD))
+		if ((w == 0 && info.si_pid == pid) || (w < 0 && errno == ECHILD))
 			exited = true;
 	}
 	/* What the leader wrote before exiting; children it left may hold the
 	 * pipe open, so take what is there and do not wait for EOF. */
 	if (open_pipe)
 		drain(pipefd[0], r);
-	if (r->timed_out) {
+	if (r->timed_out || r->abandoned)
 		kill(-pid, SIGKILL); /* the rest of the group, e.g. a child it spawned */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (r->timed_out) {
 		char msg[128];
 		bool newline = r->output_len > 0 && r->output[r->output_len - 1] != '\n';
 		snprintf(msg, sizeof msg, "%s[cfimages-webhook: killed after hook_timeout (%lld s)]\n",
