@@ -91,6 +91,17 @@ no_runner()
 	[ -z "$(runner_pids)" ]
 }
 
+# queue_due_run IMAGE BODYFILE: a queued run of $HOOKS/uploaded for
+# IMAGE, due long ago, BODYFILE its input.
+queue_due_run()
+{
+	sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,
+		next_attempt_at, created_at, previous_status, event, input)
+		VALUES ('$1', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
+		'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
+		$(sql_file_blob "$2"))"
+}
+
 # hook_script PATH LINES...: an executable (0755) shell script.
 hook_script()
 {

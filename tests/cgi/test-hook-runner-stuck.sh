@@ -15,11 +15,7 @@ mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"
 hook_script "$HOOKS/uploaded" "touch '$T/ran'"
 write_file "$T/s.json" '{"id":"img-stuck","uploaded":"2024-01-01T12:00:00.000Z"}'
-sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,
-	next_attempt_at, created_at, previous_status, event, input)
-	VALUES ('img-stuck', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
-	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
-	$(sql_file_blob "$T/s.json"))"
+queue_due_run img-stuck "$T/s.json"
 sql "CREATE TRIGGER refuse_runs BEFORE UPDATE ON hook_runs
 	BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
 

@@ -16,11 +16,7 @@ mkdir -p "$HOOKS"
 chmod 755 "$HOOKS"
 hook_script "$HOOKS/uploaded" "sleep 2" "touch '$T/ran'"
 write_file "$T/t.json" '{"id":"img-taken","uploaded":"2024-01-01T12:00:00.000Z"}'
-sql "INSERT INTO hook_runs (image_id, status, hook, path, state, attempts,
-	next_attempt_at, created_at, previous_status, event, input)
-	VALUES ('img-taken', 'uploaded', 'uploaded', '$HOOKS/uploaded', 'queued', 0,
-	'2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z', 'pending', 'upload.complete',
-	$(sql_file_blob "$T/t.json"))"
+queue_due_run img-taken "$T/t.json"
 sql "CREATE TRIGGER taken AFTER UPDATE OF state ON hook_runs WHEN NEW.state = 'running'
 	BEGIN UPDATE hook_runs SET attempts = attempts + 1 WHERE id = NEW.id; END"
 
