@@ -397,8 +397,7 @@ void hooks_runner_main(const struct config *cfg)
 			return;
 		}
 		sleep(pause_s);
-		if (pause_s < HOOK_STUCK_PAUSE_MAX_S)
-			pause_s *= 2;
+		pause_s = pause_s * 2 < HOOK_STUCK_PAUSE_MAX_S ? pause_s * 2 : HOOK_STUCK_PAUSE_MAX_S;
 	}
 }
 

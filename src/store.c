@@ -61,17 +61,30 @@ bool store_is_secret_param(const char *p)
 
 const char *store_uri_userinfo_end(const char *db)
 {
-	const char *p = strstr(db, "://");
+	const char *p = strstr(db, "://"), *end, *at = NULL;
 
-	return p ? strrchr(p + 3, '@') : NULL;
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	/* Up to the first '/' (libpq's own reading, also when the password
+	 * holds '?' or '#'), else up to the first '?' (a password holding
+	 * '/'): never into the query, whose values may hold '@' too. */
+	end = p + strcspn(p, "/");
+	for (int pass = 0; pass < 2 && at == NULL; pass++) {
+		for (const char *q = p; q < end; q++)
+			if (*q == '@')
+				at = q;
+		end = p + strcspn(p, "?");
+	}
+	return at;
 }
 
 /*
  * Masks the secrets of a libpq URI: the password of the userinfo
- * "user:PASSWORD@", which ends at the last '@' of the whole URI (libpq
- * ends it at the first '@' or '/', but a password holding either
- * unencoded is still the operator's secret, whatever libpq makes of it:
- * this masks too much rather than too little), and the values of the
+ * "user:PASSWORD@", which ends at the last '@' before the first '/', or
+ * when there is none there before the first '?' (libpq ends it at the
+ * first '@' or '/', but a password holding either unencoded is still the
+ * operator's secret, whatever libpq makes of it), and the values of the
  * "password" and "sslpassword" query parameters, their names
  * percent-decoded as libpq decodes them.  Anything not a URI is shown as
  * it is.

@@ -67,7 +67,7 @@ const char *store_display_name(const char *db, char *buf, size_t cap);
 bool store_is_secret_param(const char *p);
 
 /* The '@' that ends a postgresql:// URI's userinfo as store_display_name
- * reads it (the last one), or NULL. */
+ * reads it, or NULL. */
 const char *store_uri_userinfo_end(const char *db);
 
 /*

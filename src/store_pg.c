@@ -77,7 +77,7 @@
 /* Room for a decimal int64 with its sign and NUL. */
 #define INT_TEXT_SIZE 24
 /* Most passwords a URI can carry (userinfo and a password= parameter). */
-#define PG_SECRETS_MAX 4
+#define PG_SECRETS_MAX 16
 /* Most columns a query returns. */
 #define QUERY_MAX_COLUMNS 16
 
@@ -354,17 +354,24 @@ static void add_secret(struct pg_store *st, const char *s, size_t len)
 
 /*
  * Finds the secrets the `db` URI holds, so that errors can be scrubbed of
- * them: the userinfo's password, read as store_display_name reads it (up
- * to the last '@') and also each part of it between '@'s and '/'s, of 4
- * bytes or more (libpq ends the userinfo at the first '@' or '/' and
- * shows the rest as a host name or a port); every "password=" and "sslpassword=" parameter as
- * written (percent-encoded) and as libpq decodes them (PQconninfoParse).
+ * them: the password and sslpassword libpq reads (PQconninfoParse); the
+ * userinfo's password as store_display_name reads it, and each part of it
+ * between '@'s and '/'s of 4 bytes or more (libpq ends the userinfo at the
+ * first '@' or '/' and shows the rest as a host name or a port); every
+ * "password=" and "sslpassword=" parameter as written (percent-encoded).
  */
 static void find_secrets(struct pg_store *st, const char *uri)
 {
 	const char *p = strstr(uri, "://"), *at = store_uri_userinfo_end(uri), *colon = NULL;
 	PQconninfoOption *opts;
 
+	/* libpq's own reading first, should the slots run out. */
+	opts = PQconninfoParse(uri, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) &&
+		    o->val)
+			add_secret(st, o->val, strlen(o->val));
+	PQconninfoFree(opts);
 	if (p != NULL) {
 		p += 3;
 		if (at)
@@ -387,12 +394,6 @@ static void find_secrets(struct pg_store *st, const char *uri)
 				add_secret(st, v, strcspn(v, "&#"));
 			}
 	}
-	opts = PQconninfoParse(uri, NULL);
-	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) &&
-		    o->val)
-			add_secret(st, o->val, strlen(o->val));
-	PQconninfoFree(opts);
 }
 
 /* Keeps a connection-level error (libpq's own message) as the last error. */

@@ -125,5 +125,9 @@ void malloc_keep_heap(void);
 
 /* Closes every descriptor >= lowfd, with system calls only (compat.c). */
 void close_from(int lowfd);
+/* Its fallbacks, each alone (for tests): through /proc/self/fd (false
+ * when it cannot be read), and every number up to the limit. */
+bool close_from_proc(int lowfd);
+void close_from_each(int lowfd);
 
 #endif

@@ -448,14 +448,15 @@ grep -q 'outcome is unknown' "$T/slow.stderr" &&
 # inside the userinfo, a percent-encoded parameter name, an unencoded '@'
 # or '/' in the password (libpq ends the userinfo at the first '@' or '/',
 # and shows the rest as a host name or a port), and the client key's
-# passphrase.
+# passphrase; an '@' in a query value, not the end of a userinfo.
 for uri in 'postgresql://u:Mask1?secret@127.0.0.1:1/db' 'postgresql://u:Mask2#secret@127.0.0.1:1/db' \
 	"postgresql:///db?pass%77ord=Mask3secret&host=$T/nowhere" \
 	'postgresql://u:Mask4@Hid4den@127.0.0.1:1/db' 'postgresql://u:Mask5/Hid5den@127.0.0.1:1/db' \
-	"postgresql:///db?sslpassword=Mask6secret&host=$T/nowhere"; do
+	"postgresql:///db?sslpassword=Mask6secret&host=$T/nowhere" \
+	'postgresql://127.0.0.1:1/db?password=Mask7@Hid7den'; do
 	DB=$uri
 	cfw check >"$T/mask.out" 2>&1
-	grep -q 'Mask[0-9]\|Hid[4-6]den' "$T/mask.out" &&
+	grep -q 'Mask[0-9]\|Hid[4-7]den' "$T/mask.out" &&
 		fail "check shows the password of $uri: $(grep -i 'Mask\|Hid' "$T/mask.out")"
 	grep -q '\*\*\*' "$T/mask.out" || fail "check does not name $uri masked: $(cat "$T/mask.out")"
 done
