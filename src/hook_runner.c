@@ -189,6 +189,44 @@ static void attempt_action(struct store *st, const struct config *cfg, const str
 }
 
 /*
+ * Records a run's outcome, retrying while the database cannot take it (a
+ * PostgreSQL restarting, a lock held past the busy timeout, a full disk):
+ * given up, the run would stay running until its lease passes and its
+ * hook would then run a second time for the same change.  The write only
+ * lands while the run is still this attempt, so a retry after another
+ * runner took the run up changes nothing.  Pauses grow from 100 ms to
+ * 2 s; gives up after HOOK_OUTCOME_RETRY_S.
+ */
+static void record_outcome(struct store *st, const struct hook_run *run, const char *state,
+                           const struct hook_result *r, int64_t next, int64_t now)
+{
+	int64_t give_up_at = time_now_ms() + HOOK_OUTCOME_RETRY_S * 1000;
+	unsigned pause_ms = 100;
+
+	for (int tries = 1;; tries++) {
+		if (outbox_finish(st, run->id, run->attempt, state, r->started, r->exit_code,
+		                  r->output, r->output_len, next, now) == 0) {
+			if (tries > 1)
+				log_info("hook run %lld: outcome recorded at try %d", (long long)run->id,
+				         tries);
+			return;
+		}
+		if (time_now_ms() >= give_up_at) {
+			log_error("hook run %lld: could not record its outcome for %d s; the run "
+			          "stays running until its lease passes, and then runs again",
+			          (long long)run->id, HOOK_OUTCOME_RETRY_S);
+			return;
+		}
+		if (tries == 1)
+			log_warn("hook run %lld: could not record its outcome; trying again for up "
+			         "to %d s",
+			         (long long)run->id, HOOK_OUTCOME_RETRY_S);
+		usleep(pause_ms * 1000);
+		pause_ms = pause_ms * 2 < 2000 ? pause_ms * 2 : 2000;
+	}
+}
+
+/*
  * Executes one claimed run (claimed at claimed_ms) and records its
  * outcome.
  */
@@ -259,9 +297,7 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 		state = RUN_QUEUED;
 		next = now + hook_backoff_seconds(run->attempt) * 1000;
 	}
-	if (outbox_finish(st, run->id, run->attempt, state, r->started, r->exit_code, r->output, r->output_len,
-	                  next, now) < 0)
-		log_error("hook run %lld: could not record its outcome", (long long)run->id);
+	record_outcome(st, run, state, r, next, now);
 	if (ok)
 		log_info("hook %s for %s: done", run->hook, run->image_id);
 	else if (action)

@@ -17,6 +17,8 @@
 #define HOOK_RUNNER_NICE 10
 /* How long a detached runner waits for a retry that falls due soon. */
 #define HOOK_RUNNER_LINGER_SECONDS 300
+/* How long a runner keeps trying to record a run's outcome. */
+#define HOOK_OUTCOME_RETRY_S 300
 /* Longest pause of a runner that finds runs due but can run none. */
 #define HOOK_STUCK_PAUSE_MAX_S 30
 
