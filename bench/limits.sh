@@ -165,6 +165,13 @@ private_dirty_kib()
 
 cc -O2 -o "$T/noop.fcgi" "$here/noop_fcgi.c" -lfcgi || die "cannot build noop_fcgi.c (libfcgi-dev)"
 cc -O2 -o "$T/noop.cgi" "$here/noop_cgi.c" || die "cannot build noop_cgi.c"
+# The same no-op, static with musl as `make portable` builds ours (for
+# information): glibc's start-up identifies the CPU with CPUID
+# instructions, which a virtual machine may make slow, and musl skips it.
+if command -v musl-gcc >/dev/null 2>&1; then
+	musl-gcc -static -O2 -o "$T/noop-musl.cgi" "$here/noop_cgi.c" ||
+		die "cannot build noop_cgi.c with musl-gcc"
+fi
 cc -O2 -o "$T/sqlite_rate" "$here/sqlite_rate.c" -lsqlite3 || die "cannot build sqlite_rate.c"
 
 # site DIR DURABILITY [nohook]: config, database with registered images,
@@ -573,9 +580,19 @@ if part cgi; then
 	lighttpd_cgi "$T/cgi-noop" "$port" "$T/noop.cgi"
 	measure cgi_noop "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-noop" dup "$CGI_CONNECTIONS"
 	stop_pid "$SERVER_PID"
+	if [ -x "$T/noop-musl.cgi" ]; then
+		site "$T/cgi-noop-musl" normal
+		port=$(free_port)
+		lighttpd_cgi "$T/cgi-noop-musl" "$port" "$T/noop-musl.cgi"
+		measure cgi_noop_musl "http://127.0.0.1:$port/webhook.cgi" "$T/cgi-noop-musl" dup \
+			"$CGI_CONNECTIONS"
+		stop_pid "$SERVER_PID"
+		exec_noop_musl=$(exec_ms REQUEST_METHOD=GET GATEWAY_INTERFACE=CGI/1.1 "$T/noop-musl.cgi")
+	fi
 
 	printf 'bench: exec costs ...\n' >&2
 	exec_noop=$(exec_ms REQUEST_METHOD=GET GATEWAY_INTERFACE=CGI/1.1 "$T/noop.cgi")
+	exec_hook=$(exec_ms "$T/cgi/hooks/uploaded")
 	exec_version=$(exec_ms REQUEST_METHOD=GET GATEWAY_INTERFACE=CGI/1.1 \
 		CFIMAGES_WEBHOOK_CONFIG="$T/cgi/cfimages-webhook.conf" "$CGI_BIN")
 fi
@@ -629,10 +646,11 @@ fi
 
 # What PARTS left out prints as "-".
 for v in sq_full sq_normal noop dup_normal dup_full fresh_normal fresh_full fresh_nohook apache_noop \
-	apache_fresh_full apache_fresh_nohook nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop adnanh; do
+	apache_fresh_full apache_fresh_nohook nginx_fresh_full nginx_dup_normal cgi_ours cgi_bin cgi_noop cgi_noop_musl \
+	adnanh; do
 	case $v in sq_*) eval ": \"\${$v:=-}\"" ;; *) eval ": \"\${${v}_rps:=-}\" \"\${${v}_p99:=-}\"" ;; esac
 done
-for v in mem_full wbytes_full wbytes_normal exec_noop exec_version; do
+for v in mem_full wbytes_full wbytes_normal exec_noop exec_noop_musl exec_hook exec_version; do
 	eval ": \"\${$v:=-}\""
 done
 
@@ -686,11 +704,14 @@ else
 	printf '  %-58s %8s %8s\n' "ours as CGI, duplicates, normal (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_ours_rps" "$cgi_ours_p99"
 fi
 printf '  %-58s %8s %8s\n' "no-op C CGI (lighttpd mod_cgi, -c$CGI_CONNECTIONS)" "$cgi_noop_rps" "$cgi_noop_p99"
+printf '  %-58s %8s %8s\n' "no-op C CGI, static musl build (same)" "$cgi_noop_musl_rps" "$cgi_noop_musl_p99"
 printf '  %-58s %8s %8s\n' "adnanh/webhook, HMAC rule + /bin/true, synchronous" "$adnanh_rps" "$adnanh_p99"
 printf '  %-58s %8s KiB\n' "private dirty memory, largest FastCGI process (full)" "$mem_full"
 printf '  %-58s %8s B\n' "bytes written per fresh delivery, full (wchar: db, WAL, answer, log)" "$wbytes_full"
 printf '  %-58s %8s B\n' "bytes written per fresh delivery, normal" "$wbytes_normal"
 printf '  %-58s %8s ms\n' "one exec of the no-op C CGI answering a GET" "$exec_noop"
+printf '  %-58s %8s ms\n' "one exec of the same, static musl build" "$exec_noop_musl"
+printf '  %-58s %8s ms\n' "one exec of the sites' hook (a /bin/sh script, exit 0)" "$exec_hook"
 printf '  %-58s %8s ms\n' "one exec of ours answering a GET (405, its row recorded)" "$exec_version"
 printf '\n  %-58s %8s  target\n' "ratio" "value"
 row "duplicates at normal / no-op responder" "$(ratio "$dup_normal_rps" "$noop_rps")" ">=" 0.8
@@ -705,6 +726,7 @@ info "Apache mod_fcgid fresh at full, no hook / SQLite alone at FULL" "$(ratio "
 row "CGI per-request cost: ours / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_ours_rps")" "<=" 2
 [ "$CGI_BIN" = "$BIN" ] ||
 	info "CGI per-request cost, dynamic build / no-op C CGI" "$(ratio "$cgi_noop_rps" "$cgi_bin_rps")"
+info "CGI per-request cost: ours / no-op static musl build" "$(ratio "$cgi_noop_musl_rps" "$cgi_ours_rps")"
 row "private dirty memory per FastCGI process, MiB" "$(ratio "$mem_full" 1024)" "<=" 4
 if [ -n "$growth" ]; then
 	printf '\n  memory growth, private dirty KiB of each FastCGI process (duplicates, normal):\n%s' "$growth"
