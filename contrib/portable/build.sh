@@ -367,19 +367,41 @@ while read -r name pinned; do
 done <"$here/versions"
 mv "$out/portable-versions.new" "$out/portable-versions"
 
-conf_stamp="$CC $(cat "$PREFIX"/stamps/*) ${CFW_PORTABLE_CONFIGURE_FLAGS:-} $(cksum <"$srcdir/configure")"
+# The program is linked as a static PIE: rcrt1.o relocates it at its start,
+# so the kernel can load it at a random address (ASLR), as Debian builds
+# its own programs, instead of the fixed address of musl-gcc's static
+# executables.  musl-gcc's specs cannot link one, so ours are derived
+# from them: musl's self-relocating start file, and every link (configure's
+# test programs too) a static PIE with no text relocations (-z text fails the link should an object not
+# be position-independent; Debian's gcc compiles PIE by default).
+musl_specs=$(sed -n 's/.*-specs "\([^"]*\)".*/\1/p' "$(command -v musl-gcc)")
+musl_gcc=$(sed -n 's/^exec "${REALGCC:-\([^}]*\)}".*/\1/p' "$(command -v musl-gcc)")
+[ -f "$musl_specs" ] && [ -n "$musl_gcc" ] ||
+	die "cannot read the specs file and compiler of $(command -v musl-gcc)"
+crt_dir=$(dirname "$musl_specs")
+[ -f "$crt_dir/rcrt1.o" ] || die "no $crt_dir/rcrt1.o (musl's start file of a static PIE)"
+sed -e "s|$crt_dir/Scrt1.o|$crt_dir/rcrt1.o|" \
+	-e 's|^-dynamic-linker [^ ]* -nostdlib %{shared:-shared} %{static:-static}|-nostdlib -static -pie --no-dynamic-linker -z text|' \
+	"$musl_specs" >"$PREFIX/musl-static-pie.specs"
+grep -q 'rcrt1.o' "$PREFIX/musl-static-pie.specs" &&
+	grep -q -- '--no-dynamic-linker' "$PREFIX/musl-static-pie.specs" ||
+	die "$musl_specs is not as expected: cannot derive a static-PIE link from it"
+PIE_CC="$musl_gcc -specs $PREFIX/musl-static-pie.specs"
+
+conf_stamp="$PIE_CC $(cat "$PREFIX"/stamps/*) ${CFW_PORTABLE_CONFIGURE_FLAGS:-} $(cksum <"$srcdir/configure")"
 if [ ! -f "$out/config.status" ] || [ "$(cat "$out/.portable-configured" 2>/dev/null)" != "$conf_stamp" ]; then
 	say "configuring the program in $out"
 	# shellcheck disable=SC2086
 	(cd "$out" && run_logged program "$srcdir/configure" -q --enable-portable --without-postgresql \
-		--with-curl ${CFW_PORTABLE_CONFIGURE_FLAGS:-} CC="$CC" CFLAGS="-O2 -fstack-protector-strong" \
+		--with-curl ${CFW_PORTABLE_CONFIGURE_FLAGS:-} CC="$PIE_CC" \
+		CFLAGS="-O2 -fstack-protector-strong -fPIE" \
 		PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH=)
 	echo "$conf_stamp" >"$out/.portable-configured"
 fi
 (cd "$out" && run_logged program make -s -j"$JOBS" cfimages-webhook)
 
 bin=$out/cfimages-webhook
-file "$bin" | grep -q 'statically linked' || die "$bin is not statically linked: $(file "$bin")"
+file "$bin" | grep -q 'static-pie linked' || die "$bin is not a static PIE: $(file "$bin")"
 say "source packages (Debian 12):"
 sed 's/^/  /' "$out/portable-versions"
 say "built $bin ($(wc -c <"$bin") bytes): $("$bin" --version)"

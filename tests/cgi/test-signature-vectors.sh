@@ -12,7 +12,7 @@
 LIBFAKETIME=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 [ -n "$LIBFAKETIME" ] || skip "libfaketime is not installed (Debian package faketime)"
 # libfaketime is preloaded: a static binary (the portable build) loads nothing.
-file "$CFW_BIN" 2>/dev/null | grep -q 'statically linked' &&
+file "$CFW_BIN" 2>/dev/null | grep -qE 'static(ally|-pie) linked' &&
 	skip "$CFW_BIN is static: LD_PRELOAD (libfaketime) cannot freeze its clock"
 V=$VECTORS/signatures.json
 init_db
