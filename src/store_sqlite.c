@@ -882,7 +882,6 @@ struct store *store_sqlite_open(const struct store_options *opts, char *err, siz
 	st->base.durable = opts->durable;
 	st->slot_fd = -1;
 	st->write_fd = -1;
-	st->wal_fd = -1;
 	pthread_mutex_init(&st->synced_lock, NULL);
 	pthread_mutex_init(&st->ckpt_lock, NULL);
 	pthread_cond_init(&st->ckpt_wake, NULL);
@@ -1005,8 +1004,6 @@ static void sq_close(struct store *base)
 		close(st->slot_fd);
 	if (st->write_fd >= 0)
 		close(st->write_fd);
-	if (st->wal_fd >= 0)
-		close(st->wal_fd);
 	pthread_mutex_destroy(&st->synced_lock);
 	free(st->db_file);
 	free(st->wal_file);
@@ -1665,27 +1662,23 @@ out:
  * with defer) is in the write-ahead log, which only grows until a
  * checkpoint has copied it into the database and synced both; so an
  * fdatasync of the log file now makes it, and every commit before it,
- * durable, as synchronous=FULL would have at the commit.  The log is
- * opened by the first call and kept open (an open, a stat and a close per
- * flush cost a tenth of a lone delivery's CPU time): SQLite writes over
- * the same file from its start after a checkpoint, and removes it only
- * when its last connection closes, and ours is open (the store opens in
- * WAL mode or not at all).  A log removed meanwhile (no link left) was
- * removed by someone else, and the commits in it would not survive a
- * restart, so that is a failure (the answers are not given).  The
- * database file is not opened instead: closing a descriptor of it would
- * give up the POSIX locks SQLite holds on it for this process.  A log
- * file new since our last look also gets its directory synced, as SQLite
- * syncs it with FULL, so that a crash cannot lose the file's entry
- * itself.  It needs nothing of the connection: another thread may write
- * meanwhile.
+ * durable, as synchronous=FULL would have at the commit.  SQLite removes
+ * the log only when its last connection closes, and ours is open (the
+ * store opens in WAL mode or not at all): a log that is gone was removed
+ * by someone else, and the commits in it would not survive a restart, so
+ * that is a failure (the answers are not given).  The database file is
+ * not opened instead: closing a descriptor of it would give up the
+ * POSIX locks SQLite holds on it for this process.  A log file new since
+ * our last look also gets its directory synced, as SQLite syncs it with
+ * FULL, so that a crash cannot lose the file's entry itself.  It needs
+ * nothing of the connection: another thread may write meanwhile.
  *
  * A failed flush fails every later one of this store: the kernel reports
  * a write error once (to the descriptors open when it happened), the
  * pages it could not write are then clean in its cache though not on the
- * disk, and a later flush would succeed while the log on the disk has a
- * hole, after which a recovery reads nothing.  Every commit after it
- * would be promised on top of that hole.
+ * disk, and a later flush through a new descriptor would succeed while
+ * the log on the disk has a hole, after which a recovery reads nothing.
+ * Every commit after it would be promised on top of that hole.
  */
 static int sq_sync(struct store *base)
 {
@@ -1697,11 +1690,7 @@ static int sq_sync(struct store *base)
 
 	if (atomic_load(&st->sync_failed))
 		return -1;
-	pthread_mutex_lock(&st->synced_lock);
-	if (st->wal_fd < 0)
-		st->wal_fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	fd = st->wal_fd;
-	pthread_mutex_unlock(&st->synced_lock);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0 && fdatasync(fd) != 0) {
 		log_error("store: flushing %s: %s; until the receiver is restarted nothing "
 		          "more is answered as on disk (the commits after this one could "
@@ -1712,12 +1701,6 @@ static int sq_sync(struct store *base)
 	}
 	if (fd < 0 || fstat(fd, &sb) != 0) {
 		log_error("store: syncing %s: %s", file, strerror(errno));
-		goto out;
-	}
-	if (sb.st_nlink == 0) {
-		log_error("store: syncing %s: the file was removed; the commits in it would not "
-		          "survive a restart",
-		          file);
 		goto out;
 	}
 	pthread_mutex_lock(&st->synced_lock);
@@ -1743,6 +1726,8 @@ static int sq_sync(struct store *base)
 	atomic_fetch_add_explicit(&st->syncs, 1, memory_order_relaxed);
 	ret = 0;
 out:
+	if (fd >= 0)
+		close(fd);
 	if (dfd >= 0)
 		close(dfd);
 	return ret;

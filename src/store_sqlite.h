@@ -43,7 +43,6 @@ struct sqlite_store {
 	char *wal_file;                 /* its write-ahead log: db_file + "-wal" */
 	char *db_dir;                   /* the directory holding both */
 	pthread_mutex_t synced_lock;    /* guards synced_wal (store_sync runs beside writers) */
-	int wal_fd;                     /* the log, opened by the first store_sync; -1: not yet */
 	ino_t synced_wal;               /* the WAL whose directory entry is known on disk, 0: none */
 	atomic_ulong syncs;             /* store_syncs done (for tests) */
 	atomic_bool sync_failed;        /* a flush failed: every later store_sync fails */
