@@ -371,11 +371,14 @@ mv "$out/portable-versions.new" "$out/portable-versions"
 # so the kernel can load it at a random address (ASLR), as Debian builds
 # its own programs, instead of the fixed address of musl-gcc's static
 # executables.  musl-gcc's specs cannot link one, so ours are derived
-# from them: musl's self-relocating start file, and every link (configure's
-# test programs too) a static PIE with no text relocations (-z text fails the link should an object not
-# be position-independent; Debian's gcc compiles PIE by default).
+# from them: musl's self-relocating start file, and every link
+# (configure's test programs too) a static PIE with no text relocations
+# (-z text fails the link should an object not be position-independent;
+# Debian's gcc compiles PIE by default).  The compiler is the wrapper's,
+# REALGCC included, as for the libraries.
 musl_specs=$(sed -n 's/.*-specs "\([^"]*\)".*/\1/p' "$(command -v musl-gcc)")
 musl_gcc=$(sed -n 's/^exec "${REALGCC:-\([^}]*\)}".*/\1/p' "$(command -v musl-gcc)")
+musl_gcc=${REALGCC:-$musl_gcc}
 [ -f "$musl_specs" ] && [ -n "$musl_gcc" ] ||
 	die "cannot read the specs file and compiler of $(command -v musl-gcc)"
 crt_dir=$(dirname "$musl_specs")
@@ -396,6 +399,11 @@ if [ ! -f "$out/config.status" ] || [ "$(cat "$out/.portable-configured" 2>/dev/
 		--with-curl ${CFW_PORTABLE_CONFIGURE_FLAGS:-} CC="$PIE_CC" \
 		CFLAGS="-O2 -fstack-protector-strong -fPIE" \
 		PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH=)
+	# make alone would keep objects and a binary built with the compiler,
+	# flags or libraries of the configuration before (the link does not
+	# depend on them): an older library would stay inside while
+	# portable-versions names the new one.
+	(cd "$out" && run_logged program make -s clean)
 	echo "$conf_stamp" >"$out/.portable-configured"
 fi
 (cd "$out" && run_logged program make -s -j"$JOBS" cfimages-webhook)

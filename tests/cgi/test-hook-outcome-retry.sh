@@ -18,13 +18,19 @@ if [ "$BACKEND" = postgresql ]; then
 	printf '%s\n' 'BEGIN;' 'SELECT 1 FROM hook_runs FOR UPDATE;' "\\! touch '$T/locked'" \
 		'SELECT pg_sleep(8);' 'COMMIT;' >"$T/hold.sql"
 	holder="'$PSQL' -X -q -d '$DB'"
+	query="'$PSQL' -X -q -A -t -d '$DB' -c"
 else
 	printf '%s\n' '.timeout 5000' 'BEGIN IMMEDIATE;' "INSERT INTO cloudflare_image_logs (image_id, event_type, message, timestamp) VALUES ('img-retry', 'ignored', 'lock holder', '2024-01-01T00:00:00.000Z');" \
 		".shell touch '$T/locked'" '.shell sleep 8' 'COMMIT;' >"$T/hold.sql"
 	holder="'$SQLITE3' -batch '$DB'"
+	query="'$SQLITE3' -batch -noheader -cmd '.timeout 5000' '$DB'"
 fi
+# The hook starts the holder once the runner has recorded its process
+# group (a write of its own, which the holder would otherwise hold up), so
+# that the first write the holder meets is the outcome's.
 hook_script "$HOOKS/uploaded" \
 	"echo ran >>'$T/count'" \
+	"i=0; until [ \"\$($query 'SELECT count(*) FROM hook_runs WHERE pgid IS NOT NULL')\" = 1 ] || [ \$i -ge 100 ]; do sleep 0.1; i=\$((i + 1)); done" \
 	"setsid sh -c \"$holder <'$T/hold.sql'\" </dev/null >'$T/hold.out' 2>&1 &" \
 	"i=0; while [ ! -e '$T/locked' ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done"
 write_file "$T/t.json" '{"id":"img-retry","uploaded":"2024-01-01T12:00:00.000Z"}'
