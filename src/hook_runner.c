@@ -105,6 +105,7 @@ struct started_ctx {
 	struct store *st;
 	int64_t run_id;
 	int64_t attempt;
+	int64_t claimed_ms;
 };
 
 /* Records the hook's group; false when the run was taken up by another
@@ -113,7 +114,8 @@ struct started_ctx {
 static bool record_pgid(void *ctx, pid_t pgid)
 {
 	struct started_ctx *c = ctx;
-	return outbox_set_pgid(c->st, c->run_id, c->attempt, pgid, process_start_time(pgid)) != 0;
+	return outbox_set_pgid(c->st, c->run_id, c->attempt, c->claimed_ms, pgid,
+	                       process_start_time(pgid)) != 0;
 }
 
 /*
@@ -197,15 +199,16 @@ static void attempt_action(struct store *st, const struct config *cfg, const str
  * runner took the run up changes nothing.  Pauses grow from 100 ms to
  * 2 s; gives up after HOOK_OUTCOME_RETRY_S.
  */
-static void record_outcome(struct store *st, const struct hook_run *run, const char *state,
-                           const struct hook_result *r, int64_t next, int64_t now)
+static void record_outcome(struct store *st, const struct hook_run *run, int64_t claimed_ms,
+                           const char *state, const struct hook_result *r, int64_t next,
+                           int64_t now)
 {
 	int64_t give_up_at = time_now_ms() + HOOK_OUTCOME_RETRY_S * 1000;
 	unsigned pause_ms = 100;
 
 	for (int tries = 1;; tries++) {
-		if (outbox_finish(st, run->id, run->attempt, state, r->started, r->exit_code,
-		                  r->output, r->output_len, next, now) == 0) {
+		if (outbox_finish(st, run->id, run->attempt, claimed_ms, state, r->started,
+		                  r->exit_code, r->output, r->output_len, next, now) == 0) {
 			if (tries > 1)
 				log_info("hook run %lld: outcome recorded at try %d", (long long)run->id,
 				         tries);
@@ -234,7 +237,7 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
                         struct hook_run *run, int64_t claimed_ms)
 {
 	struct hook_result *r = calloc(1, sizeof *r);
-	struct started_ctx sc = {st, run->id, run->attempt};
+	struct started_ctx sc = {st, run->id, run->attempt, claimed_ms};
 	char path[HOOK_PATH_BYTES];
 	struct hook_exec x = {
 		.path = path,
@@ -297,7 +300,7 @@ static void execute_run(struct store *st, const struct config *cfg, const char *
 		state = RUN_QUEUED;
 		next = now + hook_backoff_seconds(run->attempt) * 1000;
 	}
-	record_outcome(st, run, state, r, next, now);
+	record_outcome(st, run, claimed_ms, state, r, next, now);
 	if (ok)
 		log_info("hook %s for %s: done", run->hook, run->image_id);
 	else if (action)

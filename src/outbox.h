@@ -51,25 +51,30 @@ int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char 
 
 /*
  * Records the process group (and its start time, for safe killing later)
- * of attempt number attempt, if the run is still that attempt.  Committed
- * without waiting for the disk: a process group means nothing after the
- * machine restarted.  Returns 1 when recorded, 0 when the run is no longer
- * that attempt (another runner took it up), -1 on a database error.
+ * of attempt number attempt, claimed at claimed_ms (the now_ms of its
+ * outbox_claim), if the run is still that claim: the number alone could
+ * be an attempt of a later claim, since `hooks retry` counts again from
+ * 0.  Committed without waiting for the disk: a process group means
+ * nothing after the machine restarted.  Returns 1 when recorded, 0 when
+ * the run is no longer that claim (another runner took it up), -1 on a
+ * database error.
  */
-int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
-                    int64_t pg_start);
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                    int64_t pgid, int64_t pg_start);
 
 /*
- * Records the end of attempt number attempt: state done / failed / queued
- * (a retry at next_ms), exit_code (has_exit false stores NULL) and the
- * output tail -- only while the run is still running that attempt: a run
+ * Records the end of attempt number attempt, claimed at claimed_ms: state
+ * done / failed / queued (a retry at next_ms), exit_code (has_exit false
+ * stores NULL) and the output tail -- only while the run is still running
+ * that claim (as outbox_set_pgid): a run
  * reclaimed meanwhile (this runner was stopped past the timeout) belongs
  * to whoever took it up.  Committed at once but, on SQLite, not waited
  * for on the disk: the runner's next claim (which is flushed at
  * durability = full, as the hook must not run again) or outbox_flush
  * makes it durable, so that under load one flush per run serves both.
  */
-int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                  const char *state,
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms);
 

@@ -301,13 +301,14 @@ int outbox_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char 
 	return st->ops->claim(st, now_ms, lease_ms, host, run);
 }
 
-int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
-                    int64_t pg_start)
+int outbox_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                    int64_t pgid, int64_t pg_start)
 {
-	return st->ops->set_pgid(st, run_id, attempt, pgid, pg_start);
+	return st->ops->set_pgid(st, run_id, attempt, claimed_ms, pgid, pg_start);
 }
 
-int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                  const char *state,
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms)
 {
@@ -315,8 +316,8 @@ int outbox_finish(struct store *st, int64_t run_id, int64_t attempt, const char 
 		output += output_len - OUTPUT_TAIL_BYTES;
 		output_len = OUTPUT_TAIL_BYTES;
 	}
-	return st->ops->finish(st, run_id, attempt, state, has_exit, exit_code, output, output_len,
-	                       next_ms, now_ms);
+	return st->ops->finish(st, run_id, attempt, claimed_ms, state, has_exit, exit_code, output,
+	                       output_len, next_ms, now_ms);
 }
 
 int outbox_flush(struct store *st)

@@ -64,9 +64,10 @@ struct store_ops {
 	/* The outbox (outbox.h). */
 	int (*claim)(struct store *st, int64_t now_ms, int64_t lease_ms, const char *host,
 	             struct hook_run *run);
-	int (*set_pgid)(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
-	                int64_t pg_start);
-	int (*finish)(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+	int (*set_pgid)(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+	                int64_t pgid, int64_t pg_start);
+	int (*finish)(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+	              const char *state,
 	              bool has_exit, int exit_code, const char *output, size_t output_len,
 	              int64_t next_ms, int64_t now_ms);
 	int (*stale)(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap);

@@ -271,14 +271,16 @@ static const struct pg_stmt_def stmts[PS_COUNT] = {
                   " path, input"},
     [PS_SET_PGID] = {"cfw_set_pgid",
                      "UPDATE hook_runs SET pgid = $2::bigint, pg_start = $3::bigint"
-                     " WHERE id = $1::bigint AND state = 'running' AND attempts = $4::integer"},
+                     " WHERE id = $1::bigint AND state = 'running' AND attempts = $4::integer"
+                     " AND started_at = $5::timestamptz"},
     [PS_FINISH] = {"cfw_finish",
                    "UPDATE hook_runs SET state = $2::text, exit_code = $3::integer,"
                    " output = $4, next_attempt_at = $5::timestamptz,"
                    " finished_at = CASE WHEN $2::text = 'queued' THEN NULL"
                    "  ELSE $6::timestamptz END,"
                    " pgid = NULL, pg_start = NULL"
-                   " WHERE id = $1::bigint AND state = 'running' AND attempts = $7::integer"},
+                   " WHERE id = $1::bigint AND state = 'running' AND attempts = $7::integer"
+                   " AND started_at = $8::timestamptz"},
     [PS_ANY_DUE] = {"cfw_any_due",
                     "SELECT EXISTS (SELECT 1 FROM hook_runs"
                     "  WHERE state = 'queued' AND next_attempt_at <= $1::timestamptz)"
@@ -1959,13 +1961,15 @@ static enum pg_rc write_body(struct pg_store *st, void *ctx)
 	return PG_OK;
 }
 
-static int pg_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t pgid,
-                       int64_t pg_start)
+static int pg_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                       int64_t pgid, int64_t pg_start)
 {
-	char b[4][INT_TEXT_SIZE];
-	const char *v[4] = {int_text(run_id, b[0]), int_text(pgid, b[1]), int_text(pg_start, b[2]),
-	                    int_text(attempt, b[3])};
-	struct write_ctx c = {PS_SET_PGID, NULL, 4, v, 0};
+	char b[4][INT_TEXT_SIZE], claimed[TIME_TEXT_SIZE];
+	const char *v[5] = {int_text(run_id, b[0]), int_text(pgid, b[1]), int_text(pg_start, b[2]),
+	                    int_text(attempt, b[3]), claimed};
+	struct write_ctx c = {PS_SET_PGID, NULL, 5, v, 0};
+
+	time_format_ms(claimed_ms, claimed);
 
 	if (pg_with_retry(PG(base), "recording a hook's process group", write_body, &c) != PG_OK)
 		return -1;
@@ -2038,14 +2042,15 @@ static char *text_from_output(const char *output, size_t len)
 	return out;
 }
 
-static int pg_finish(struct store *base, int64_t run_id, int64_t attempt, const char *state,
+static int pg_finish(struct store *base, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                     const char *state,
                      bool has_exit, int exit_code, const char *output, size_t output_len,
                      int64_t next_ms, int64_t now_ms)
 {
-	char b[3][INT_TEXT_SIZE], next[TIME_TEXT_SIZE], now[TIME_TEXT_SIZE];
+	char b[3][INT_TEXT_SIZE], next[TIME_TEXT_SIZE], now[TIME_TEXT_SIZE], claimed[TIME_TEXT_SIZE];
 	char *text = text_from_output(output, output_len);
-	const char *v[7];
-	struct write_ctx c = {PS_FINISH, NULL, 7, v, 0};
+	const char *v[8];
+	struct write_ctx c = {PS_FINISH, NULL, 8, v, 0};
 	int rc;
 
 	if (text == NULL) {
@@ -2061,6 +2066,8 @@ static int pg_finish(struct store *base, int64_t run_id, int64_t attempt, const 
 	v[4] = next;
 	v[5] = now;
 	v[6] = int_text(attempt, b[2]);
+	time_format_ms(claimed_ms, claimed);
+	v[7] = claimed;
 	rc = pg_with_retry(PG(base), "recording a hook run's outcome", write_body, &c) == PG_OK
 	         ? 0
 	         : -1;

@@ -92,9 +92,10 @@ int sqlite_query(struct store *st, enum store_query q, const char *arg, int64_t 
                  store_row_fn fn, void *fn_arg);
 int sqlite_claim(struct store *st, int64_t now_ms, int64_t lease_ms, const char *host,
                  struct hook_run *run);
-int sqlite_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t pgid,
-                    int64_t pg_start);
-int sqlite_finish(struct store *st, int64_t run_id, int64_t attempt, const char *state,
+int sqlite_set_pgid(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                    int64_t pgid, int64_t pg_start);
+int sqlite_finish(struct store *st, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                  const char *state,
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms);
 int sqlite_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t cap);

@@ -170,14 +170,14 @@ int sqlite_claim(struct store *base, int64_t now_ms, int64_t lease_ms, const cha
 	return result;
 }
 
-int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t pgid,
-                    int64_t pg_start)
+int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                    int64_t pgid, int64_t pg_start)
 {
 	struct sqlite_store *st = SQ(base);
 	sqlite3_stmt *s = prepare_write(st,
 	                                "UPDATE hook_runs SET pgid = ?2, pg_start = ?3"
 	                                " WHERE id = ?1 AND state = 'running'"
-	                                " AND attempts = ?4",
+	                                " AND attempts = ?4 AND started_at = ?5",
 	                                false);
 	int rc;
 	if (s == NULL)
@@ -186,12 +186,14 @@ int sqlite_set_pgid(struct store *base, int64_t run_id, int64_t attempt, int64_t
 	sqlite3_bind_int64(s, 2, pgid);
 	sqlite3_bind_int64(s, 3, pg_start);
 	sqlite3_bind_int64(s, 4, attempt);
+	bind_time(s, 5, claimed_ms);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
 	return rc < 0 ? -1 : sqlite3_changes(st->db) > 0;
 }
 
-int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const char *state,
+int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, int64_t claimed_ms,
+                  const char *state,
                   bool has_exit, int exit_code, const char *output, size_t output_len,
                   int64_t next_ms, int64_t now_ms)
 {
@@ -202,7 +204,8 @@ int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const cha
 	                  " output = ?4, next_attempt_at = ?5,"
 	                  " finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END,"
 	                  " pgid = NULL, pg_start = NULL"
-	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?7",
+	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?7"
+	                  " AND started_at = ?8",
 	                  false);
 	int rc;
 	if (s == NULL)
@@ -215,6 +218,7 @@ int sqlite_finish(struct store *base, int64_t run_id, int64_t attempt, const cha
 	bind_time(s, 5, next_ms);
 	bind_time(s, 6, now_ms);
 	sqlite3_bind_int64(s, 7, attempt);
+	bind_time(s, 8, claimed_ms);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
 	if (rc == 0 && sqlite3_changes(st->db) == 0)

@@ -1515,6 +1515,53 @@ static struct store *two_runs_queued(const char *sub, bool durable, char *path, 
 }
 
 /*
+ * A runner's writes land only while the run is still its claim, not
+ * merely an attempt with the same number: `hooks retry` counts the
+ * attempts again from 0, so the first attempt after it is number 1 again,
+ * and a runner still trying to record the outcome of an earlier attempt 1
+ * (its writes failed past its lease) must not write over the new one.
+ */
+static void test_outbox_claim_identity(void)
+{
+	static const char row[] = "SELECT state || '|' || attempts || '|' || coalesce(pgid, '-')"
+	                          " FROM hook_runs WHERE id = ?";
+	char path[512], id_text[32];
+	struct hook_run run, other;
+	struct store *st = two_runs_queued("claim-identity", false, path, sizeof path);
+	int64_t old_id;
+
+	if (st == NULL)
+		return;
+	CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
+	CHECK(outbox_finish(st, run.id, run.attempt, T0_MS + 5000, RUN_DONE, true, 0, "", 0,
+	                    T0_MS + 5500, T0_MS + 5500) == 0);
+	CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &other) == 1);
+	CHECK(outbox_finish(st, other.id, other.attempt, T0_MS + 5000, RUN_DONE, true, 0, "", 0,
+	                    T0_MS + 5500, T0_MS + 5500) == 0);
+	hook_run_free(&other);
+	old_id = run.id;
+	CHECK(run.attempt == 1);
+	hook_run_free(&run);
+	CHECK(outbox_retry(st, old_id, T0_MS + 7000) == 1);
+	CHECK(outbox_claim(st, T0_MS + 8000, 60000, "host", &run) == 1);
+	CHECK(run.id == old_id && run.attempt == 1);
+	snprintf(id_text, sizeof id_text, "%lld", (long long)old_id);
+	/* The writes of the claim at T0 + 5000 (attempt 1 too) change nothing. */
+	CHECK(outbox_set_pgid(st, old_id, 1, T0_MS + 5000, 4242, 99) == 0);
+	CHECK(outbox_finish(st, old_id, 1, T0_MS + 5000, RUN_FAILED, true, 1, "old", 3,
+	                    T0_MS + 9000, T0_MS + 9000) == 0);
+	CHECK_SQL(st, row, id_text, "running|1|-");
+	/* The current claim's do. */
+	CHECK(outbox_set_pgid(st, old_id, 1, T0_MS + 8000, 4242, 99) == 1);
+	CHECK_SQL(st, row, id_text, "running|1|4242");
+	CHECK(outbox_finish(st, old_id, 1, T0_MS + 8000, RUN_DONE, true, 0, "", 0, T0_MS + 9000,
+	                    T0_MS + 9000) == 0);
+	CHECK_SQL(st, row, id_text, "done|1|-");
+	hook_run_free(&run);
+	store_close(st);
+}
+
+/*
  * The runner's writes at durability = full: a claim is flushed to the disk
  * before it is returned (a claim lost by a crash would run the hook
  * again), even right after a write that did not wait, but after its
@@ -1554,14 +1601,14 @@ static void test_outbox_syncs(void)
 			          store_syncs(st) - flushes, durable);
 			before = syncs;
 			flushes = store_syncs(st);
-			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4242, 99) == 1);
-			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
-			                    T0_MS + 6000, T0_MS + 6000) == 0);
+			CHECK(outbox_set_pgid(st, run.id, run.attempt, T0_MS + 5000, 4242, 99) == 1);
+			CHECK(outbox_finish(st, run.id, run.attempt, T0_MS + 5000, RUN_DONE, true, 0,
+			                    "ok\n", 3, T0_MS + 6000, T0_MS + 6000) == 0);
 			CHECK_MSG(syncs == before && store_syncs(st) == flushes,
 			          "process group and outcome: %d syncs, %lu flushes", syncs - before,
 			          store_syncs(st) - flushes);
 			/* Finished: no longer that attempt's to record. */
-			CHECK(outbox_set_pgid(st, run.id, run.attempt, 4243, 99) == 0);
+			CHECK(outbox_set_pgid(st, run.id, run.attempt, T0_MS + 5000, 4243, 99) == 0);
 			if (k == 0)
 				hook_run_free(&run);
 		}
@@ -1863,8 +1910,8 @@ static void test_outbox_queues(void)
 		if (step == 0)
 			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == -1);
 		else
-			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
-			                    T0_MS + 6000, T0_MS + 6000) == -1);
+			CHECK(outbox_finish(st, run.id, run.attempt, T0_MS + 5000, RUN_DONE, true, 0,
+			                    "ok\n", 3, T0_MS + 6000, T0_MS + 6000) == -1);
 		t = now_seconds() - t;
 		CHECK_MSG(t >= SHORT_BUSY_MS / 1000.0 * 0.9 && t < 3.0, "step %d waited %.3f s", step,
 		          t);
@@ -1875,8 +1922,8 @@ static void test_outbox_queues(void)
 		if (step == 0)
 			CHECK(outbox_claim(st, T0_MS + 5000, 60000, "host", &run) == 1);
 		else
-			CHECK(outbox_finish(st, run.id, run.attempt, RUN_DONE, true, 0, "ok\n", 3,
-			                    T0_MS + 6000, T0_MS + 6000) == 0);
+			CHECK(outbox_finish(st, run.id, run.attempt, T0_MS + 5000, RUN_DONE, true, 0,
+			                    "ok\n", 3, T0_MS + 6000, T0_MS + 6000) == 0);
 		CHECK_SQL(st, states, NULL, step == 0 ? "running,queued" : "done,queued");
 	}
 	hook_run_free(&run);
@@ -1931,6 +1978,7 @@ int main(void)
 	test_sync_failure_sticks();
 	test_runner_slots_taken();
 	test_outbox_syncs();
+	test_outbox_claim_identity();
 	test_outbox_queues();
 	test_runner_sigchld_ignored();
 
