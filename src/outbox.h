@@ -95,6 +95,7 @@ struct stale_run {
 	int64_t pgid;     /* 0 when none was recorded */
 	int64_t pg_start; /* start time (clock ticks since boot) of that group's leader */
 	char host[OUTBOX_HOST_BYTES]; /* who ran it ("" when unknown) */
+	char claim[40];   /* the backend's token of the claim (its started_at), for outbox_reclaim */
 };
 
 /*
@@ -105,8 +106,11 @@ int outbox_stale(struct store *st, int64_t now_ms, struct stale_run *out, size_t
 
 /*
  * Requeues a stale run (due now) or, with its attempts used up, marks it
- * failed; only if it is still running and unchanged (another process may
- * have reclaimed it first).  Returns 1 when this call changed it.
+ * failed; only if it is still running the claim outbox_stale listed (the
+ * same attempt number and claim time) and that claim's lease has passed:
+ * another process may have reclaimed it first, and even a `hooks retry`
+ * and a new claim, with its attempts counted from 1 again, may have
+ * followed.  Returns 1 when this call changed it.
  */
 int outbox_reclaim(struct store *st, const struct stale_run *run, int64_t max_attempts,
                    int64_t now_ms);

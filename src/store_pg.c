@@ -83,6 +83,10 @@
 
 /* A time column read back as the store's RFC 3339 text with milliseconds. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* A run's claim as outbox_stale reports it and outbox_reclaim matches it:
+ * its started_at in microseconds since the epoch (exact, whatever the
+ * session's settings), "-1" when there is none. */
+#define CLAIM_TOKEN "coalesce((extract(epoch FROM started_at) * 1000000)::bigint, -1)::text"
 
 /* synchronous_commit as this session has it; unknown after a (re)connection. */
 enum pg_sync { SYNC_UNKNOWN = 0, SYNC_OFF, SYNC_ON };
@@ -2100,7 +2104,7 @@ static enum pg_rc stale_body(struct pg_store *st, void *ctx)
 	 * would otherwise take up each other's live runs. */
 	res = sql_exec(st,
 	               "SELECT id, attempts, coalesce(pgid, 0), coalesce(pg_start, 0),"
-	               " coalesce(host, '') FROM hook_runs WHERE state = 'running'"
+	               " coalesce(host, ''), " CLAIM_TOKEN " FROM hook_runs WHERE state = 'running'"
 	               " AND coalesce(lease_until, started_at, '-infinity') < clock_timestamp()"
 	               " ORDER BY id LIMIT $1::bigint",
 	               1, v);
@@ -2114,6 +2118,7 @@ static enum pg_rc stale_body(struct pg_store *st, void *ctx)
 		c->out[c->n].pgid = int_value(res, r, 2);
 		c->out[c->n].pg_start = int_value(res, r, 3);
 		snprintf(c->out[c->n].host, sizeof c->out[c->n].host, "%s", PQgetvalue(res, r, 4));
+		snprintf(c->out[c->n].claim, sizeof c->out[c->n].claim, "%s", PQgetvalue(res, r, 5));
 	}
 	PQclear(res);
 	return PG_OK;
@@ -2134,8 +2139,8 @@ static int pg_reclaim(struct store *base, const struct stale_run *run, int64_t m
 	static const char note[] = "[cfimages-webhook: the process running this hook died; "
 	                           "run taken up again]\n";
 	char b[3][INT_TEXT_SIZE], now[TIME_TEXT_SIZE];
-	const char *v[5] = {int_text(run->id, b[0]), int_text(run->attempts, b[1]),
-	                    int_text(max_attempts, b[2]), now, note};
+	const char *v[6] = {int_text(run->id, b[0]), int_text(run->attempts, b[1]),
+	                    int_text(max_attempts, b[2]), now, note, run->claim};
 	struct write_ctx c = {
 	    PS_COUNT,
 	    "UPDATE hook_runs SET"
@@ -2143,8 +2148,10 @@ static int pg_reclaim(struct store *base, const struct stale_run *run, int64_t m
 	    " finished_at = CASE WHEN attempts >= $3::integer THEN $4::timestamptz ELSE NULL END,"
 	    " next_attempt_at = $4::timestamptz, pgid = NULL, pg_start = NULL,"
 	    " lease_until = NULL, output = coalesce(output, '') || $5"
-	    " WHERE id = $1::bigint AND state = 'running' AND attempts = $2::integer",
-	    5, v, 0};
+	    " WHERE id = $1::bigint AND state = 'running' AND attempts = $2::integer"
+	    " AND " CLAIM_TOKEN " = $6::text"
+	    " AND coalesce(lease_until, started_at, '-infinity') < clock_timestamp()",
+	    6, v, 0};
 
 	time_format_ms(now_ms, now);
 	if (pg_with_retry(PG(base), "taking up a stale hook run", write_body, &c) != PG_OK)

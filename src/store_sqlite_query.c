@@ -233,7 +233,7 @@ int sqlite_stale(struct store *base, int64_t now_ms, struct stale_run *out, size
 {
 	struct sqlite_store *st = SQ(base);
 	sqlite3_stmt *s = prepare(st, "SELECT id, attempts, coalesce(pgid, 0), coalesce(pg_start, 0),"
-	                              " coalesce(host, '')"
+	                              " coalesce(host, ''), coalesce(started_at, '')"
 	                              " FROM hook_runs INDEXED BY hook_runs_running"
 	                              " WHERE state = 'running'"
 	                              " AND coalesce(lease_until, started_at) < ?1"
@@ -251,6 +251,8 @@ int sqlite_stale(struct store *base, int64_t now_ms, struct stale_run *out, size
 		out[n].pg_start = sqlite3_column_int64(s, 3);
 		snprintf(out[n].host, sizeof out[n].host, "%s",
 		         (const char *)sqlite3_column_text(s, 4));
+		snprintf(out[n].claim, sizeof out[n].claim, "%s",
+		         (const char *)sqlite3_column_text(s, 5));
 		n++;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -276,7 +278,9 @@ int sqlite_reclaim(struct store *base, const struct stale_run *run, int64_t max_
 	                  " next_attempt_at = ?4, pgid = NULL, pg_start = NULL,"
 	                  " lease_until = NULL,"
 	                  " output = coalesce(output, '') || ?5"
-	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	                  " WHERE id = ?1 AND state = 'running' AND attempts = ?2"
+	                  " AND coalesce(started_at, '') = ?6"
+	                  " AND coalesce(lease_until, started_at) < ?4",
 	                  true);
 	int rc;
 	if (s == NULL)
@@ -286,6 +290,7 @@ int sqlite_reclaim(struct store *base, const struct stale_run *run, int64_t max_
 	sqlite3_bind_int64(s, 3, max_attempts);
 	bind_time(s, 4, now_ms);
 	sqlite3_bind_text(s, 5, note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, run->claim, -1, SQLITE_STATIC);
 	rc = run_once(st, s);
 	sqlite3_finalize(s);
 	if (rc < 0)

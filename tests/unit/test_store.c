@@ -1562,6 +1562,52 @@ static void test_outbox_claim_identity(void)
 }
 
 /*
+ * A reclaim takes up only the claim outbox_stale listed, and only once its
+ * lease has passed: between the listing and the reclaim, another runner
+ * may have reclaimed the run, an operator retried it (attempts counted
+ * from 0 again) and a runner claimed it anew as attempt 1 with a fresh
+ * lease.  The late reclaim must leave that live claim alone (it would be
+ * queued and run a second time beside it).
+ */
+static void test_outbox_reclaim_identity(void)
+{
+	static const char row[] = "SELECT state || '|' || attempts FROM hook_runs WHERE id = ?";
+	char path[512], id_text[32];
+	struct hook_run run, other;
+	struct stale_run listed[4], late;
+	struct store *st = two_runs_queued("reclaim-identity", false, path, sizeof path);
+
+	if (st == NULL)
+		return;
+	/* The first run claimed with a 1 s lease, which passes. */
+	CHECK(outbox_claim(st, T0_MS + 5000, 1000, "host", &run) == 1);
+	snprintf(id_text, sizeof id_text, "%lld", (long long)run.id);
+	CHECK(outbox_stale(st, T0_MS + 7000, listed, 4) == 1);
+	late = listed[0]; /* a runner lists it, then is held up */
+	CHECK(late.id == run.id && late.attempts == 1);
+	/* Another runner takes it up; it is retried, and claimed again. */
+	CHECK(outbox_reclaim(st, &listed[0], 5, T0_MS + 7000) == 1);
+	CHECK_SQL(st, row, id_text, "queued|1");
+	/* (the other run goes first: due earlier) */
+	CHECK(outbox_claim(st, T0_MS + 7100, 60000, "host", &other) == 1);
+	CHECK(outbox_finish(st, other.id, other.attempt, T0_MS + 7100, RUN_DONE, true, 0, "", 0,
+	                    T0_MS + 7200, T0_MS + 7200) == 0);
+	hook_run_free(&other);
+	CHECK(outbox_retry(st, run.id, T0_MS + 7300) == 1);
+	hook_run_free(&run);
+	CHECK(outbox_claim(st, T0_MS + 8000, 60000, "host", &run) == 1);
+	CHECK(run.attempt == 1);
+	CHECK_SQL(st, row, id_text, "running|1");
+	/* The held-up runner's reclaim changes nothing. */
+	CHECK(outbox_reclaim(st, &late, 5, T0_MS + 9000) == 0);
+	CHECK_SQL(st, row, id_text, "running|1");
+	/* Nor does one of the live claim itself before its lease passed. */
+	CHECK(outbox_stale(st, T0_MS + 9000, listed, 4) == 0);
+	hook_run_free(&run);
+	store_close(st);
+}
+
+/*
  * The runner's writes at durability = full: a claim is flushed to the disk
  * before it is returned (a claim lost by a crash would run the hook
  * again), even right after a write that did not wait, but after its
@@ -1979,6 +2025,7 @@ int main(void)
 	test_runner_slots_taken();
 	test_outbox_syncs();
 	test_outbox_claim_identity();
+	test_outbox_reclaim_identity();
 	test_outbox_queues();
 	test_runner_sigchld_ignored();
 
