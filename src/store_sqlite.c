@@ -1611,6 +1611,15 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 		jobs[i].outcome = STORE_ERROR;
 		jobs[i].rc = 0;
 	}
+	/* After a failed flush nothing more of this store is answered as on
+	 * disk (sq_sync): a change applied now would be answered 500 while its
+	 * delivery row said 200, and its hooks ran for a delivery its sender
+	 * was told to send again.  Refused instead, with a 500 row;
+	 * rejections are recorded as ever (their rows promise nothing). */
+	if (st->base.durable && atomic_load(&st->sync_failed))
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i].kind == STORE_JOB_APPLY)
+				job_failed(b, i, SQLITE_IOERR);
 	/* A deferred batch learns in its transaction whether a flush is due
 	 * (a look-up before it would read the same pages twice: another
 	 * process's commit in between empties our page cache). */

@@ -1823,6 +1823,33 @@ static void test_sync_failure_sticks(void)
 	CHECK(store_sync(st) == -1);
 	fail_fdatasync = false;
 	CHECK_MSG(store_sync(st) == -1, "a flush succeeded after an earlier one failed");
+	/* A change is then refused (500, its row saying so), not applied and
+	 * answered 500 with a 200 row; a rejection is recorded as ever. */
+	{
+		static const char body[] = "{}";
+		char id[] = "after-fail", name[] = "upload.complete";
+		struct event ev = make_event(id, "uploaded", name);
+		struct delivery d[2] = {make_delivery(T0_MS, body), make_delivery(T0_MS + 1, body)};
+		struct store_job j[2] = {
+		    {.kind = STORE_JOB_APPLY, .d = &d[0], .ev = &ev, .body = body,
+		     .body_len = strlen(body), .hooks = two_hooks, .n_hooks = 1, .may_defer_sync = true},
+		    {.kind = STORE_JOB_RECORD, .d = &d[1], .may_defer_sync = true}};
+
+		d[1].status_code = 401;
+		d[1].reason = "invalid_signature";
+		CHECK(store_register(st, "after-fail", NULL, -1) == 1);
+		CHECK(store_write_batch(st, j, 2) == 1);
+		CHECK_MSG(j[0].rc == -1 && j[0].outcome == STORE_ERROR && d[0].status_code == 500,
+		          "the change after a failed flush: rc %d outcome %d code %d", j[0].rc,
+		          (int)j[0].outcome, d[0].status_code);
+		CHECK(j[1].rc == 0);
+		CHECK_SQL(st, "SELECT status FROM cloudflare_images WHERE cloudflare_id = ?",
+		          "after-fail", "pending");
+		CHECK_SQL(st, "SELECT group_concat(status_code, ',') FROM"
+		              " (SELECT status_code FROM webhook_deliveries ORDER BY id)",
+		          NULL, "500,401");
+		CHECK(q_int(st, "SELECT count(*) FROM hook_runs", NULL) == 0);
+	}
 	again = open_db(path, 0600, false, true);
 	CHECK(again != NULL && store_sync(again) == 0);
 	if (again != NULL)
