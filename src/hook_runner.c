@@ -195,7 +195,7 @@ static void attempt_action(struct store *st, const struct config *cfg, const str
  * PostgreSQL restarting, a lock held past the busy timeout, a full disk):
  * given up, the run would stay running until its lease passes and its
  * hook would then run a second time for the same change.  The write only
- * lands while the run is still this attempt, so a retry after another
+ * lands while the run is still this claim, so a retry after another
  * runner took the run up changes nothing.  Pauses grow from 100 ms to
  * 2 s; gives up after HOOK_OUTCOME_RETRY_S.
  */

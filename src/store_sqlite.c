@@ -1616,7 +1616,7 @@ static int sq_write_batch(struct store *base, struct store_job *jobs, size_t n)
 	 * delivery row said 200, and its hooks ran for a delivery its sender
 	 * was told to send again.  Refused instead, with a 500 row;
 	 * rejections are recorded as ever (their rows promise nothing). */
-	if (st->base.durable && atomic_load(&st->sync_failed))
+	if (atomic_load(&st->sync_failed))
 		for (size_t i = 0; i < n; i++)
 			if (jobs[i].kind == STORE_JOB_APPLY)
 				job_failed(b, i, SQLITE_IOERR);
